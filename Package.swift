@@ -1,0 +1,50 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers follow ../shared/DESIGN.md: C libraries → BPFVM (pure Swift) → BPFObject (ELF) → Sluice (engine) → SluiceCLI.
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "BPFVM", targets: ["BPFVM"]),
+        .library(name: "BPFObject", targets: ["BPFObject"]),
+        .library(name: "Sluice", targets: ["Sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, imported as system libraries (no C code of ours).
+        .systemLibrary(
+            name: "CLibXDP", pkgConfig: "libxdp",
+            providers: [.apt(["libxdp-dev", "libbpf-dev", "libelf-dev"])]),
+        .systemLibrary(name: "CLibPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
+
+        // The eBPF VM: ISA, assembler, verifier, interpreter, maps, helper table. Imports no C.
+        .target(name: "BPFVM"),
+        // ELF object loader: clang -target bpf objects → BPFVM programs + map specs.
+        .target(name: "BPFObject", dependencies: ["BPFVM", "CLibElf", "CLibXDP"]),
+        // The engine: frames, batch pipeline, pcap replay, AF_XDP, kernel runner, stats.
+        .target(
+            name: "Sluice",
+            dependencies: [
+                "BPFVM", "BPFObject", "CLibXDP", "CLibPcap",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // CLI commands as a library; the executable is a thin @main.
+        .target(
+            name: "SluiceCLI",
+            dependencies: [
+                "Sluice", "BPFVM", "BPFObject",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"]),
+
+
+        .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+    ]
+)

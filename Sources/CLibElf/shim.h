@@ -1,0 +1,4 @@
+#include <libelf.h>
+#include <gelf.h>
+#include <fcntl.h>
+#include <unistd.h>

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// The `sluice` command: a user-space XDP sandbox.
+public struct SluiceCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Run unmodified XDP/eBPF programs in a verified user-space VM, on AF_XDP sockets or pcap captures.",
+        version: SluiceVersion.current,
+        subcommands: []
+    )
+
+    public init() {}
+}
+
+/// The release version of the CLI and of Sluice's stable helper/kfunc ABI table.
+public enum SluiceVersion {
+    public static let current = "0.1.0"
+}
