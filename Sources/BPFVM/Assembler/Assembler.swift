@@ -2,7 +2,9 @@
 ///
 /// One instruction per line; `#` starts a comment; `name:` defines a label (an instruction may follow it on the same
 /// line). Jump, `call local` and `lddw … func` targets are labels or signed distances `+N`/`-N` counted in slots
-/// from the next instruction. Extensions beyond the conformance syntax:
+/// from the next instruction. As in the conformance suite's own assembler, the label `exit`, unless defined
+/// explicitly, names the first `exit` instruction (many cases write `jne %r0, 42, exit` without defining it).
+/// Extensions beyond the conformance syntax:
 /// - `lddw %rD, map[INDEX]`, `lddw %rD, map_value[INDEX]+OFF` (pseudo-sources 5 and 6), `lddw %rD, map_fd[FD]`,
 ///   `lddw %rD, map_value_fd[FD]+OFF`, `lddw %rD, btf_var[ID]`, `lddw %rD, func TARGET` (pseudo-source 4);
 /// - `call kfunc ID`; legacy `ldabs{b,h,w,dw} IMM` and `ldind{b,h,w,dw} %rS, IMM`;
@@ -15,6 +17,7 @@ public enum Assembler {
         var labels: [Substring: Label] = [:]
         var pc = 0
         var lineNumber = 0
+        var firstExit: Label? = nil
         for rawLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
             var text = rawLine
@@ -33,8 +36,11 @@ public enum Assembler {
             guard !text.isEmpty else { continue }
             let statement = Statement(line: lineNumber, text: text, index: pc)
             statements.append(statement)
+            if firstExit == nil && statement.text == "exit" { firstExit = Label(index: pc, line: lineNumber) }
             pc += statement.slotCount
         }
+
+        if labels["exit"] == nil, let firstExit { labels["exit"] = firstExit }
 
         // Pass 2: encode.
         var program: [Instruction] = []
