@@ -12,9 +12,10 @@ enum UncheckedAccess: AccessPolicy {
     static var countsInstructions: Bool { false }
 }
 
+/// Checked runs also count instructions, so an unverified program that never exits is stopped at the budget.
 enum CheckedAccess: AccessPolicy {
     static var isChecked: Bool { true }
-    static var countsInstructions: Bool { false }
+    static var countsInstructions: Bool { true }
 }
 
 enum CountingCheckedAccess: AccessPolicy {
@@ -113,7 +114,12 @@ func interpret<Policy: AccessPolicy>(
 
     while true {
         let insn = code[pc]
-        if Policy.countsInstructions { executed &+= 1 }
+        if Policy.countsInstructions {
+            executed &+= 1
+            if Policy.isChecked && executed > env.pointee.instructionBudget {
+                return fault(.instructionBudgetExceeded)
+            }
+        }
         let d = Int(insn.dst)
         let s = Int(insn.src)
         switch insn.op {
