@@ -6,7 +6,7 @@
 //   unconditional bswap    (__builtin_bswap16/32/64)                             bswap16/32/64  (BPF_ALU64|BPF_END)
 //   signed division/modulo (runtime divisors, 32- and 64-bit)                    sdiv / smod    (BPF_DIV/MOD, off 1)
 //
-// Frames: Ethernet / IPv4 (no options) / UDP to port 7777 carrying struct sensor_report. For each report the
+// Frames: Ethernet / IPv4 (no options) / UDP to port 7777 carrying struct sensor_report (24 bytes). For each report the
 // reading is scaled (reading / scale, signed) and accumulated per sensor in `sensors`. Reports with scale 0 are
 // dropped (XDP_DROP) as malformed; everything else, and all other traffic, passes.
 //
@@ -30,6 +30,7 @@ struct sensor_report {
     __be16 scale;       // signed 16-bit divisor, network byte order
     __s16 offset;       // signed 16-bit, little-endian (sensor firmware quirk)
     __be16 period;      // signed 16-bit, network byte order: readings wrap modulo this (0 = no wrap)
+    __u32 reserved;
     __be64 timestamp;   // nanoseconds, network byte order
 };
 
