@@ -11,6 +11,7 @@
 // Pushed tags use TPID 0x8100 (802.1Q). Pop accepts 0x8100 and 0x88a8 (802.1ad) outer tags.
 // Frames shorter than an Ethernet header (or a tagged frame shorter than header + tag) pass untouched.
 // Every frame is returned with XDP_PASS, modified or not.
+// pop_tag and push_tag are real BPF-to-BPF calls (sub-programs in .text), not inlined.
 //
 // Maps
 //   vlan_stats  ARRAY  key __u32 enum vlan_stat, value __u64 packets
@@ -63,7 +64,7 @@ static __always_inline int is_vlan(__be16 proto)
 }
 
 // Removes the outer tag: the MAC addresses move 4 bytes towards the payload and the frame starts 4 bytes later.
-static __always_inline int pop_tag(struct xdp_md *ctx)
+static __noinline int pop_tag(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
@@ -91,7 +92,7 @@ static __always_inline int pop_tag(struct xdp_md *ctx)
 }
 
 // Inserts a tag after the MAC addresses: the frame grows by 4 bytes at the front.
-static __always_inline int push_tag(struct xdp_md *ctx)
+static __noinline int push_tag(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;

@@ -335,6 +335,11 @@ def parse_bench(rng):
     bad[14 + 10] ^= 0xFF                                                                 # break the IP checksum
     f += [bytes(bad)]
     f += [padded(tcp4(9)), bytes(udp6(9))]
+    lying = bytearray(bytes(udp4(9, payload=b"abcd")))
+    struct.pack_into(">H", lying, 14 + 20 + 4, 400)                                    # UDP length says 400
+    f += [bytes(lying)]
+    f += [bytes(eth() / ip4(len=300) / UDP(dport=9))]                                  # IPv4 length says 300
+    f += [padded(eth() / ip4(flags="MF") / UDP(dport=9))]                              # fragment
     f += [bytes(eth() / ip4(options=[IPOption(b"\x94\x04\x00\x00")]) / UDP(dport=9))]
     return f
 
