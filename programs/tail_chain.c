@@ -6,14 +6,16 @@
 // (and Sluice) put the stage programs in the slots; nothing has to be inserted from user space.
 //
 // Slot STAGE_IPV6 is deliberately left empty: it is where a user would plug in an IPv6 stage. classify tries
-// it for IPv6 packets, and when the tail call fails (empty slot) falls back to the verdict stage. Any failing
-// tail call is counted in chain_stats[CHAIN_TAIL_CALL_FAILED]; a frame whose next stage cannot be reached passes.
+// it for IPv6 packets, and when the tail call fails (empty slot) falls back to the verdict stage (counted in
+// chain_stats[CHAIN_IPV6_STAGE_MISSING]). Any other failing tail call (e.g. a slot deleted from user space) is
+// counted in chain_stats[CHAIN_TAIL_CALL_FAILED] and the frame passes.
 //
 // Policy (verdict stage): UDP to port 19 (chargen) or 1900 (SSDP) is dropped; everything else passes.
 // The metadata (8 bytes) stays in front of passed frames.
 //
 // Maps
-//   chain        PROG_ARRAY  key __u32 stage, value program (4 slots: 1 classify, 2 verdict, 3 empty ipv6 stage)
+//   chain        PROG_ARRAY  key __u32 stage, value program fd; 4 slots: 0 parse, 1 classify, 2 verdict,
+//                            3 the optional IPv6 stage (empty)
 //   chain_stats  ARRAY       key __u32 enum chain_stat, value __u64 packets
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -24,7 +26,7 @@
 #include <bpf/bpf_endian.h>
 
 enum stage {
-    STAGE_PARSE = 0, // the entry program; not in the array
+    STAGE_PARSE = 0, // the entry program (also in the array, so a stage could restart the chain)
     STAGE_CLASSIFY = 1,
     STAGE_VERDICT = 2,
     STAGE_IPV6 = 3,  // optional, empty by default
@@ -59,6 +61,7 @@ struct chain_meta {
     __u16 reserved;
 };
 
+int xdp_chain_parse(struct xdp_md *ctx);
 int xdp_chain_classify(struct xdp_md *ctx);
 int xdp_chain_verdict(struct xdp_md *ctx);
 
@@ -69,6 +72,7 @@ struct {
     __array(values, int(struct xdp_md *));
 } chain SEC(".maps") = {
     .values = {
+        [STAGE_PARSE] = (void *)&xdp_chain_parse,
         [STAGE_CLASSIFY] = (void *)&xdp_chain_classify,
         [STAGE_VERDICT] = (void *)&xdp_chain_verdict,
     },
