@@ -25,12 +25,15 @@ import random
 import struct
 import sys
 
-from scapy.all import (  # noqa: E402
-    ARP, ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, Ether, IPOption, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
-    IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, Padding, Raw,
-    conf,
-)
-from scapy.layers.ipsec import AH  # noqa: E402
+try:
+    from scapy.all import (
+        ARP, ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, Ether, IPOption, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
+        IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, Raw, conf,
+    )
+    from scapy.layers.ipsec import AH
+except ImportError as error:
+    sys.exit(f"make-pcaps: cannot import scapy ({error}); run it with Debian's /usr/bin/python3 "
+             "(package python3-scapy)")
 
 conf.verb = 0
 
