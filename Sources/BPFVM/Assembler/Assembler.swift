@@ -211,7 +211,7 @@ struct StatementParser {
 
     func immediate(_ text: Substring) throws(AssemblyError) -> Int32 {
         if let value = IntegerLiteral.bits32(text) { return value }
-        if IntegerLiteral.parse(text) != nil { throw error("immediate \(text) does not fit in 32 bits") }
+        if IntegerLiteral.isWellFormed(text) { throw error("immediate \(text) does not fit in 32 bits") }
         throw error("expected immediate, found '\(text)'")
     }
 
@@ -227,7 +227,7 @@ struct StatementParser {
         let base = try register(inner[..<signIndex])
         let offsetText = inner[signIndex...]
         guard let offset = IntegerLiteral.signed(offsetText, in: Int64(Int16.min)...Int64(Int16.max)) else {
-            if IntegerLiteral.parse(offsetText) != nil {
+            if IntegerLiteral.isWellFormed(offsetText) {
                 throw error("memory offset \(offsetText) does not fit in 16 bits")
             }
             throw error("expected memory offset, found '\(offsetText)' in '\(text)'")
@@ -262,7 +262,7 @@ struct StatementParser {
     func wideOperand(_ text: Substring, kind: LoadImmediateKind) throws(AssemblyError) -> (Int32, Int32) {
         guard let keyword = kind.operandKeyword else {
             guard let value = IntegerLiteral.bits64(text) else {
-                if IntegerLiteral.parse(text) != nil { throw error("immediate \(text) does not fit in 64 bits") }
+                if IntegerLiteral.isWellFormed(text) { throw error("immediate \(text) does not fit in 64 bits") }
                 throw error("expected 64-bit immediate or map[N], map_value[N]+OFF, func TARGET, found '\(text)'")
             }
             return (Int32(truncatingIfNeeded: value), Int32(truncatingIfNeeded: value >> 32))
