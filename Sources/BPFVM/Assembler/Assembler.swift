@@ -18,7 +18,7 @@ public enum Assembler {
         var pc = 0
         var lineNumber = 0
         var firstExit: Label? = nil
-        for rawLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in source.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             var text = rawLine
             if let hash = text.firstIndex(of: "#") { text = text[..<hash] }

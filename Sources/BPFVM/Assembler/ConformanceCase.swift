@@ -48,7 +48,7 @@ public struct ConformanceCase: Sendable {
             ConformanceFormatError(name: name, line: lineNumber, message: message)
         }
 
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             var line = rawLine
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
