@@ -130,6 +130,13 @@ import Testing
         #expect(explicit[0].offset == 1)
     }
 
+    @Test func acceptsCRLFLineEndings() throws {
+        #expect(try Assembler.assemble("mov %r0, 1\r\nexit\r\n").map(\.raw) == [0x0000_0001_0000_00b7, 0x95])
+        #expect(throws: AssemblyError(line: 2, message: "unknown mnemonic 'exitt'")) {
+            try Assembler.assemble("mov %r0, 1\r\nexitt\r\n")
+        }
+    }
+
     @Test func rawDirectiveEmitsWordsVerbatim() throws {
         #expect(try Assembler.assemble(".raw 0x00000000000000ff, 7").map(\.raw) == [0xff, 7])
     }
