@@ -154,9 +154,12 @@ import Testing
     @Test func everyDecodableOpcodeIsInTheTable() {
         let known = Set(InstructionSyntax.allOperations)
         for opcode in 0...255 {
-            for (offset, imm) in [(0, 0), (1, 0), (8, 0), (16, 0), (32, 0), (0, 16), (0, 32), (0, 64), (0, 1), (0, 0xe1), (0, 0xf1)] {
+            for (offset, imm) in [
+                (0, 0), (1, 0), (8, 0), (16, 0), (32, 0), (0, 16), (0, 32), (0, 64), (0, 1), (0, 0xe1), (0, 0xf1),
+            ] {
                 for src: UInt8 in [0, 1, 2, 4, 5, 6] {
-                    let insn = Instruction(opcode: UInt8(opcode), dst: 1, src: src, offset: Int16(offset), imm: Int32(imm))
+                    let insn = Instruction(
+                        opcode: UInt8(opcode), dst: 1, src: src, offset: Int16(offset), imm: Int32(imm))
                     guard let operation = try? Operation(decoding: insn) else { continue }
                     #expect(known.contains(operation), "\(operation) from opcode \(opcode) is missing from the table")
                 }

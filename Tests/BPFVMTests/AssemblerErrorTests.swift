@@ -59,7 +59,8 @@ import Testing
     }
 
     @Test func descriptionNamesTheLine() {
-        #expect(AssemblyError(line: 3, message: "unknown mnemonic 'addd'").description == "line 3: unknown mnemonic 'addd'")
+        #expect(
+            AssemblyError(line: 3, message: "unknown mnemonic 'addd'").description == "line 3: unknown mnemonic 'addd'")
     }
 
     /// Arbitrary junk never traps: every prefix of a tricky program either assembles or throws.

@@ -107,12 +107,15 @@ import Testing
             ])
         #expect(
             Disassembler.text(of: [Instruction(opcode: 0x18, dst: 1, imm: 1), Instruction(opcode: 0x95)]) == [
-                ".raw 0x0000000100000118, 0x0000000000000095  # non-canonical encoding (reserved fields set) of 'lddw %r1, 1'"
+                ".raw 0x0000000100000118, 0x0000000000000095"
+                    + "  # non-canonical encoding (reserved fields set) of 'lddw %r1, 1'"
             ])
     }
 
     @Test func perInstructionTextUsesTheNextSlotForLddw() {
-        let program: [Instruction] = [Instruction(opcode: 0x18, dst: 1, imm: 0x5566_7788), Instruction(opcode: 0, imm: 0x1122_3344)]
+        let program: [Instruction] = [
+            Instruction(opcode: 0x18, dst: 1, imm: 0x5566_7788), Instruction(opcode: 0, imm: 0x1122_3344),
+        ]
         #expect(Disassembler.text(of: program[0], next: program[1]) == "lddw %r1, 0x1122334455667788")
         #expect(Disassembler.text(of: Instruction(opcode: 0x95), next: nil) == "exit")
         #expect(Disassembler.slotCount(of: program[0], hasNext: true) == 2)

@@ -97,10 +97,10 @@ struct StatementParser {
             return
         }
 
-        let (mnemonic, operandText) = try splitMnemonic()
-        let candidates = InstructionSyntax.operations(named: String(mnemonic))!
+        let (mnemonic, candidates, operandText) = try splitMnemonic()
         let operands: [Substring] =
-            operandText.isEmpty ? [] : operandText.split(separator: ",", omittingEmptySubsequences: false).map(\.trimmed)
+            operandText.isEmpty
+            ? [] : operandText.split(separator: ",", omittingEmptySubsequences: false).map(\.trimmed)
         if let empty = operands.firstIndex(where: \.isEmpty) {
             throw error("operand \(empty + 1) of '\(mnemonic)' is empty")
         }
@@ -162,9 +162,9 @@ struct StatementParser {
         }
     }
 
-    /// The longest run of up to three leading words that is a mnemonic (`lock fetch add`, `call local`), and the
-    /// text after it.
-    func splitMnemonic() throws(AssemblyError) -> (Substring, Substring) {
+    /// The longest run of up to three leading words that is a mnemonic (`lock fetch add`, `call local`), the
+    /// operations it names, and the text after it.
+    func splitMnemonic() throws(AssemblyError) -> (Substring, [(Operation, OperandLayout)], Substring) {
         var wordEnds: [Substring.Index] = []
         var index = statement.text.startIndex
         let text = statement.text
@@ -176,8 +176,8 @@ struct StatementParser {
         }
         for end in wordEnds.reversed() {
             let words = text[..<end].split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            if InstructionSyntax.operations(named: words) != nil {
-                return (Substring(words), text[end...].trimmed)
+            if let candidates = InstructionSyntax.operations(named: words) {
+                return (Substring(words), candidates, text[end...].trimmed)
             }
         }
         var name = statement.firstWord

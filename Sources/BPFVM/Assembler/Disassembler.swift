@@ -114,10 +114,10 @@ public enum Disassembler {
             case .codeAddress:
                 return "\(m) \(dst), func \(IntegerLiteral.formatDistance(Int64(insn.imm)))"
             case .mapValueByFD, .mapValueByIndex:
-                let base = "\(m) \(dst), \(kind.operandKeyword!)[\(UInt32(bitPattern: insn.imm))]"
+                let base = "\(m) \(dst), \(kind.operandKeyword ?? "")[\(UInt32(bitPattern: insn.imm))]"
                 return high == 0 ? base : base + IntegerLiteral.formatDistance(Int64(high))
             case .mapByFD, .variableAddress, .mapByIndex:
-                return "\(m) \(dst), \(kind.operandKeyword!)[\(UInt32(bitPattern: insn.imm))]"
+                return "\(m) \(dst), \(kind.operandKeyword ?? "")[\(UInt32(bitPattern: insn.imm))]"
             }
         case .jumpTarget: return "\(m) \(offset)"
         case .longJumpTarget, .callTarget: return "\(m) \(IntegerLiteral.formatDistance(Int64(insn.imm)))"

@@ -122,7 +122,8 @@ struct InstructionSyntax: Hashable, Sendable {
         return all
     }()
 
-    /// Mnemonic → the operations written with it (`add` → immediate and register forms; `lddw` → every pseudo-source).
+    /// Mnemonic → the operations written with it (`add` → immediate and register forms; `lddw` → every
+    /// pseudo-source).
     static let operationsByMnemonic: [String: [(Operation, OperandLayout)]] = {
         var table: [String: [(Operation, OperandLayout)]] = [:]
         for operation in allOperations {
