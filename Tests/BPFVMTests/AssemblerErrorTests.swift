@@ -39,6 +39,9 @@ import Testing
         (".raw 0xzz", "expected a 64-bit instruction word, found '0xzz'"),
         ("mov %r1, ✓", "expected immediate, found '✓'"),
         ("%r1 = 1", "unknown mnemonic '%r1'"),
+        ("call func1", "expected helper id, found 'func1' (a BPF-to-BPF call is 'call local func1')"),
+        ("call kfunc", "missing operand: 'call kfunc' takes IMM"),
+        ("add %r1, [%r2]", "expected immediate, found '[%r2]'"),
     ]
 
     @Test(arguments: badLines)

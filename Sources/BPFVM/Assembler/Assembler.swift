@@ -151,6 +151,9 @@ struct StatementParser {
             fields.src = try register(operands[1])
             fields.offset = Int16(try target(operands[2], bits: 16))
         case .immediate:
+            if operation == .call(.helper), operands[0].isLabelName {
+                throw error("expected helper id, found '\(operands[0])' (a BPF-to-BPF call is 'call local \(operands[0])')")
+            }
             fields.imm = try immediate(operands[0])
         case .sourceImmediate:
             fields.src = try register(operands[0])
@@ -180,12 +183,11 @@ struct StatementParser {
                 return (Substring(words), candidates, text[end...].trimmed)
             }
         }
+        // Name what was meant as the mnemonic: `lock OP` / `lock fetch OP`, else the first word.
         var name = statement.firstWord
-        if name == "lock" || name == "call", wordEnds.count > 1 {
-            name = text[..<wordEnds[1]]
-            if let end = wordEnds.last, wordEnds.count == 3, name != "call", !text[wordEnds[1]..<end].contains("[") {
-                name = text[..<end]
-            }
+        if name == "lock", wordEnds.count > 1 {
+            let twoWords = text[..<wordEnds[1]]
+            name = twoWords.hasSuffix(" fetch") && wordEnds.count > 2 ? text[..<wordEnds[2]] : twoWords
         }
         throw error("unknown mnemonic '\(name)'")
     }
