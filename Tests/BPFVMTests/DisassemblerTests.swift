@@ -112,6 +112,20 @@ import Testing
             ])
     }
 
+    @Test func canonicalEncodingMeansUnusedFieldsAreZero() throws {
+        let add = Instruction(opcode: 0x07, dst: 1, imm: 5)
+        #expect(try Operation(decoding: add).isCanonical(add))
+        var withSource = add
+        withSource.src = 3
+        #expect(try !Operation(decoding: withSource).isCanonical(withSource))
+        let exitWithOffset = Instruction(opcode: 0x95, offset: 1)
+        #expect(try !Operation(decoding: exitWithOffset).isCanonical(exitWithOffset))
+        let lddw = Instruction(opcode: 0x18, dst: 1, src: 5, imm: 2)
+        #expect(try Operation(decoding: lddw).isCanonical(lddw, secondSlot: Instruction(opcode: 0)))
+        #expect(try !Operation(decoding: lddw).isCanonical(lddw, secondSlot: Instruction(opcode: 0, imm: 4)))
+        #expect(try !Operation(decoding: lddw).isCanonical(lddw))
+    }
+
     @Test func perInstructionTextUsesTheNextSlotForLddw() {
         let program: [Instruction] = [
             Instruction(opcode: 0x18, dst: 1, imm: 0x5566_7788), Instruction(opcode: 0, imm: 0x1122_3344),

@@ -152,7 +152,8 @@ struct StatementParser {
             fields.offset = Int16(try target(operands[2], bits: 16))
         case .immediate:
             if operation == .call(.helper), operands[0].isLabelName {
-                throw error("expected helper id, found '\(operands[0])' (a BPF-to-BPF call is 'call local \(operands[0])')")
+                throw error(
+                    "expected helper id, found '\(operands[0])' (a BPF-to-BPF call is 'call local \(operands[0])')")
             }
             fields.imm = try immediate(operands[0])
         case .sourceImmediate:

@@ -268,6 +268,21 @@ struct InstructionSyntax: Hashable, Sendable {
     }
 }
 
+extension Operation {
+    /// Whether `insn`, classified as this operation, is canonically encoded: every field its operands do not use is
+    /// zero (RFC 9669 requires this of reserved fields; `Operation(decoding:)` does not check all of them). For
+    /// `lddw`, pass the second slot, whose fields other than `imm` must be zero (and `imm` too for the pseudo-sources
+    /// that do not use it).
+    public func isCanonical(_ insn: Instruction, secondSlot: Instruction? = nil) -> Bool {
+        guard InstructionSyntax.canonicalInstruction(self, fields: insn) == insn else { return false }
+        if case .loadImmediate64(let kind) = self {
+            guard let secondSlot else { return false }
+            return InstructionSyntax.canonicalSecondSlot(kind, imm: secondSlot.imm) == secondSlot
+        }
+        return true
+    }
+}
+
 /// Operand layouts; the comment shows the text form (`D` = dst register, `S` = src register).
 enum OperandLayout: Hashable, Sendable {
     /// `exit`
