@@ -1,15 +1,32 @@
 /// Assembles eBPF assembly text in the syntax of the bpf_conformance suite (see `shared/conformance/FORMAT.md`).
 ///
 /// One instruction per line; `#` starts a comment; `name:` defines a label (an instruction may follow it on the same
-/// line). Jump, `call local` and `lddw … func` targets are labels or signed distances `+N`/`-N` counted in slots
-/// from the next instruction. As in the conformance suite's own assembler, the label `exit`, unless defined
-/// explicitly, names the first `exit` instruction (many cases write `jne %r0, 42, exit` without defining it).
+/// line). Registers are `%r0`…`%r10`; immediates are decimal or `0x` hex, optionally signed; a 32-bit field takes
+/// -2³¹…2³²-1 (so `-1` and `0xffffffff` are the same), `lddw` takes -2⁶³…2⁶⁴-1, memory offsets -32768…32767.
+///
+///     add %r1, 5          add32 %r1, %r2      neg %r1             mov32 %r0, -1     (all ALU ops, `32` = ALU32)
+///     sdiv %r1, 3         smod32 %r1, %r2     movsx832 %r0, %r1   (movsx{8,16}{32,64}, movsx3264)
+///     le16 %r1            be64 %r1            bswap32 %r1         (alias swap16/32/64)
+///     ldxw %r0, [%r1+4]   ldxsb %r0, [%r10-1] stxdw [%r10-8], %r1 stb [%r1], 7
+///     lock add [%r1+0], %r2    lock fetch xor32 [%r1], %r2    lock xchg [%r10-8], %r1    lock cmpxchg32 …
+///     lddw %r1, 0x1122334455667788    (two slots)
+///     ja +2    ja32 label    jeq %r1, 5, label    jsgt32 %r1, %r2, -3
+///     call 5    call local label    call %r2 (callx, register in dst)    exit
+///
+/// Jump, `call local` and `lddw … func` targets are labels or signed distances `+N`/`-N` counted in slots from the
+/// next instruction. As in the conformance suite's own assembler, the label `exit`, unless defined explicitly,
+/// names the first `exit` instruction (many cases write `jne %r0, 42, exit` without defining it).
+///
 /// Extensions beyond the conformance syntax:
 /// - `lddw %rD, map[INDEX]`, `lddw %rD, map_value[INDEX]+OFF` (pseudo-sources 5 and 6), `lddw %rD, map_fd[FD]`,
-///   `lddw %rD, map_value_fd[FD]+OFF`, `lddw %rD, btf_var[ID]`, `lddw %rD, func TARGET` (pseudo-source 4);
+///   `lddw %rD, map_value_fd[FD]+OFF`, `lddw %rD, btf_var[ID]`, `lddw %rD, func TARGET` (pseudo-source 4, `imm` =
+///   distance to the function, as clang emits for callbacks);
 /// - `call kfunc ID`; legacy `ldabs{b,h,w,dw} IMM` and `ldind{b,h,w,dw} %rS, IMM`;
 /// - `.raw WORD[, WORD…]`: slots given as 64-bit words (low byte = opcode), for encodings no mnemonic produces.
 ///   The disassembler prints invalid or non-canonical instructions this way.
+///
+/// Every instruction is produced through `InstructionSyntax` (the mnemonic table derived from `Operation`) with all
+/// fields its operands do not use zero, so `Operation(decoding:)` classifies it as the operation that was written.
 public enum Assembler {
     public static func assemble(_ source: String) throws(AssemblyError) -> [Instruction] {
         // Pass 1: labels and the slot index of every statement.
