@@ -157,7 +157,7 @@ import Testing
             for (offset, imm) in [
                 (0, 0), (1, 0), (8, 0), (16, 0), (32, 0), (0, 16), (0, 32), (0, 64), (0, 1), (0, 0xe1), (0, 0xf1),
             ] {
-                for src: UInt8 in [0, 1, 2, 4, 5, 6] {
+                for src: UInt8 in 0...6 {
                     let insn = Instruction(
                         opcode: UInt8(opcode), dst: 1, src: src, offset: Int16(offset), imm: Int32(imm))
                     guard let operation = try? Operation(decoding: insn) else { continue }
