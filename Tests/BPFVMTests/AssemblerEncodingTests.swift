@@ -108,6 +108,14 @@ import Testing
         #expect(program[3] == Instruction(opcode: 0x05, offset: -4))
     }
 
+    @Test func sourceMapNamesTheLineOfEverySlot() throws {
+        let assembled = try Assembler.assembleWithSourceMap(
+            "# header\nstart:\n  lddw %r0, 1\n\n  ja start\nend: exit\n")
+        #expect(assembled.instructions.count == 4)
+        #expect(assembled.sourceLines == [3, 3, 5, 6])
+        #expect(assembled.labels == ["start": 0, "end": 3, "exit": 3])
+    }
+
     @Test func callLocalAndJa32UseTheImmediate() throws {
         let program = try Assembler.assemble(
             """

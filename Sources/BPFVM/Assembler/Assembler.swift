@@ -29,6 +29,12 @@
 /// fields its operands do not use zero, so `Operation(decoding:)` classifies it as the operation that was written.
 public enum Assembler {
     public static func assemble(_ source: String) throws(AssemblyError) -> [Instruction] {
+        try assembleWithSourceMap(source).instructions
+    }
+
+    /// Assembles and also returns where each slot and label came from (for messages that name an instruction index,
+    /// such as the verifier's, to be traced back to the text).
+    public static func assembleWithSourceMap(_ source: String) throws(AssemblyError) -> AssembledProgram {
         // Pass 1: labels and the slot index of every statement.
         var statements: [Statement] = []
         var labels: [Substring: Label] = [:]
@@ -61,13 +67,27 @@ public enum Assembler {
 
         // Pass 2: encode.
         var program: [Instruction] = []
+        var sourceLines: [Int] = []
         program.reserveCapacity(pc)
+        sourceLines.reserveCapacity(pc)
         for statement in statements {
             var parser = StatementParser(statement: statement, labels: labels)
             try parser.encode(into: &program)
+            sourceLines.append(contentsOf: repeatElement(statement.line, count: program.count - sourceLines.count))
         }
-        return program
+        var labelIndices: [String: Int] = [:]
+        for (name, label) in labels { labelIndices[String(name)] = label.index }
+        return AssembledProgram(instructions: program, labels: labelIndices, sourceLines: sourceLines)
     }
+}
+
+/// An assembled program with its source map.
+public struct AssembledProgram: Hashable, Sendable {
+    public var instructions: [Instruction]
+    /// Label name → slot index (including the implicit `exit` label when the text relies on it).
+    public var labels: [String: Int]
+    /// The 1-based source line of each slot (both slots of `lddw` name its line).
+    public var sourceLines: [Int]
 }
 
 struct Label {
