@@ -4,7 +4,9 @@
 ///
 /// Accepted exactly as the kernel accepts them: `%%`, flags `0 + - space`, a width, `%c`, and `%d %i %u %x %X` with
 /// `l` or `ll` (at most 3 conversions; every format byte printable ASCII or white space; a NUL within `fmt_size`).
-/// `%p`, `%pK`, `%px` print the value as 16 hex digits (the kernel hashes `%p`/`%pK`).
+/// `%p`, `%pK`, `%px` print the value in hex, 16 zero-padded digits unless a width is given (the kernel prints a
+/// hashed value for `%p` and `%pK`, so only their length matches); letters and digits right after `%p` are swallowed,
+/// as vsprintf does.
 /// Refused with `-EINVAL` although the kernel accepts them, because they read kernel memory: `%s`, `%pks`, `%pus`,
 /// `%pB`, `%ps`, `%pS`, `%pI4`, `%pi4`, `%pI6`, `%pi6`. Use `check(format:)` to refuse such programs at load time.
 ///
@@ -180,11 +182,12 @@ public enum TracePrintk {
             case UInt8(ascii: "p"):
                 i += 1
                 while isAlphanumeric(f[i]) { i += 1 }  // vsprintf swallows the %p extension letters
-                spec.zero = true
-                spec.left = false
+                if spec.width == 0 {  // vsprintf's pointer_string: 2 * sizeof(void *) digits, zero-padded
+                    spec.width = 16
+                    spec.zero = true
+                }
                 spec.plus = false
                 spec.space = false
-                spec.width = 16
                 w.number(magnitude: value, negative: false, base: 16, uppercase: false, spec)
             case UInt8(ascii: "c"):
                 i += 1
