@@ -20,15 +20,16 @@ import Glibc
 /// - The input buffer is metadata followed by the packet; `xdp_md` goes in with `data_meta = 0`,
 ///   `data = metadata length`, `data_end = metadata + packet length` (it must equal the input size).
 /// - Metadata must be a multiple of 4 bytes and at most 32; it is carved out of the 256-byte headroom.
-/// - The whole input must be at least 14 bytes (an Ethernet header), metadata included.
-/// - The linear buffer is one page: 256 bytes headroom, then data, then `skb_shared_info` tailroom (320 bytes on
-///   x86-64), i.e. at most 3520 bytes of data (plus the metadata length); anything beyond goes into page-sized frags,
-///   visible only to `xdp.frags` programs.
-/// - `ingress_ifindex = 0` runs on the test netns's loopback rx queue 0 (the program reads `ingress_ifindex` = lo's
-///   index, 1, and `rx_queue_index` = 0); a non-zero queue needs an ingress device. A given `ingress_ifindex` must
-///   name a device in the caller's network namespace (else ENODEV), the queue must be below its real rx queue count,
-///   and the driver must have registered XDP rx-queue info for it (else EINVAL — e.g. a veth only registers it while
-///   XDP is enabled on it). `egress_ifindex` must be 0.
+/// - The packet (metadata not counted) must be at least 14 bytes, an Ethernet header (EINVAL otherwise).
+/// - The linear buffer is one page: headroom, metadata, data, then `skb_shared_info` tailroom (320 bytes on x86-64),
+///   so the program sees at most 3520 bytes of packet (`data_end - data`), whatever the metadata length. Bytes beyond
+///   go into page-sized frags: only `xdp.frags` programs can reach them (`bpf_xdp_get_buff_len` counts them), but the
+///   output always includes them, so the returned packet is as long as the input for every program.
+/// - `ingress_ifindex = 0` runs on the network namespace's loopback rx queue 0: the program reads
+///   `ingress_ifindex` = 1 (lo) and `rx_queue_index` = 0. A non-zero queue needs an ingress device (EINVAL). A given
+///   `ingress_ifindex` must name a device in the caller's network namespace (ENODEV otherwise), the queue must be
+///   below the device's real rx queue count (EINVAL), and its XDP rx-queue info must be registered (EINVAL; on this
+///   6.18 kernel lo, ifb and virtio_net queues all are). `egress_ifindex` must be 0.
 /// - The output is `data_meta … data_end` plus frags, so it can be larger than the input (`adjust_head`,
 ///   `adjust_meta`, `adjust_tail` grow it up to one page); the kernel returns ENOSPC if `data_out` is too small, so
 ///   `run` offers the input size plus a page. `ctx_out.data` is the final metadata length.
@@ -149,9 +150,7 @@ public final class KernelRunner {
         guard metadata.count % 4 == 0, metadata.count <= 32 else {
             throw KernelRunnerError.invalidMetadataLength(metadata.count)
         }
-        guard metadata.count + packet.count >= 14 else {
-            throw KernelRunnerError.frameTooShort(length: metadata.count + packet.count)
-        }
+        guard packet.count >= 14 else { throw KernelRunnerError.frameTooShort(length: packet.count) }
         guard rxQueue == 0 || ingressIfindex != 0 else {
             throw KernelRunnerError.rxQueueWithoutDevice(rxQueue: rxQueue)
         }

@@ -32,7 +32,7 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
     case mapNotWritable(map: String, type: UInt32)
     /// XDP metadata must be a multiple of 4 bytes and at most 32 (`xdp_metalen_invalid`).
     case invalidMetadataLength(Int)
-    /// `BPF_PROG_TEST_RUN` refuses frames (metadata + packet) shorter than an Ethernet header (14 bytes).
+    /// `BPF_PROG_TEST_RUN` refuses packets (metadata not counted) shorter than an Ethernet header (14 bytes).
     case frameTooShort(length: Int)
     /// A non-zero rx queue needs an ingress device (`ingress_ifindex`); the kernel refuses it otherwise.
     case rxQueueWithoutDevice(rxQueue: UInt32)
@@ -72,7 +72,7 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
         case .invalidMetadataLength(let length):
             "XDP metadata of \(length) bytes: the kernel needs a multiple of 4, at most 32"
         case .frameTooShort(let length):
-            "frame of \(length) bytes: BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header (14 bytes)"
+            "packet of \(length) bytes: BPF_PROG_TEST_RUN refuses packets shorter than an Ethernet header (14 bytes)"
         case .rxQueueWithoutDevice(let rxQueue):
             "rx queue \(rxQueue) without an ingress device: the kernel needs ingress_ifindex for a non-zero queue"
         }
