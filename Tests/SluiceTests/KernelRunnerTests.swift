@@ -1,3 +1,4 @@
+import Foundation
 import Sluice
 import Testing
 
@@ -299,6 +300,29 @@ struct KernelRunnerTests {
         let jump = try #require(try runner.mapSnapshots().first { $0.name == "jump" })
         #expect(jump.type == 3)
         #expect(jump.entries.isEmpty)
+    }
+
+    @Test("never pins maps: a LIBBPF_PIN_BY_NAME map is private to the runner")
+    func noPinning() throws {
+        let name = "pin\(getpid() % 100_000)"
+        let source = """
+            struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u32);
+                     __uint(pinning, LIBBPF_PIN_BY_NAME); } \(name) SEC(".maps");
+            SEC("xdp") int pinned(struct xdp_md *ctx) {
+                __u32 zero = 0;
+                __u32 *count = bpf_map_lookup_elem(&\(name), &zero);
+                if (count) *count += 1;
+                return XDP_PASS;
+            }
+            """
+        let path = try Self.object("pinned", source)
+        for _ in 0..<2 {
+            let runner = try KernelRunner(objectPath: path, program: "xdp")
+            _ = try runner.run(packet: Self.frame(length: 60))
+            let counts = try runner.mapSnapshots().first { $0.name == name }?.entries.map(\.values)
+            #expect(counts == [[Self.littleEndian(UInt32(1))]])
+        }
+        #expect(access("/sys/fs/bpf/" + name, F_OK) != 0)
     }
 
     @Test("forces BPF_PROG_TYPE_XDP for xdp* sections libbpf does not know")

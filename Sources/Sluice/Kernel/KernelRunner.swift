@@ -98,8 +98,9 @@ public final class KernelRunner {
         }
     }
 
-    /// Whether the kernel accepts the program: loads it the way `init` does (without map contents) and unloads it.
-    /// Throws only for problems that are not the program's fault (privileges, missing file or program).
+    /// Whether the kernel's verifier accepts the program: loads it the way `init` does (without map contents) and
+    /// unloads it. Throws for problems that are not the verifier's verdict (privileges, missing file or program, a
+    /// load that failed before the verifier ran: `KernelRunnerError.loadFailed`).
     public static func verify(
         objectPath: String, program: ProgramSelector, globals: [String: [UInt8]] = [:],
         logger: Logger = Logger(label: "sluice.kernel")
@@ -360,14 +361,16 @@ public final class KernelRunner {
         }
         let (rc, loadMessages) = LibbpfLog.capturing(logger: logger) { bpf_object__load(object) }
         if rc < 0 {
+            let kernelLog = String(cString: logBuffer)
+            guard !kernelLog.isEmpty else {
+                throw KernelRunnerError.loadFailed(
+                    path: objectPath, errno: -rc, log: loadMessages.joined(separator: "\n"))
+            }
             let failed =
                 programs(of: object).first { bpf_program__autoload($0) && bpf_program__fd($0) < 0 } ?? program
             let failedName = String(cString: bpf_program__name(failed))
-            let kernelLog = String(cString: logBuffer)
-            var log = kernelLog.isEmpty ? loadMessages.joined(separator: "\n") : kernelLog
-            if failed != program {
-                log = "(program '\(failedName)', loaded with the selected one)\n" + log
-            }
+            let log =
+                failed == program ? kernelLog : "(program '\(failedName)', loaded with the selected one)\n" + kernelLog
             throw KernelRunnerError.loadRejected(program: failedName, errno: -rc, log: log)
         }
         keep = true
@@ -421,8 +424,16 @@ public final class KernelRunner {
             }
         }
 
-        // Check every initial entry against its map before anything reaches the kernel.
+        // The oracle must not share state with anything else: no auto-pinning (`LIBBPF_PIN_BY_NAME` maps would be
+        // pinned under /sys/fs/bpf, or reuse a map already pinned there with someone else's contents).
         let maps = maps(of: object)
+        for map in maps {
+            try SystemError.checkNegative("bpf_map__set_pin_path", context: String(cString: bpf_map__name(map))) {
+                bpf_map__set_pin_path(map, nil)
+            }
+        }
+
+        // Check every initial entry against its map before anything reaches the kernel.
         let names = maps.map { displayName(of: $0, object: object) }
         for (mapName, entries) in initialMaps {
             guard

@@ -13,9 +13,11 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
     case programNotFound(ProgramSelector, path: String, available: [String])
     /// The selector names a section holding several programs; `candidates` are their function names.
     case ambiguousProgram(ProgramSelector, path: String, candidates: [String])
-    /// The kernel (or libbpf while preparing the load) refused a program; `log` is the verifier log, or libbpf's
-    /// messages when the kernel was never asked.
+    /// The kernel's verifier refused a program; `log` is the verifier log.
     case loadRejected(program: String, errno: Int32, log: String)
+    /// Loading failed without a verifier log (a map the kernel would not create, a relocation libbpf could not
+    /// apply…); `log` is what libbpf said.
+    case loadFailed(path: String, errno: Int32, log: String)
     /// `initialMaps` names a map the object does not have.
     case unknownMap(String, available: [String])
     /// `globals` names a variable no global-data section declares.
@@ -54,6 +56,8 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
                 + "choose one by function name"
         case .loadRejected(let program, let errno, let log):
             "the kernel rejected program '\(program)' (errno \(errno))" + Self.tail(of: log)
+        case .loadFailed(let path, let errno, let log):
+            "\(path): libbpf could not load the object (errno \(errno))" + Self.tail(of: log)
         case .unknownMap(let name, let available):
             "no map '\(name)' in the object; maps: " + (available.isEmpty ? "none" : available.joined(separator: ", "))
         case .unknownGlobal(let name, let available):
