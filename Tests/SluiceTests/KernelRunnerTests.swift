@@ -23,7 +23,9 @@ struct KernelRunnerTests {
 
     /// An Ethernet frame of `length` bytes with the given EtherType and a recognisable payload.
     static func frame(length: Int, etherType: UInt16 = 0x0800) -> [UInt8] {
-        var bytes: [UInt8] = [0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, UInt8(etherType >> 8), UInt8(etherType & 0xff)]
+        var bytes: [UInt8] = [
+            0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, UInt8(etherType >> 8), UInt8(etherType & 0xff),
+        ]
         while bytes.count < length { bytes.append(UInt8(truncatingIfNeeded: bytes.count &* 7)) }
         return Array(bytes.prefix(length))
     }
@@ -149,7 +151,8 @@ struct KernelRunnerTests {
             let input = Self.frame(length: length)
             let outcome = try runner.run(packet: input, metadata: Array(repeating: 0xaa, count: metadata))
             #expect(outcome.returnValue == 3_520_001_000, "length \(length), metadata \(metadata)")
-            #expect(outcome.packet == input)
+            let packetUnchanged = outcome.packet == input
+            #expect(packetUnchanged, "length \(length): \(outcome.packet.count) bytes back")
             #expect(outcome.metadata == Array(repeating: 0xaa, count: metadata))
         }
         #expect(try runner.run(packet: Self.frame(length: 3519)).returnValue == 3_519_001_000)
@@ -256,16 +259,26 @@ struct KernelRunnerTests {
         let unset = try KernelRunner(objectPath: path, program: "xdp")
         #expect(try unset.run(packet: packet).action == .pass)
 
-        let set = try KernelRunner(objectPath: path, program: "xdp", globals: ["min_length": Self.littleEndian(UInt32(100))])
+        let set = try KernelRunner(
+            objectPath: path, program: "xdp", globals: ["min_length": Self.littleEndian(UInt32(100))])
         #expect(try set.run(packet: packet).action == .drop)
         #expect(try set.run(packet: Self.frame(length: 100)).action == .pass)
 
         let snapshots = try set.mapSnapshots()
         #expect(snapshots.map(\.name).sorted() == [".bss", ".data", ".rodata"])
         let zero: [UInt8] = [0, 0, 0, 0]
-        #expect(snapshots.first { $0.name == ".rodata" }?.entries == [.init(key: zero, values: [Self.littleEndian(UInt32(100))])])
-        #expect(snapshots.first { $0.name == ".data" }?.entries == [.init(key: zero, values: [Self.littleEndian(UInt32(7))])])
-        #expect(snapshots.first { $0.name == ".bss" }?.entries == [.init(key: zero, values: [Self.littleEndian(UInt64(14))])])
+        #expect(
+            snapshots.first { $0.name == ".rodata" }?.entries == [
+                .init(key: zero, values: [Self.littleEndian(UInt32(100))])
+            ])
+        #expect(
+            snapshots.first { $0.name == ".data" }?.entries == [
+                .init(key: zero, values: [Self.littleEndian(UInt32(7))])
+            ])
+        #expect(
+            snapshots.first { $0.name == ".bss" }?.entries == [
+                .init(key: zero, values: [Self.littleEndian(UInt64(14))])
+            ])
     }
 
     @Test("takes a whole global-data section through initialMaps, by section name or libbpf's map name")
@@ -282,7 +295,8 @@ struct KernelRunnerTests {
 
     // MARK: - Program selection and loading
 
-    @Test("loads every XDP program so that PROG_ARRAY initialisers (tail calls) work; the map is listed without entries")
+    @Test(
+        "loads every XDP program so that PROG_ARRAY initialisers (tail calls) work; the map is listed without entries")
     func tailCalls() throws {
         let source = """
             SEC("xdp") int second(struct xdp_md *ctx) { return XDP_TX; }
@@ -354,7 +368,8 @@ struct KernelRunnerTests {
 
     @Test("verify: the kernel accepts a safe program and rejects an unchecked packet read, with its log")
     func verify() throws {
-        #expect(try KernelRunner.verify(objectPath: try Self.object("safe", Self.dropShort), program: "xdp") == .accepted)
+        #expect(
+            try KernelRunner.verify(objectPath: try Self.object("safe", Self.dropShort), program: "xdp") == .accepted)
 
         let unsafe = """
             SEC("xdp") int unchecked(struct xdp_md *ctx) {

@@ -3,7 +3,7 @@ import CLibXDP
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Loads a clang-compiled XDP object into the kernel with libbpf and runs packets through `BPF_PROG_TEST_RUN`: the
@@ -135,7 +135,9 @@ public final class KernelRunner {
     /// The buffer is not reset between repetitions (see the type's notes), so programs that change the packet's size
     /// or count into maps see their own earlier effects.
     public func timedRun(packet: [UInt8], metadata: [UInt8] = [], repeat count: Int) throws -> KernelTiming {
-        precondition(count >= 1, "repeat must be at least 1")
+        guard count >= 1 else {
+            throw SystemError(call: "bpf_prog_test_run_opts", errno: EINVAL, context: "repeat \(count): at least 1")
+        }
         let result = try testRun(
             packet: packet, metadata: metadata, ingressIfindex: 0, rxQueue: 0, repeat: Int32(clamping: count))
         return KernelTiming(
@@ -525,7 +527,8 @@ public final class KernelRunner {
             guard let infos = btf_var_secinfos(datasec) else { continue }
             for index in 0..<count {
                 let info = infos[index]
-                guard let variable = btf__type_by_id(btf, info.type), let cName = btf__name_by_offset(btf, variable.pointee.name_off)
+                guard let variable = btf__type_by_id(btf, info.type),
+                    let cName = btf__name_by_offset(btf, variable.pointee.name_off)
                 else { continue }
                 variables.append(
                     GlobalVariable(
