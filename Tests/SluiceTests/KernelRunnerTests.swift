@@ -221,6 +221,64 @@ struct KernelRunnerTests {
         #expect(total == 3)
     }
 
+    @Test("snapshots LPM_TRIE, LRU_HASH and DEVMAP maps; a redirect through the DEVMAP returns XDP_REDIRECT")
+    func otherMapTypes() throws {
+        let source = """
+            struct lpm_key { __u32 prefixlen; __u8 addr[4]; };
+            struct { __uint(type, BPF_MAP_TYPE_LPM_TRIE); __uint(max_entries, 8); __type(key, struct lpm_key);
+                     __type(value, __u32); __uint(map_flags, BPF_F_NO_PREALLOC); } routes SEC(".maps");
+            struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 8); __type(key, __u8);
+                     __type(value, __u32); } last_route SEC(".maps");
+            struct { __uint(type, BPF_MAP_TYPE_DEVMAP); __uint(max_entries, 4); __type(key, __u32);
+                     __type(value, __u32); } ports SEC(".maps");
+
+            SEC("xdp") int route(struct xdp_md *ctx) {
+                unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+                if (data + 34 > end) return XDP_ABORTED;
+                struct lpm_key key = { .prefixlen = 32 };
+                __builtin_memcpy(key.addr, data + 30, 4);
+                __u32 *port = bpf_map_lookup_elem(&routes, &key);
+                if (!port) return XDP_DROP;
+                __u8 first = data[30];
+                bpf_map_update_elem(&last_route, &first, port, BPF_ANY);
+                return bpf_redirect_map(&ports, *port, XDP_PASS);
+            }
+            """
+        // 10.0.0.0/8 → port 2, whose DEVMAP slot holds lo (ifindex 1); 192.168.0.0/16 → port 3, an empty slot.
+        let runner = try KernelRunner(
+            objectPath: try Self.object("routes", source), program: "route",
+            initialMaps: [
+                "routes": [
+                    (key: Self.littleEndian(UInt32(8)) + [10, 0, 0, 0], value: Self.littleEndian(UInt32(2))),
+                    (key: Self.littleEndian(UInt32(16)) + [192, 168, 0, 0], value: Self.littleEndian(UInt32(3))),
+                ],
+                "ports": [(key: Self.littleEndian(UInt32(2)), value: Self.littleEndian(UInt32(1)))],
+            ])
+        func ipv4(to address: [UInt8]) -> [UInt8] {
+            var packet = Self.frame(length: 60)
+            packet.replaceSubrange(30..<34, with: address)
+            return packet
+        }
+        #expect(try runner.run(packet: ipv4(to: [10, 1, 2, 3])).action == .redirect)
+        #expect(try runner.run(packet: ipv4(to: [192, 168, 7, 7])).action == .pass)
+        #expect(try runner.run(packet: ipv4(to: [172, 16, 0, 1])).action == .drop)
+
+        let snapshots = try runner.mapSnapshots()
+        #expect(snapshots.map(\.name) == ["routes", "last_route", "ports"])
+        #expect(
+            snapshots[0].entries.map(\.key) == [
+                Self.littleEndian(UInt32(8)) + [10, 0, 0, 0], Self.littleEndian(UInt32(16)) + [192, 168, 0, 0],
+            ])
+        #expect(
+            snapshots[1].entries == [
+                .init(key: [10], values: [Self.littleEndian(UInt32(2))]),
+                .init(key: [192], values: [Self.littleEndian(UInt32(3))]),
+            ])
+        // Only filled DEVMAP slots are listed.
+        #expect(
+            snapshots[2].entries == [.init(key: Self.littleEndian(UInt32(2)), values: [Self.littleEndian(UInt32(1))])])
+    }
+
     @Test("fills a per-CPU map from one value (copied to every CPU) or one value per CPU")
     func perCPUInitialValues() throws {
         let path = try Self.object("counters_percpu", Self.counters)
