@@ -469,6 +469,18 @@ struct KernelRunnerTests {
         #expect(throws: KernelRunnerError.objectNotFound(path: "/nonexistent/prog.o")) {
             try KernelRunner(objectPath: "/nonexistent/prog.o", program: "xdp")
         }
+        let notELF = NSTemporaryDirectory() + "/sluice-not-elf-\(getpid()).o"
+        try "not an object".write(toFile: notELF, atomically: true, encoding: .utf8)
+        defer { unlink(notELF) }
+        let openError = try #require(throws: KernelRunnerError.self) {
+            try KernelRunner(objectPath: notELF, program: "xdp")
+        }
+        guard case .objectNotOpened(let openedPath, _, _) = openError else {
+            Issue.record("unexpected error \(openError)")
+            return
+        }
+        #expect(openedPath == notELF)
+
         let path = try Self.object("lookups", Self.counters)
         #expect(throws: KernelRunnerError.programNotFound(.named("tc"), path: path, available: ["xdp/count"])) {
             try KernelRunner(objectPath: path, program: "tc")

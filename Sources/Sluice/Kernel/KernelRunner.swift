@@ -395,13 +395,14 @@ public final class KernelRunner {
         let cpus = libbpf_num_possible_cpus()
         guard cpus > 0 else { throw SystemError(call: "libbpf_num_possible_cpus", errno: -cpus) }
 
-        let (opened, openMessages) = LibbpfLog.capturing(logger: logger) { () -> OpaquePointer? in
+        let (opened, openMessages) = LibbpfLog.capturing(logger: logger) { () -> (OpaquePointer?, Int32) in
             errno = 0
-            return bpf_object__open_file(objectPath, nil)
+            let object = bpf_object__open_file(objectPath, nil)
+            return (object, errno)
         }
-        guard let object = opened else {
+        guard let object = opened.0 else {
             throw KernelRunnerError.objectNotOpened(
-                path: objectPath, errno: errno == 0 ? EINVAL : errno, log: openMessages.joined(separator: "\n"))
+                path: objectPath, errno: opened.1 == 0 ? EINVAL : opened.1, log: openMessages.joined(separator: "\n"))
         }
         var keep = false
         defer { if !keep { bpf_object__close(object) } }
