@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The capabilities loading and test-running an XDP program needs, read from the process's effective set.

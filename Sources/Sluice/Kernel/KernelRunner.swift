@@ -3,7 +3,7 @@ import CLibXDP
 import Logging
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Loads a clang-compiled XDP object into the kernel with libbpf and runs packets through `BPF_PROG_TEST_RUN`: the
@@ -34,10 +34,13 @@ import Logging
 ///   `adjust_meta`, `adjust_tail` grow it up to one page); the kernel returns ENOSPC if `data_out` is too small, so
 ///   `run` offers the input size plus a page. `ctx_out.data` is the final metadata length.
 /// - With `repeat` > 1 the same buffer is run again without being reset: packet changes and map updates accumulate.
+/// - The verdict is only reported: XDP_TX and XDP_REDIRECT send nothing (no `BPF_F_TEST_XDP_LIVE_FRAMES`).
 ///
 /// Maps in snapshots: ARRAY, HASH, PERCPU_ARRAY, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE, DEVMAP and
-/// DEVMAP_HASH have their entries read (`bpf_map_get_next_key` + `bpf_map_lookup_elem`, sorted by key bytes; per-CPU
-/// values split per possible CPU). Every other map (PROG_ARRAY, XSKMAP, RINGBUF, CPUMAP, PERF_EVENT_ARRAY, maps of
+/// DEVMAP_HASH have their entries read (arrays with `bpf_map_lookup_batch`, the others with `bpf_map_get_next_key` +
+/// `bpf_map_lookup_elem`), sorted by key bytes. Arrays list every index; DEVMAP only filled slots. Per-CPU values come
+/// from the kernel as one slot per possible CPU, each rounded up to 8 bytes; snapshots split them into one
+/// `valueSize`-byte value per CPU (and initial per-CPU values are laid out the same way). Every other map (PROG_ARRAY, XSKMAP, RINGBUF, CPUMAP, PERF_EVENT_ARRAY, maps of
 /// maps, …) is listed with its name, type and sizes but no entries: its contents are fds, ids or streams that have no
 /// user-space byte image comparable with Sluice's.
 public final class KernelRunner {

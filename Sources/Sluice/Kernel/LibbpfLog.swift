@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Routes libbpf's process-wide print callback (`libbpf_set_print`) into a swift-log `Logger`, and collects what

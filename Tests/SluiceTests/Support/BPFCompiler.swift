@@ -37,9 +37,9 @@ enum BPFCompiler {
             return output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         #if arch(arm64)
-            return "aarch64-linux-gnu"
+        return "aarch64-linux-gnu"
         #else
-            return "x86_64-linux-gnu"
+        return "x86_64-linux-gnu"
         #endif
     }()
 
