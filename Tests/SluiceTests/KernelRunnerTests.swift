@@ -443,6 +443,40 @@ struct KernelRunnerTests {
         #expect(log.contains("invalid access to packet"), "\(log)")
     }
 
+    @Test("verify: an unknown helper id is the verifier's to reject; a map the kernel cannot create is a load failure")
+    func verifyHelpersAndMaps() throws {
+        let unknownHelper = """
+            static long (*helper_999)(void) = (void *)999;
+            SEC("xdp") int calls_999(struct xdp_md *ctx) { return helper_999() ? XDP_DROP : XDP_PASS; }
+            """
+        let verdict = try KernelRunner.verify(
+            objectPath: try Self.object("helper_999", unknownHelper), program: "xdp")
+        guard case .rejected(let log) = verdict else {
+            Issue.record("the kernel accepted a call to helper 999")
+            return
+        }
+        #expect(log.contains("invalid func unknown#999"), "\(log)")
+
+        let emptyHash = """
+            struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 0); __type(key, __u32); __type(value, __u32); }
+                nothing SEC(".maps");
+            SEC("xdp") int uses_nothing(struct xdp_md *ctx) {
+                __u32 zero = 0;
+                return bpf_map_lookup_elem(&nothing, &zero) ? XDP_DROP : XDP_PASS;
+            }
+            """
+        let path = try Self.object("empty_hash", emptyHash)
+        let error = try #require(throws: KernelRunnerError.self) {
+            try KernelRunner.verify(objectPath: path, program: "xdp")
+        }
+        guard case .loadFailed(let failedPath, _, let log) = error else {
+            Issue.record("unexpected error \(error)")
+            return
+        }
+        #expect(failedPath == path)
+        #expect(log.contains("nothing"), "\(log)")
+    }
+
     @Test("a rejected program makes init fail with the verifier's complaint in the error")
     func rejectionError() throws {
         let unsafe = """
