@@ -406,20 +406,19 @@ struct KernelRunnerTests {
         #expect(try runner.run(packet: Self.frame(length: 60)).action == .drop)
     }
 
-    @Test("a section with several programs must be chosen by function name")
-    func ambiguousSection() throws {
+    @Test("a section with several programs selects the first; the others are chosen by function name")
+    func severalProgramsInOneSection() throws {
         let source = """
             SEC("xdp") int one(struct xdp_md *ctx) { return XDP_PASS; }
             SEC("xdp") int two(struct xdp_md *ctx) { return XDP_DROP; }
             """
         let path = try Self.object("two_programs", source)
-        #expect {
-            try KernelRunner(objectPath: path, program: .section("xdp"))
-        } throws: { error in
-            guard case KernelRunnerError.ambiguousProgram(_, _, let candidates) = error else { return false }
-            return candidates == ["one", "two"]
-        }
-        #expect(try KernelRunner(objectPath: path, program: "two").run(packet: Self.frame(length: 60)).action == .drop)
+        let first = try KernelRunner(objectPath: path, program: .section("xdp"))
+        #expect(first.programName == "one")
+        #expect(try first.run(packet: Self.frame(length: 60)).action == .pass)
+        let second = try KernelRunner(objectPath: path, program: "two")
+        #expect(second.programName == "two" && second.sectionName == "xdp")
+        #expect(try second.run(packet: Self.frame(length: 60)).action == .drop)
     }
 
     // MARK: - Verifier

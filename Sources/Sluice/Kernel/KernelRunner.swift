@@ -449,19 +449,14 @@ public final class KernelRunner {
         let all = programs(of: object)
         func section(_ p: OpaquePointer) -> String { String(cString: bpf_program__section_name(p)) }
         func function(_ p: OpaquePointer) -> String { String(cString: bpf_program__name(p)) }
-        func bySection(_ name: String) throws -> OpaquePointer? {
-            let matches = all.filter { section($0) == name }
-            if matches.count > 1 {
-                throw KernelRunnerError.ambiguousProgram(selector, path: path, candidates: matches.map(function))
-            }
-            return matches.first
-        }
+        // Several programs in one section (a tail-call chain): the first one, as libxdp and `programs/` agree.
+        func bySection(_ name: String) -> OpaquePointer? { all.first { section($0) == name } }
         func byFunction(_ name: String) -> OpaquePointer? { all.first { function($0) == name } }
         let found: OpaquePointer? =
             switch selector {
-            case .section(let name): try bySection(name)
+            case .section(let name): bySection(name)
             case .function(let name): byFunction(name)
-            case .named(let name): try bySection(name) ?? byFunction(name)
+            case .named(let name): bySection(name) ?? byFunction(name)
             }
         guard let found else {
             throw KernelRunnerError.programNotFound(

@@ -11,8 +11,6 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
     case objectNotOpened(path: String, errno: Int32, log: String)
     /// No program matches the selector; `available` lists every program as `section/function`.
     case programNotFound(ProgramSelector, path: String, available: [String])
-    /// The selector names a section holding several programs; `candidates` are their function names.
-    case ambiguousProgram(ProgramSelector, path: String, candidates: [String])
     /// The kernel's verifier refused a program; `log` is the verifier log.
     case loadRejected(program: String, errno: Int32, log: String)
     /// Loading failed without a verifier log (a map the kernel would not create, a relocation libbpf could not
@@ -51,9 +49,6 @@ public enum KernelRunnerError: Error, Hashable, Sendable, CustomStringConvertibl
         case .programNotFound(let selector, let path, let available):
             "\(path): no program \(selector); available: "
                 + (available.isEmpty ? "none" : available.joined(separator: ", "))
-        case .ambiguousProgram(let selector, let path, let candidates):
-            "\(path): \(selector) holds several programs (\(candidates.joined(separator: ", "))); "
-                + "choose one by function name"
         case .loadRejected(let program, let errno, let log):
             "the kernel rejected program '\(program)' (errno \(errno))" + Self.tail(of: log)
         case .loadFailed(let path, let errno, let log):

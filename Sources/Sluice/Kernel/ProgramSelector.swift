@@ -1,7 +1,8 @@
 /// Which program of an object file to run: by ELF section (`xdp`, `xdp.frags`, `xdp/filter`) or by C function name.
 ///
 /// A string literal means `.named`: the section is tried first, then the function name, so `"xdp"` and
-/// `"xdp_firewall"` both work. A section that holds several programs is ambiguous and must be chosen by function name.
+/// `"xdp_firewall"` both work. When a section holds several programs (a tail-call chain), the section selects the
+/// first of them in the object (as libxdp's `xdp_program__open_file` does); choose the others by function name.
 public enum ProgramSelector: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
     /// The program in this ELF section (`bpf_program__section_name`).
     case section(String)
