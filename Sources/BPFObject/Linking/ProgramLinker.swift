@@ -45,9 +45,12 @@ extension BPFObjectFile {
             let piece = pieces[next]
             next += 1
             let section = codeSections[piece.section]
+            // Line info records are sparse: each covers the instructions up to the next record of its function.
+            var location: SourceLocation?
             for sourceIndex in piece.function.start..<(piece.function.start + piece.function.count) {
                 let at = piece.outputStart + (sourceIndex - piece.function.start)
-                if let location = section.lineInfo[sourceIndex] { lineInfo[at] = location }
+                if let record = section.lineInfo[sourceIndex] { location = record }
+                if let location { lineInfo[at] = location }
                 if let core = section.coreRelocations[sourceIndex] {
                     throw fail("program \(program.name): \(core)")
                 }

@@ -113,8 +113,10 @@ struct ObjectParser {
         let sectionSymbols = symbols(in: section.index)
         for entry in btf.entries(ofDataSection: dataSection) {
             guard entry.kind == .variable else { throw fail("the .maps DATASEC lists \(entry.name), not a variable") }
-            let offset = sectionSymbols.first { $0.name == entry.name }?.value ?? UInt64(entry.offset)
-            let size = UInt64(btf.resolvedSize(entry.typeID) ?? 0)
+            let symbol = sectionSymbols.first { $0.name == entry.name }
+            let offset = symbol?.value ?? UInt64(entry.offset)
+            // The symbol's size includes a `values` initialiser beyond the struct's flexible array.
+            let size = max(UInt64(btf.resolvedSize(entry.typeID) ?? 0), symbol?.size ?? 0)
             guard offset <= UInt64(section.size), size <= UInt64(section.size) - offset else {
                 throw fail("map \(entry.name) (offset \(offset), \(size) bytes) lies outside the .maps section")
             }
