@@ -50,8 +50,8 @@ let package = Package(
         .executableTarget(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 
-
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
     ]
 )
