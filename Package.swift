@@ -46,5 +46,6 @@ let package = Package(
 
 
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
     ]
 )
