@@ -138,7 +138,9 @@ func readError(_ path: String) -> PcapError? {
         #expect(empty.kind == .notCapture(magic: nil))
 
         let missing = try #require(readError(directory.path + "/missing.pcap"))
-        #expect(missing.kind == .system(SystemError(call: "open", errno: ENOENT, context: directory.path + "/missing.pcap")))
+        #expect(
+            missing.kind == .system(SystemError(call: "open", errno: ENOENT, context: directory.path + "/missing.pcap"))
+        )
     }
 
     @Test func namesTheRecordWhereTheFileIsTruncated() throws {

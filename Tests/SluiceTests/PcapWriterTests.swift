@@ -35,11 +35,12 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         #expect(reader.format == .pcap(nanosecond: true))
         #expect(reader.snapshotLength == 262_144)
         #expect(
-            try readAll(path) == samples.enumerated().map { index, sample in
-                ReadRecord(
-                    index: index, timestampNanos: sample.timestampNanos, bytes: sample.bytes,
-                    originalLength: sample.originalLength ?? sample.bytes.count)
-            })
+            try readAll(path)
+                == samples.enumerated().map { index, sample in
+                    ReadRecord(
+                        index: index, timestampNanos: sample.timestampNanos, bytes: sample.bytes,
+                        originalLength: sample.originalLength ?? sample.bytes.count)
+                })
     }
 
     @Test func outputIsByteIdenticalAndLaidOutAsSpecified() throws {
@@ -108,7 +109,8 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         // /dev/full accepts open(2) and fails every write(2) with ENOSPC.
         var small = try PcapWriter(path: "/dev/full", atomically: false)
         try samples[0].bytes.withUnsafeBytes { try small.write($0, timestampNanos: 1) }
-        let full = PcapError(path: "/dev/full", kind: .system(SystemError(call: "write", errno: ENOSPC, context: "/dev/full")))
+        let full = PcapError(
+            path: "/dev/full", kind: .system(SystemError(call: "write", errno: ENOSPC, context: "/dev/full")))
         do {
             try small.close()
             Issue.record("closing a writer on /dev/full succeeded")
@@ -131,14 +133,18 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         var writer = try PcapWriter(path: directory.path + "/limits.pcap")
         let packet = sampleFrame(length: 60, seed: 4)
         #expect(throws: PcapError(path: writer.path, record: 0, kind: .timestampOutOfRange)) {
-            try packet.withUnsafeBytes { try writer.write($0, timestampNanos: (UInt64(UInt32.max) + 1) * 1_000_000_000) }
+            try packet.withUnsafeBytes {
+                try writer.write($0, timestampNanos: (UInt64(UInt32.max) + 1) * 1_000_000_000)
+            }
         }
         let tooLong = [UInt8](repeating: 0, count: PcapWriter.snapshotLength + 1)
         #expect(throws: PcapError.self) {
             try tooLong.withUnsafeBytes { try writer.write($0, timestampNanos: 0) }
         }
         // The last representable second is fine.
-        try packet.withUnsafeBytes { try writer.write($0, timestampNanos: UInt64(UInt32.max) * 1_000_000_000 + 999_999_999) }
+        try packet.withUnsafeBytes {
+            try writer.write($0, timestampNanos: UInt64(UInt32.max) * 1_000_000_000 + 999_999_999)
+        }
         try writer.close()
         #expect(try readAll(directory.path + "/limits.pcap").map(\.timestampNanos) == [4_294_967_295_999_999_999])
     }

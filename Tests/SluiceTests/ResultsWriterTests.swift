@@ -78,7 +78,9 @@ private let maps = [
         let text = try results(includeBytes: false) { (writer) throws(SystemError) in
             try packet(&writer, 12, ret: 0, lengthIn: 2, meta: [9], [1, 2], note: "refused")
         }
-        #expect(text == #"{"i":12,"ret":0,"verdict":"aborted","len_in":2,"len_out":2,"meta_len":1,"note":"refused"}"# + "\n")
+        #expect(
+            text == #"{"i":12,"ret":0,"verdict":"aborted","len_in":2,"len_out":2,"meta_len":1,"note":"refused"}"# + "\n"
+        )
     }
 
     @Test func framesAndOutcomesGiveTheSameLine() throws {
@@ -95,7 +97,8 @@ private let maps = [
         let fromOutcome = try results { (writer) throws(SystemError) in
             try writer.writePacket(index: 5, lengthIn: 9, outcome: outcome, note: "n")
         }
-        let expected = #"{"i":5,"ret":3,"verdict":"tx","len_in":9,"len_out":4,"meta_len":2,"out":"c0ffee112233","note":"n"}"#
+        let expected =
+            #"{"i":5,"ret":3,"verdict":"tx","len_in":9,"len_out":4,"meta_len":2,"out":"c0ffee112233","note":"n"}"#
         #expect(fromFrame == expected + "\n")
         #expect(fromOutcome == fromFrame)
     }

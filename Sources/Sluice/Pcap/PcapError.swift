@@ -46,9 +46,11 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
             return record == nil
                 ? "\(path): capture truncated in the file header" : "\(path): capture truncated\(inRecord)"
         case .unsupportedLinkType(let type, let name):
-            return "\(path): link type \(name) (\(type)) is not supported; Sluice replays Ethernet (EN10MB) captures only"
+            return
+                "\(path): link type \(name) (\(type)) is not supported; Sluice replays Ethernet (EN10MB) captures only"
         case .recordLongerThanSnapshot(let length?, let snapshotLength):
-            return "\(path): \(recordPrefix)captured length \(length) is longer than the snapshot length \(snapshotLength)"
+            return
+                "\(path): \(recordPrefix)captured length \(length) is longer than the snapshot length \(snapshotLength)"
         case .recordLongerThanSnapshot(nil, let snapshotLength):
             return "\(path): \(recordPrefix)captured length is longer than the snapshot length \(snapshotLength)"
         case .emptyRecord:

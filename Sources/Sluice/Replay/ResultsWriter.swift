@@ -62,7 +62,8 @@ public struct ResultsWriter: ~Copyable {
         index: Int, returnValue: UInt64, lengthIn: Int, frame: Frame, note: String? = nil
     ) throws(SystemError) {
         try writePacket(
-            index: index, returnValue: returnValue, lengthIn: lengthIn, metadata: UnsafeRawBufferPointer(frame.metadata),
+            index: index, returnValue: returnValue, lengthIn: lengthIn,
+            metadata: UnsafeRawBufferPointer(frame.metadata),
             packet: UnsafeRawBufferPointer(frame.bytes), note: note)
     }
 
