@@ -127,6 +127,13 @@ public struct ResultsWriter: ~Copyable {
 
 // MARK: - JSON pieces
 
+/// The two lowercase hex digits of every byte value, as they lie in memory (high digit first).
+private let hexPairs: [UInt16] = (0...255).map { byte in
+    let high = OutputFile.hexDigit(UInt8(byte >> 4))
+    let low = OutputFile.hexDigit(UInt8(byte & 0xf))
+    return (UInt16(high) | UInt16(low) << 8).littleEndian
+}
+
 extension OutputFile {
     mutating func writeDecimal(_ value: Int) throws(SystemError) {
         if value < 0 { try write(byte: UInt8(ascii: "-")) }
@@ -157,10 +164,10 @@ extension OutputFile {
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, bufferSize / 2)
             let out = try reserve(chunk * 2)
-            for index in 0..<chunk {
-                let byte = bytes[offset + index]
-                out.storeBytes(of: Self.hexDigit(byte >> 4), toByteOffset: 2 * index, as: UInt8.self)
-                out.storeBytes(of: Self.hexDigit(byte & 0xf), toByteOffset: 2 * index + 1, as: UInt8.self)
+            hexPairs.withUnsafeBufferPointer { pairs in
+                for index in 0..<chunk {
+                    out.storeBytes(of: pairs[Int(bytes[offset + index])], toByteOffset: 2 * index, as: UInt16.self)
+                }
             }
             commit(chunk * 2)
             offset += chunk
