@@ -79,6 +79,7 @@ func readError(_ path: String) -> PcapError? {
         capture.interface(tsresol: nil)  // default resolution: microseconds
         capture.interface(tsresol: 9)
         capture.packet(interface: 0, timestamp: 1_700_000_000_123_456, first)
+        capture.block(type: 4, body: [0, 0, 0, 0])  // a name resolution block (empty): not a record
         capture.packet(interface: 1, timestamp: 1_700_000_000_123_456_789, second, originalLength: 1_514)
         let path = try directory.file("two.pcapng", capture.bytes)
 
@@ -176,6 +177,10 @@ func readError(_ path: String) -> PcapError? {
         let ngError = try #require(readError(directory.file("cut.pcapng", Array(next.bytes.dropLast(7)))))
         #expect(ngError.kind == .truncated)
         #expect(ngError.record == 1)
+
+        let ngHeader = try #require(readError(directory.file("head.pcapng", Array(next.bytes.prefix(20)))))
+        #expect(ngHeader.kind == .truncated)
+        #expect(ngHeader.record == nil)
     }
 
     @Test func refusesRecordsLongerThanTheSnapshotLength() throws {

@@ -67,7 +67,8 @@ struct PcapngBytes {
         block(type: 6, body: body)
     }
 
-    private mutating func block(type: UInt32, body: [UInt8]) {
+    /// Any block; non-packet blocks do not count as records.
+    mutating func block(type: UInt32, body: [UInt8]) {
         let total = UInt32(12 + body.count)
         bytes += le32(type) + le32(total) + body + le32(total)
     }
