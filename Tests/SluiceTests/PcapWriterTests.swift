@@ -105,6 +105,43 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         #expect(try readAll(path).count == 1)
     }
 
+    @Test func splitsFramesIntoOnePcapPerVerdict() throws {
+        let directory = try TemporaryDirectory()
+        let out = directory.path + "/out"
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 64)
+        defer { buffer.deallocate() }
+        var frame = Frame(buffer: buffer, bufferSize: 512, dataOffset: 256, length: 0)
+        let actions: [XDPAction] = [.pass, .drop, .pass, .tx, .aborted]
+
+        var writers = try VerdictPcapWriters(directory: out)
+        for (index, action) in actions.enumerated() {
+            let packet = sampleFrame(length: 60 + index, seed: UInt8(index))
+            packet.withUnsafeBytes { frame.data.copyMemory(from: $0.baseAddress!, byteCount: packet.count) }
+            frame.length = packet.count
+            frame.timestampNanos = UInt64(index) * 1_000
+            try writers.write(frame, action: action)
+        }
+        #expect(writers.recordCount(.pass) == 2)
+        #expect(writers.recordCount(.redirect) == 0)
+        #expect(!FileManager.default.fileExists(atPath: out + "/pass.pcap"))
+        try writers.close()
+
+        func stamps(_ action: XDPAction) throws -> [UInt64] {
+            try readAll(out + "/" + VerdictPcapWriters.fileName(for: action)).map(\.timestampNanos)
+        }
+        #expect(try stamps(.pass) == [0, 2_000])
+        #expect(try stamps(.drop) == [1_000])
+        #expect(try stamps(.tx) == [3_000])
+        #expect(try stamps(.aborted) == [4_000])
+        #expect(try stamps(.redirect) == [])
+        #expect(
+            try readAll(out + "/pass.pcap").map(\.bytes) == [
+                sampleFrame(length: 60, seed: 0), sampleFrame(length: 62, seed: 2),
+            ])
+        let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(names == ["aborted.pcap", "drop.pcap", "pass.pcap", "redirect.pcap", "tx.pcap"])
+    }
+
     @Test func reportsAFullDisk() throws {
         // /dev/full accepts open(2) and fails every write(2) with ENOSPC.
         var small = try PcapWriter(path: "/dev/full", atomically: false)

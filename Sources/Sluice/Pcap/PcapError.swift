@@ -56,7 +56,8 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
         case .emptyRecord:
             return "\(path): \(recordPrefix)zero-length record (no captured bytes)"
         case .frameTooSmall(let length, let capacity):
-            return "\(path): \(recordPrefix)\(length) bytes do not fit in a frame buffer of \(capacity) bytes"
+            return
+                "\(path): \(recordPrefix)\(length) bytes do not fit in the frame buffer (\(capacity) past the headroom)"
         case .timestampOutOfRange:
             return "\(path): \(recordPrefix)timestamp out of range"
         case .malformed(let message):
