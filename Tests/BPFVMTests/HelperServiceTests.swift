@@ -86,9 +86,11 @@ struct HelperRedirectTests {
         #expect(env.pointer.pointee.redirectValue == 7)
     }
 
-    @Test("any flag (BPF_F_INGRESS included) returns XDP_ABORTED and records nothing", arguments: [
-        UInt64(1), 2, 1 << 16, 1 << 63,
-    ])
+    @Test(
+        "any flag (BPF_F_INGRESS included) returns XDP_ABORTED and records nothing",
+        arguments: [
+            UInt64(1), 2, 1 << 16, 1 << 63,
+        ])
     func flagsAbort(_ flags: UInt64) {
         let env = TestEnvironment()
         #expect(env.call(XDPHelpers.redirect, 7, flags) == XDPVerdict.aborted)

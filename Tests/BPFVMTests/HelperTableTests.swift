@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
 
 @testable import BPFVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite("Helper table")
 struct HelperTableTests {
@@ -34,11 +35,14 @@ struct HelperTableTests {
     /// `FN(name)` entries of `__BPF_FUNC_MAPPER`, in order (id = position), from the installed UAPI header.
     static func kernelHelperNames() throws -> [String] {
         let header = try TestFiles.read("/usr/include/linux/bpf.h")
-        guard let start = header.range(of: "#define ___BPF_FUNC_MAPPER(FN, ctx...)") ?? header.range(of: "#define __BPF_FUNC_MAPPER(FN)")
+        guard
+            let start = header.range(of: "#define ___BPF_FUNC_MAPPER(FN, ctx...)")
+                ?? header.range(of: "#define __BPF_FUNC_MAPPER(FN)")
         else { throw TestFiles.Failure(description: "no __BPF_FUNC_MAPPER in bpf.h") }
         var names: [String] = []
         for line in header[start.upperBound...].split(separator: "\n") {
-            guard let open = line.range(of: "FN("), let close = line[open.upperBound...].firstIndex(where: { $0 == "," || $0 == ")" })
+            guard let open = line.range(of: "FN("),
+                let close = line[open.upperBound...].firstIndex(where: { $0 == "," || $0 == ")" })
             else {
                 if names.isEmpty { continue } else { break }
             }

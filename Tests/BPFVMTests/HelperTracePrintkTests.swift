@@ -66,9 +66,11 @@ struct HelperTracePrintkTests {
         #expect(trace.text == (c.text.hasSuffix("\n") ? c.text : c.text + "\n"))
     }
 
-    @Test("formats the kernel rejects return -EINVAL and print nothing", arguments: [
-        "\u{01}", "abc%", "%sa", "%pQ", "%5.2d", "%#x", "%hd", "%d %d %d %d", "%z",
-    ])
+    @Test(
+        "formats the kernel rejects return -EINVAL and print nothing",
+        arguments: [
+            "\u{01}", "abc%", "%sa", "%pQ", "%5.2d", "%#x", "%hd", "%d %d %d %d", "%z",
+        ])
     func kernelRejects(_ format: String) {
         let trace = TraceFixture()
         #expect(trace.printk(format, 1, 2, 3) == Errno.EINVAL)
@@ -83,9 +85,11 @@ struct HelperTracePrintkTests {
         #expect(TracePrintk.check(format: Array("%lu".utf8)) == "format has no NUL terminator within its size")
     }
 
-    @Test("conversions that read memory are refused by Sluice (the kernel accepts them)", arguments: [
-        "%s", "%s!", "%pks", "%pus", "%pI4", "%pi6", "%pB", "%ps", "%pS",
-    ])
+    @Test(
+        "conversions that read memory are refused by Sluice (the kernel accepts them)",
+        arguments: [
+            "%s", "%s!", "%pks", "%pus", "%pI4", "%pi6", "%pB", "%ps", "%pS",
+        ])
     func memoryReadingConversions(_ format: String) throws {
         let trace = TraceFixture()
         #expect(trace.printk(format, 1) == Errno.EINVAL)
@@ -127,7 +131,8 @@ struct HelperTracePrintkTests {
         let env = TestEnvironment()
         let format = Array("n=%u".utf8) + [0]
         let result = format.withUnsafeBytes {
-            TracePrintk.helper(UnsafeMutableRawPointer(env.pointer), UInt64(UInt(bitPattern: $0.baseAddress)), 5, 12, 0, 0)
+            TracePrintk.helper(
+                UnsafeMutableRawPointer(env.pointer), UInt64(UInt(bitPattern: $0.baseAddress)), 5, 12, 0, 0)
         }
         #expect(result == 4)
     }

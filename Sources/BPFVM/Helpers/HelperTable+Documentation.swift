@@ -14,7 +14,8 @@ extension HelperTable {
         "bpf_csum_diff": "Ones'-complement difference of two buffers plus a seed, folded to 16 bits (Linux ≥ 6.12).",
         "bpf_xdp_adjust_head":
             "Moves `data` (and the metadata with it); keeps 40 bytes of headroom and ≥ 14 bytes of packet.",
-        "bpf_redirect_map": "Redirects through a DEVMAP, XSKMAP or CPUMAP entry; the low flag bits are the fallback action.",
+        "bpf_redirect_map":
+            "Redirects through a DEVMAP, XSKMAP or CPUMAP entry; the low flag bits are the fallback action.",
         "bpf_xdp_adjust_meta": "Moves `data_meta`; length a multiple of 4, at most 252, above the 40-byte reserve.",
         "bpf_xdp_adjust_tail": "Moves `data_end` within the tailroom; grown bytes are zeroed; keeps ≥ 14 bytes.",
         "bpf_fib_lookup": "Refused at load time.",
@@ -32,7 +33,8 @@ extension HelperTable {
         "sluice_abi_version": "The newest Sluice ABI version this build provides (1).",
         "sluice_frame_timestamp_ns_v1": "When the frame was received (live) or captured (replay), in nanoseconds.",
         "sluice_frame_timestamp_ns_v2":
-            "As `_v1` with flags 0; flag 1 (`SLUICE_TIMESTAMP_MICROSECONDS`) rounds down to whole microseconds; other flags → 0.",
+            "As `_v1` with flags 0; flag 1 (`SLUICE_TIMESTAMP_MICROSECONDS`) rounds down to whole microseconds; "
+            + "other flags → 0.",
         "sluice_random_u64_v1": "Next 64-bit value of the seeded generator behind `bpf_get_prandom_u32`.",
     ]
 
@@ -57,8 +59,8 @@ extension HelperTable {
             if spec.implementation == nil && spec.refusal == nil { notes += " Implemented by the interpreter." }
             if spec.changesPacket { notes += " Invalidates packet pointers." }
             if let refusal = spec.refusal { notes += " \(refusal)." }
-            lines.append(
-                "| \(spec.id!) | `\(spec.name)` | \(arguments(spec)) | \(spec.returns.documentation) | v\(spec.version) | \(notes) |")
+            let kinds = "\(arguments(spec)) | \(spec.returns.documentation)"
+            lines.append("| \(spec.id!) | `\(spec.name)` | \(kinds) | v\(spec.version) | \(notes) |")
         }
         lines.append("")
         lines.append("### Sluice kfuncs (by name)")
@@ -66,8 +68,8 @@ extension HelperTable {
         lines.append("| kfunc | declaration | since | |")
         lines.append("|---|---|---:|---|")
         for spec in all.filter({ $0.id == nil }).sorted(by: { $0.name < $1.name }) {
-            lines.append(
-                "| `\(spec.name)` | `\(kfuncDeclarations[spec.name] ?? "")` | v\(spec.version) | \(summaries[spec.name] ?? "") |")
+            let declaration = kfuncDeclarations[spec.name] ?? ""
+            lines.append("| `\(spec.name)` | `\(declaration)` | v\(spec.version) | \(summaries[spec.name] ?? "") |")
         }
         return lines.joined(separator: "\n") + "\n"
     }
