@@ -159,6 +159,29 @@ struct HelperTableTests {
     }
 }
 
+extension HelperTableTests {
+    @Test("callx reaches helpers through the dense table; an id without an implementation faults")
+    func callxUsesTheDenseTable() throws {
+        let instructions = try Assembler.assemble(
+            """
+            mov %r3, 5
+            call %r3
+            exit
+            """)
+        let program = try ExecutableProgram(instructions: instructions, context: HelperTable.translationContext)
+        let machine = Machine()
+        machine.environment.pointee.helperTable = HelperTable.byID
+        machine.environment.pointee.helperTableCount = HelperTable.count
+        machine.environment.pointee.clockNanos = 123_456
+        #expect(machine.run(program, r1: machine.contextPointer).returnValue == 123_456)
+
+        let refused = try ExecutableProgram(
+            instructions: try Assembler.assemble("mov %r3, 69\ncall %r3\nexit"), context: HelperTable.translationContext)
+        let fault = try #require(machine.runChecked(refused, r1: machine.contextPointer).fault)
+        #expect(fault.kind == .unknownHelper(id: 69))
+    }
+}
+
 @Suite("docs/ABI.md")
 struct HelperDocTests {
     static let path: String = {
