@@ -176,7 +176,8 @@ extension HelperTableTests {
         #expect(machine.run(program, r1: machine.contextPointer).returnValue == 123_456)
 
         let refused = try ExecutableProgram(
-            instructions: try Assembler.assemble("mov %r3, 69\ncall %r3\nexit"), context: HelperTable.translationContext)
+            instructions: try Assembler.assemble("mov %r3, 69\ncall %r3\nexit"), context: HelperTable.translationContext
+        )
         let fault = try #require(machine.runChecked(refused, r1: machine.contextPointer).fault)
         #expect(fault.kind == .unknownHelper(id: 69))
     }
