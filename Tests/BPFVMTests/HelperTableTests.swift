@@ -36,12 +36,12 @@ struct HelperTableTests {
     static func kernelHelperNames() throws -> [String] {
         let header = try TestFiles.read("/usr/include/linux/bpf.h")
         guard
-            let start = header.range(of: "#define ___BPF_FUNC_MAPPER(FN, ctx...)")
-                ?? header.range(of: "#define __BPF_FUNC_MAPPER(FN)")
+            let start = header.firstRange(of: "#define ___BPF_FUNC_MAPPER(FN, ctx...)")
+                ?? header.firstRange(of: "#define __BPF_FUNC_MAPPER(FN)")
         else { throw TestFiles.Failure(description: "no __BPF_FUNC_MAPPER in bpf.h") }
         var names: [String] = []
         for line in header[start.upperBound...].split(separator: "\n") {
-            guard let open = line.range(of: "FN("),
+            guard let open = line.firstRange(of: "FN("),
                 let close = line[open.upperBound...].firstIndex(where: { $0 == "," || $0 == ")" })
             else {
                 if names.isEmpty { continue } else { break }
@@ -194,9 +194,9 @@ struct HelperDocTests {
     @Test("the reference section is exactly what the table generates")
     func referenceIsGenerated() throws {
         let text = try TestFiles.read(Self.path)
-        let begin = try #require(text.range(of: "<!-- BEGIN GENERATED: HelperTable.referenceMarkdown()"))
+        let begin = try #require(text.firstRange(of: "<!-- BEGIN GENERATED: HelperTable.referenceMarkdown()"))
         let bodyStart = try #require(text[begin.upperBound...].firstIndex(of: "\n"))
-        let end = try #require(text.range(of: "<!-- END GENERATED -->"))
+        let end = try #require(text.firstRange(of: "<!-- END GENERATED -->"))
         let documented = String(text[text.index(after: bodyStart)..<end.lowerBound])
         let generated = HelperTable.referenceMarkdown()
         #expect(documented == generated, "docs/ABI.md is out of date; its reference section must be:\n\(generated)")
