@@ -50,7 +50,8 @@ struct ObjectLoaderTests {
     func mapDefinitions() throws {
         let object = try BPFCompiler.load(Self.mapsAndGlobalsSource)
         try #require(object.maps.count >= 2)
-        #expect(object.maps[0] == MapSpec(name: "legacy_counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 16))
+        #expect(
+            object.maps[0] == MapSpec(name: "legacy_counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 16))
         #expect(
             object.maps[1]
                 == MapSpec(name: "flows", type: .hash, keySize: 4, valueSize: 8, maxEntries: 128, flags: 1))
@@ -176,9 +177,10 @@ struct ObjectLoaderTests {
         #expect(two.instructions.last?.opcode == 0x95)
 
         // Line info follows the appended function.
-        let scaleLine = try #require(
-            Self.subprogramSource.split(separator: "\n", omittingEmptySubsequences: false)
-                .firstIndex { $0.contains("return v * 3") }) + 1
+        let scaleLine =
+            try #require(
+                Self.subprogramSource.split(separator: "\n", omittingEmptySubsequences: false)
+                    .firstIndex { $0.contains("return v * 3") }) + 1
         let appended = (twoCount..<two.instructions.count).compactMap { two.lineInfo[$0] }
         #expect(!appended.isEmpty && appended.allSatisfy { $0.line == scaleLine && $0.file.hasSuffix("prog.c") })
         #expect((0..<twoCount).compactMap { two.lineInfo[$0] }.allSatisfy { $0.line != scaleLine })
@@ -334,7 +336,8 @@ struct ObjectLoaderTests {
             """, compiler: .swiftToolchain, flags: ["-mcpu=v4"])
         let program = try object.program()
         #expect(program.calls(.local).count == 1)
-        #expect(!program.indices { _, operation in if case .alu(.sdiv, _, _) = operation { true } else { false } }.isEmpty)
+        #expect(
+            !program.indices { _, operation in if case .alu(.sdiv, _, _) = operation { true } else { false } }.isEmpty)
         try expectDecodes(program)
     }
 
