@@ -55,6 +55,9 @@ struct MalformedObjectTests {
             Issue.record("the damaged object was accepted", sourceLocation: sourceLocation)
             throw Accepted()
         }
+        #expect(
+            !error.isUnsupportedFeature, "damage is not an unsupported feature: \(error)",
+            sourceLocation: sourceLocation)
         return error.reason
     }
 

@@ -10,11 +10,6 @@ struct ObjectLoaderTests {
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
 
-        struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
-        struct bpf_map_def SEC("maps") legacy_counts = {
-            .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 16,
-        };
-
         struct {
             __uint(type, BPF_MAP_TYPE_HASH);
             __type(key, __u32);
@@ -22,6 +17,12 @@ struct ObjectLoaderTests {
             __uint(max_entries, 128);
             __uint(map_flags, BPF_F_NO_PREALLOC);
         } flows SEC(".maps");
+
+        // Declared after the BTF map, ordered before it (libbpf: legacy maps first).
+        struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+        struct bpf_map_def SEC("maps") legacy_counts = {
+            .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 16,
+        };
 
         const volatile __u32 threshold = 7;
         const volatile __u16 port = 0x1234;
@@ -355,7 +356,8 @@ struct ObjectLoaderTests {
             }
             """)
         let coreError = try #require(throws: ObjectLoadError.self) { try core.program() }
-        #expect(coreError.reason.contains("CO-RE relocation against struct pkt_meta"))
+        #expect(coreError.isUnsupportedFeature)
+        #expect(coreError.reason.contains("CO-RE relocation against struct pkt_meta (field byte offset of pkt_meta.b)"))
 
         let kconfig = try BPFCompiler.load(
             """
@@ -367,6 +369,7 @@ struct ObjectLoaderTests {
             """)
         let kconfigError = try #require(throws: ObjectLoadError.self) { try kconfig.program() }
         #expect(kconfigError.reason.contains("CONFIG_HZ") && kconfigError.reason.contains("not supported"))
+        #expect(kconfigError.isUnsupportedFeature)
     }
 }
 

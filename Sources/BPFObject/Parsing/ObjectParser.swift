@@ -51,6 +51,9 @@ struct ObjectParser {
     }
 
     func fail(_ reason: String) -> ObjectLoadError { ObjectLoadError(path: path, reason: reason) }
+    func unsupported(_ reason: String) -> ObjectLoadError {
+        ObjectLoadError(path: path, reason: reason, isUnsupportedFeature: true)
+    }
 
     private func symbols(in section: Int) -> [ELFImage.Symbol] {
         image.symbols.filter { $0.sectionIndex == section }
@@ -232,7 +235,7 @@ struct ObjectParser {
                 symbol.sectionIndex > 0 && symbol.sectionIndex < image.sections.count
                 ? image.sections[symbol.sectionIndex] : nil
             guard map.type == .progArray, symbol.isFunction, let target, target.isExecutable else {
-                throw fail(
+                throw unsupported(
                     "map \(map.name) (\(map.type)) initialises slot \(slot) with \(symbol.name), which is not a "
                         + "program; only PROG_ARRAY initialisers are supported")
             }
@@ -375,15 +378,49 @@ struct ObjectParser {
             }
             for record in coreRelocations[section.name] ?? [] {
                 let index = Int(record.instructionOffset / 8)
-                let type = btf?.describe(record.typeID) ?? "type \(record.typeID)"
-                let access = btf?.string(at: record.accessStringOffset) ?? "?"
                 code.coreRelocations[index] =
-                    "CO-RE relocation against \(type) (access \(access), kind \(record.kind)) at \(section.name) "
-                    + "instruction \(index) is not supported"
+                    "CO-RE relocation against \(describeCORE(record)) at \(section.name) instruction \(index) "
+                    + "is not supported"
             }
             if isText { textSection = codeSections.count }
             codeSections.append(code)
         }
+    }
+
+    /// "struct xdp_buff (field byte offset of xdp_buff.data)": the type, the relocation kind and the access path
+    /// (`0:1:2` = element 0 of the root, member 1, member or element 2) spelled with member names.
+    private func describeCORE(_ record: BTFExtension.CORERecord) -> String {
+        let kinds = [
+            "field byte offset", "field byte size", "field exists", "field signedness", "field left shift",
+            "field right shift", "local type id", "target type id", "type exists", "type size", "enum value exists",
+            "enum value", "type matches",
+        ]
+        let kind = record.kind < kinds.count ? kinds[Int(record.kind)] : "kind \(record.kind)"
+        guard let btf else { return "type \(record.typeID) (\(kind))" }
+        let access = btf.string(at: record.accessStringOffset) ?? ""
+        var path = btf.name(record.typeID)
+        var current = btf.skippingModifiers(record.typeID)
+        for (position, part) in access.split(separator: ":").enumerated() {
+            guard let index = Int(part), index >= 0 else { break }
+            if position == 0 {
+                if index != 0 { path += "[\(index)]" }
+                continue
+            }
+            let kindOfCurrent = btf.kind(current)
+            if kindOfCurrent == .structure || kindOfCurrent == .union {
+                let members = btf.members(current)
+                guard index < members.count else { break }
+                path += ".\(members[index].name)"
+                current = btf.skippingModifiers(members[index].typeID)
+            } else if kindOfCurrent == .array, let element = btf.arrayElement(current) {
+                path += "[\(index)]"
+                current = btf.skippingModifiers(element)
+            } else {
+                break
+            }
+        }
+        let isField = record.kind <= 5
+        return "\(btf.describe(record.typeID)) (\(kind)\(isField ? " of \(path)" : ""))"
     }
 
     private func readFunctions(
