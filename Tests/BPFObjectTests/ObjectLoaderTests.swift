@@ -370,6 +370,42 @@ struct ObjectLoaderTests {
         let kconfigError = try #require(throws: ObjectLoadError.self) { try kconfig.program() }
         #expect(kconfigError.reason.contains("CONFIG_HZ") && kconfigError.reason.contains("not supported"))
         #expect(kconfigError.isUnsupportedFeature)
+
+        let custom = try BPFCompiler.load(
+            """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            int config_value SEC(".custom") = 5;
+            SEC("xdp")
+            int custom(struct xdp_md *ctx) { return config_value; }
+            """)
+        let customError = try #require(throws: ObjectLoadError.self) { try custom.program() }
+        #expect(customError.isUnsupportedFeature)
+        #expect(customError.reason.contains("config_value in section .custom, which is neither a map nor global data"))
+
+        let mapInMap = try #require(throws: ObjectLoadError.self) {
+            try BPFCompiler.load(
+                """
+                #include <linux/bpf.h>
+                #include <bpf/bpf_helpers.h>
+                struct inner {
+                    __uint(type, BPF_MAP_TYPE_ARRAY);
+                    __uint(max_entries, 1);
+                    __type(key, __u32);
+                    __type(value, __u32);
+                } inner_a SEC(".maps");
+                struct {
+                    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+                    __uint(max_entries, 2);
+                    __type(key, __u32);
+                    __array(values, struct inner);
+                } outer SEC(".maps") = { .values = { &inner_a } };
+                SEC("xdp")
+                int uses(struct xdp_md *ctx) { return bpf_map_lookup_elem(&outer, &(__u32){0}) ? XDP_PASS : XDP_DROP; }
+                """)
+        }
+        #expect(mapInMap.isUnsupportedFeature)
+        #expect(mapInMap.reason.contains("map outer (map type 12) initialises slot 0 with inner_a"))
     }
 }
 
