@@ -46,5 +46,10 @@ let package = Package(
 
 
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
+        // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
+        .executableTarget(
+            name: "sluice-afxdp-probe", dependencies: ["Sluice", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/AFXDPProbe"),
     ]
 )

@@ -99,7 +99,10 @@ public final class UMEM {
     @discardableResult
     func topUpFillRing(limit: Int = .max) -> Int {
         let stack = freeFrames
-        let want = min(limit, stack.pointee.count)
+        var want = min(limit, stack.pointee.count, configuration.fillSize)
+        guard want > 0 else { return 0 }
+        // reserve is all-or-nothing: ask only for what fits.
+        want = min(want, Int(xsk_prod_nb_free(fill, UInt32(want))))
         guard want > 0 else { return 0 }
         var index: UInt32 = 0
         let reserved = Int(xsk_ring_prod__reserve(fill, UInt32(want), &index))
