@@ -60,6 +60,12 @@ func attach(_ arguments: [String]) -> Int32 {
         fail(error.description)
     }
     signalStop = engine.stopSignal
+    // A parent (e.g. a test runner thread) may have left these blocked; the mask survives exec.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGTERM)
+    sigaddset(&unblock, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     signal(SIGTERM) { _ in signalStop?.request() }
     signal(SIGINT) { _ in signalStop?.request() }
     let attachment = engine.attachments[0]

@@ -189,7 +189,8 @@ public final class LiveEngine<P: FrameProcessor> {
     }
 
     /// The processors, as the workers left them (read after the workers stopped).
-    public var processors: [P] { workers.map(\.processor) }
+    public var processors: [P] { finalProcessors ?? workers.map(\.processor) }
+    private var finalProcessors: [P]?
 
     /// Current statistics: the workers' published counters and each socket's `XDP_STATISTICS`.
     public func stats() -> LiveStats {
@@ -209,6 +210,7 @@ public final class LiveEngine<P: FrameProcessor> {
         guard !closed else { return }
         stopWorkers()
         finalStats = stats()
+        finalProcessors = workers.map(\.processor)
         closed = true
         for socket in sockets { socket.close() }
         tap?.close()

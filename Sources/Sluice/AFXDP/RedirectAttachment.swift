@@ -168,6 +168,7 @@ public final class RedirectAttachment {
             persistent = persist
             object = obj
             if persist {
+                if let note = try Self.ensureBPFFS() { notes.append(note) }
                 do {
                     try Self.pin(linkFD: attached.fd, xsks: xsks, etherTypes: etherTypes, flows: flows, dir: dir)
                 } catch {
@@ -254,8 +255,23 @@ public final class RedirectAttachment {
         if rc < 0 { throw .system(SystemError(call: "bpf_map_update_elem", errno: -rc, context: "pass_flows")) }
     }
 
+    /// Makes sure a bpf filesystem is mounted at /sys/fs/bpf (as `ip` and `bpftool` do when they need one).
+    /// Returns a note when it had to mount it.
+    static func ensureBPFFS() throws(AFXDPError) -> String? {
+        let mounts = readSmallFile("/proc/self/mounts") ?? ""
+        if mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().prefix(2) == ["/sys/fs/bpf", "bpf"] }) {
+            return nil
+        }
+        if mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) != 0 {
+            throw .system(SystemError(call: "mount", errno: errno, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
+        }
+        return "mounted a bpf filesystem at /sys/fs/bpf (needed for pinning)"
+    }
+
     static func pin(linkFD: Int32, xsks: Int32, etherTypes: Int32, flows: Int32, dir: String) throws(AFXDPError) {
-        mkdir("/sys/fs/bpf/sluice", 0o700)
+        if mkdir("/sys/fs/bpf/sluice", 0o700) != 0 && errno != EEXIST {
+            throw .system(SystemError(call: "mkdir", errno: errno, context: "/sys/fs/bpf/sluice"))
+        }
         if mkdir(dir, 0o700) != 0 && errno != EEXIST {
             throw .system(SystemError(call: "mkdir", errno: errno, context: dir))
         }
@@ -272,6 +288,7 @@ public final class RedirectAttachment {
     static func removePins(dir: String) {
         for name in ["link", "xsks_map", "pass_ethertypes", "pass_flows"] { unlink(dir + "/" + name) }
         rmdir(dir)
+        rmdir("/sys/fs/bpf/sluice")  // only succeeds when no other interface has pins
     }
 
     /// Opens the pins of a persistent redirect on `interface`, if there are live ones. Stale pins (the link no

@@ -1,0 +1,250 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import Sluice
+
+/// The live AF_XDP layer on real veth pairs: every test makes its own namespace (name includes the PID), sends a
+/// bounded amount of traffic from inside it, and removes everything in `defer`.
+@Suite(.serialized, .enabled(if: LiveTestEnvironment.available, "\(LiveTestEnvironment.unavailableReason ?? "")"))
+struct AFXDPLiveTests {
+    let logger = LiveTestEnvironment.logger()
+
+    @Test func framesSentFromTheNamespaceReachTheProcessor() throws {
+        let net = try NetnsFixture(tag: "rx")
+        defer { net.destroy() }
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+            _ in UDPPortCounter(port: 9999)
+        }
+        defer { engine.close() }
+        try engine.start()
+        let sent = try net.python(Traffic.udpSender, [net.hostAddress, "9999", "12"])
+        #expect(sent.status == 0, "sender failed: \(sent.stderr)")
+        let stats = try engine.run(duration: .milliseconds(300))
+        let counter = try #require(engine.processors.first)
+        #expect(counter.matched == 12)
+        #expect(counter.other == 0, "ARP should have gone to the kernel, IPv6 is off: nothing else expected")
+        #expect(stats.total.drop.packets == 12)
+        #expect(stats.total.rx.packets == 12)
+        #expect(stats.endReasons.isEmpty)
+        #expect(stats.queues.count == 1 && stats.queues[0].socket != nil)
+    }
+
+    @Test func icmpEchoResponderInSwiftAnswersPingThroughXDPTX() throws {
+        let net = try NetnsFixture(tag: "tx")
+        defer { net.destroy() }
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+            _ in ICMPEchoResponder()
+        }
+        defer { engine.close() }
+        try engine.start()
+        let ping = try net.python(Traffic.pinger, [net.hostAddress, "5"])
+        let stats = try engine.run(duration: .milliseconds(200))
+        #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "replies: \(ping.stdout) \(ping.stderr)")
+        #expect(engine.processors.first?.replies == 5)
+        #expect(stats.total.tx.packets == 5)
+        #expect(stats.total.txCompleted == 5)
+        #expect(stats.total.txDropped == 0)
+    }
+
+    @Test func passFramesAreReinjectedThroughTheTapDevice() throws {
+        let net = try NetnsFixture(tag: "tp")
+        defer { net.destroy() }
+        let tapName = "sxtap\(getpid() % 1_000_000)"
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.passToTap = tapName
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .pass) }
+        defer { engine.close() }
+        try engine.start()
+        #expect(InterfaceInfo.exists(tapName))
+        let before = try Self.rxPackets(tapName)
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "7777", "6"])
+        let stats = try engine.run(duration: .milliseconds(300))
+        #expect(stats.total.pass.packets == 6)
+        #expect(stats.total.passReinjected == 6)
+        #expect(try Self.rxPackets(tapName) - before == 6)
+        engine.close()
+        #expect(!InterfaceInfo.exists(tapName), "the TAP device goes away with the engine")
+    }
+
+    @Test func redirectForwardsFramesIntoAnotherNamespace() throws {
+        let a = try NetnsFixture(tag: "ra")
+        defer { a.destroy() }
+        let b = try NetnsFixture(tag: "rb")
+        defer { b.destroy() }
+        let from = try InterfaceInfo(name: a.hostInterface)
+        let to = try InterfaceInfo(name: b.hostInterface)
+        var configuration = LiveTestEnvironment.configuration(a.hostInterface)
+        configuration.redirectInterface = b.hostInterface
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in
+            UDPForwarder(fromIfindex: from.ifindex, toIfindex: to.ifindex, sourceMAC: b.hostMAC,
+                         destinationMAC: b.namespaceMAC)
+        }
+        defer { engine.close() }
+        try engine.start()
+        let listener = try Shell.start(["ip", "netns", "exec", b.name, "/usr/bin/python3", "-c", Traffic.frameCounter,
+                                        b.namespaceInterface, "3", "sluice-"])
+        #expect(listener.waitForOutput("LISTENING", timeoutSeconds: 10))
+        _ = try a.python(Traffic.udpSender, [a.hostAddress, "5555", "8"])
+        let received = listener.finish()
+        let stats = try engine.run(duration: .milliseconds(100))
+        #expect(received.stdout.split(separator: "\n").last == "8", "listener: \(received.stdout) \(received.stderr)")
+        #expect(engine.processors.first?.forwarded == 8)
+        #expect(stats.total.redirect.packets == 8)
+        let bQueue = try #require(stats.queues.first { $0.interface == b.hostInterface })
+        #expect(bQueue.counters.txCompleted == 8)
+    }
+
+    @Test func sigkillLeavesNoXDPProgram() throws {
+        let net = try NetnsFixture(tag: "kl")
+        defer { net.destroy() }
+        let probe = try Shell.start([LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
+                                     "--program", LiveTestEnvironment.redirectProgram])
+        defer { if probe.process.isRunning { kill(probe.process.processIdentifier, SIGKILL) } }
+        #expect(probe.waitForOutput("READY", timeoutSeconds: 15), "probe: \(probe.stdoutSoFar) \(probe.stderrSoFar)")
+        #expect(try net.hostHasXDP())
+        kill(probe.process.processIdentifier, SIGKILL)
+        _ = probe.finish()
+        #expect(try Self.eventually { try !net.hostHasXDP() }, "the bpf_link must go with the killed process")
+    }
+
+    @Test func sigtermStopsCleanlyWithFinalStats() throws {
+        let net = try NetnsFixture(tag: "tm")
+        defer { net.destroy() }
+        let probe = try Shell.start([LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
+                                     "--program", LiveTestEnvironment.redirectProgram])
+        defer { if probe.process.isRunning { kill(probe.process.processIdentifier, SIGKILL) } }
+        #expect(probe.waitForOutput("READY", timeoutSeconds: 15))
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "9", "4"])
+        usleep(200_000)
+        kill(probe.process.processIdentifier, SIGTERM)
+        let out = probe.finish()
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("STATS rx=4 drop=4 frames=4"), "probe: \(out.stdout) \(out.stderr)")
+        #expect(try !net.hostHasXDP())
+    }
+
+    @Test func persistKeepsTheRedirectAndANewEngineTakesOverUntilDetach() throws {
+        let net = try NetnsFixture(tag: "ps")
+        defer { net.destroy() }
+        defer { try? RedirectAttachment.detach(interface: net.hostInterface) }
+        let pins = RedirectAttachment.pinDirectory(interface: net.hostInterface)
+
+        let first = try Shell.run([LiveTestEnvironment.probe, "attach", net.hostInterface, "--persist", "--seconds",
+                                   "0.3", "--program", LiveTestEnvironment.redirectProgram])
+        #expect(first.status == 0, "probe: \(first.stderr)")
+        #expect(first.stdout.contains("reused=0"))
+        let linkID = try #require(Self.field("link", in: first.stdout))
+        #expect(try net.hostHasXDP(), "the pinned link keeps the program after the process exits")
+        #expect(FileManager.default.fileExists(atPath: pins + "/link"))
+        #expect(FileManager.default.fileExists(atPath: pins + "/xsks_map"))
+        // No socket bound: the redirect program falls back to XDP_PASS and the host still answers.
+        let ping = try net.python(Traffic.pinger, [net.hostAddress, "2"])
+        #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+            _ in UDPPortCounter(port: 4242)
+        }
+        #expect(engine.attachments[0].reusedPinned)
+        #expect(engine.attachments[0].linkID == UInt32(linkID), "no re-attach: the same link")
+        try engine.start()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "4242", "5"])
+        _ = try engine.run(duration: .milliseconds(300))
+        #expect(engine.processors.first?.matched == 5)
+        engine.close()
+        #expect(try net.hostHasXDP(), "a pinned redirect stays after a non-persistent engine closes")
+
+        let detach = try Shell.run([LiveTestEnvironment.probe, "detach", net.hostInterface])
+        #expect(detach.status == 0, "detach: \(detach.stderr)")
+        #expect(try !net.hostHasXDP())
+        #expect(!FileManager.default.fileExists(atPath: pins))
+        #expect(throws: AFXDPError.notPersisted(interface: net.hostInterface, path: pins)) {
+            try RedirectAttachment.detach(interface: net.hostInterface)
+        }
+    }
+
+    @Test func missingInterfaceIsNamedInTheError() throws {
+        let name = "sxnone\(getpid() % 1_000_000)"
+        #expect(throws: AFXDPError.interfaceNotFound(name)) {
+            _ = try LiveEngine(configuration: LiveTestEnvironment.configuration(name), logger: logger) { _ in
+                ConstantVerdict(action: .drop)
+            }
+        }
+        #expect(AFXDPError.interfaceNotFound(name).description.contains("'\(name)'"))
+    }
+
+    @Test func missingRedirectProgramIsNamed() throws {
+        let net = try NetnsFixture(tag: "np")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.redirectProgramPath = "/nonexistent/sluice_redirect.o"
+        do {
+            _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+            Issue.record("expected an error")
+        } catch {
+            guard case .redirectProgramUnavailable(let path, _) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(path == "/nonexistent/sluice_redirect.o")
+        }
+        #expect(try !net.hostHasXDP())
+    }
+
+    @Test func withoutCapabilitiesTheErrorNamesThem() throws {
+        let net = try NetnsFixture(tag: "cp")
+        defer { net.destroy() }
+        let out = try Shell.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", LiveTestEnvironment.probe,
+                                 "attach", net.hostInterface, "--seconds", "1", "--program",
+                                 LiveTestEnvironment.redirectProgram])
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("CAP_NET_ADMIN"), "stderr: \(out.stderr)")
+        #expect(out.stderr.contains("CAP_NET_RAW"))
+        #expect(out.stderr.contains("CAP_BPF"))
+        #expect(try !net.hostHasXDP())
+    }
+
+    @Test func deletingTheInterfaceMidRunEndsTheWorkerWithAMessage() throws {
+        let net = try NetnsFixture(tag: "gn")
+        defer { net.destroy() }
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+            _ in ConstantVerdict(action: .drop)
+        }
+        defer { engine.close() }
+        try engine.start()
+        _ = try Shell.run(["ip", "link", "del", net.hostInterface])
+        let started = ContinuousClock.now
+        let stats = try engine.run(duration: .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(5), "the worker must notice, not wait for the duration")
+        #expect(stats.endReasons.count == 1)
+        #expect(stats.endReasons.first?.contains(net.hostInterface) == true, "\(stats.endReasons)")
+        engine.close()
+    }
+
+    // MARK: helpers
+
+    static func rxPackets(_ interface: String) throws -> Int {
+        let text = try String(contentsOfFile: "/sys/class/net/\(interface)/statistics/rx_packets", encoding: .utf8)
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    static func field(_ key: String, in text: String) -> Int? {
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) where word.hasPrefix(key + "=") {
+            return Int(word.dropFirst(key.count + 1))
+        }
+        return nil
+    }
+
+    /// Polls `condition` for up to 3 s.
+    static func eventually(_ condition: () throws -> Bool) throws -> Bool {
+        for _ in 0..<150 {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
+
+extension InterfaceInfo {
+    static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+}
