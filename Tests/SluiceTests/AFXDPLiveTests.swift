@@ -30,13 +30,18 @@ struct AFXDPLiveTests {
         #expect(stats.queues.count == 1 && stats.queues[0].socket != nil)
     }
 
-    @Test func icmpEchoResponderInSwiftAnswersPingThroughXDPTX() throws {
+    @Test(arguments: [XDPAttachMode.auto, .native, .skb])
+    func icmpEchoResponderInSwiftAnswersPingThroughXDPTX(mode: XDPAttachMode) throws {
         let net = try NetnsFixture(tag: "tx")
         defer { net.destroy() }
-        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
-            _ in ICMPEchoResponder()
-        }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.mode = mode
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ICMPEchoResponder() }
         defer { engine.close() }
+        // veth has native XDP, so auto needs no fallback.
+        #expect(engine.attachments[0].attachedMode == (mode == .skb ? .skb : .native))
+        #expect(try Shell.run(["ip", "link", "show", "dev", net.hostInterface]).stdout
+            .contains(mode == .skb ? "xdpgeneric" : "prog/xdp"))
         try engine.start()
         let ping = try net.python(Traffic.pinger, [net.hostAddress, "5"])
         let stats = try engine.run(duration: .milliseconds(200))
@@ -93,6 +98,53 @@ struct AFXDPLiveTests {
         #expect(stats.total.redirect.packets == 8)
         let bQueue = try #require(stats.queues.first { $0.interface == b.hostInterface })
         #expect(bQueue.counters.txCompleted == 8)
+    }
+
+    @Test func zeroCopyIsReportedAsUnavailableOnVeth() throws {
+        let net = try NetnsFixture(tag: "zc")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.socket.zeroCopy = .required
+        #expect(throws: AFXDPError.self) {
+            _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        }
+        #expect(try !net.hostHasXDP(), "a failed start leaves nothing attached")
+        configuration.socket.zeroCopy = .auto
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        defer { engine.close() }
+        #expect(engine.sockets[0].bindMode == .copy)
+        #expect(engine.notes.contains { $0.contains("zero-copy not supported") }, "\(engine.notes)")
+    }
+
+    @Test func busyPollOptionsAreSetOrReported() throws {
+        let net = try NetnsFixture(tag: "bp")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.socket.busyPoll = BusyPollConfiguration(timeoutMicroseconds: 20, budget: 64)
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in UDPPortCounter(port: 1234) }
+        defer { engine.close() }
+        for warning in engine.sockets[0].warnings where !warning.contains("zero-copy") {
+            #expect(warning.contains("SO_"), "a busy-poll warning names the option: \(warning)")
+        }
+        try engine.start()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "1234", "3"])
+        _ = try engine.run(duration: .milliseconds(200))
+        #expect(engine.processors.first?.matched == 3)
+    }
+
+    @Test func aQueueCanBeReboundRightAfterTheEngineCloses() throws {
+        let net = try NetnsFixture(tag: "rb")
+        defer { net.destroy() }
+        for round in 0..<3 {
+            let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface),
+                                        logger: logger) { _ in UDPPortCounter(port: 2000) }
+            try engine.start()
+            _ = try net.python(Traffic.udpSender, [net.hostAddress, "2000", "2"])
+            _ = try engine.run(duration: .milliseconds(150))
+            #expect(engine.processors.first?.matched == 2, "round \(round)")
+            engine.close()
+        }
+        #expect(try !net.hostHasXDP())
     }
 
     @Test func sigkillLeavesNoXDPProgram() throws {
