@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create or remove a network namespace with a veth pair into it, for live Sluice runs and tests.
 #
-#   scripts/netns.sh create NAME [--ipv6]   namespace NAME, veth NAME-h (root namespace) <-> NAME-n (inside NAME)
+#   scripts/netns.sh create NAME [--ipv6] [--queues N]
+#                                           namespace NAME, veth NAME-h (root namespace) <-> NAME-n (inside NAME),
+#                                           each end with N RX/TX queues (default 1)
 #   scripts/netns.sh destroy NAME           removes both; a no-op when they are absent
 #
 # NAME is at most 13 characters (interface names are limited to 15). Addresses come from a /30 inside 10.213.0.0/16
@@ -10,10 +12,17 @@
 # Both commands are idempotent. `create` prints the names and addresses as KEY=VALUE lines.
 set -euo pipefail
 
-usage() { echo "usage: $0 create|destroy NAME [--ipv6]" >&2; exit 2; }
+usage() { echo "usage: $0 create|destroy NAME [--ipv6] [--queues N]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
-cmd=$1 name=$2 ipv6=0
-[ "${3:-}" = "--ipv6" ] && ipv6=1
+cmd=$1 name=$2 ipv6=0 queues=1
+shift 2
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --ipv6) ipv6=1; shift ;;
+    --queues) [[ "${2:-}" =~ ^[1-9][0-9]?$ ]] || usage; queues=$2; shift 2 ;;
+    *) usage ;;
+    esac
+done
 [[ "$name" =~ ^[A-Za-z0-9_.]{1,13}$ ]] || { echo "netns.sh: bad NAME '$name' (1-13 of [A-Za-z0-9_.])" >&2; exit 2; }
 host="$name-h" peer="$name-n"
 
@@ -30,7 +39,8 @@ create)
     host_addr="$prefix.$((last + 1))" peer_addr="$prefix.$((last + 2))"
     ip netns list | grep -qw "^$name" || ip netns add "$name"
     if ! ip link show "$host" >/dev/null 2>&1; then
-        ip link add "$host" type veth peer name "$peer" netns "$name"
+        ip link add "$host" numtxqueues "$queues" numrxqueues "$queues" type veth \
+            peer name "$peer" numtxqueues "$queues" numrxqueues "$queues" netns "$name"
     fi
     if [ $ipv6 = 0 ]; then
         sysctl -qw "net.ipv6.conf.$host.disable_ipv6=1"
@@ -47,6 +57,7 @@ create)
     echo "HOST_MAC=$(cat /sys/class/net/$host/address)"
     echo "NS_IF=$peer"
     echo "NS_ADDR=$peer_addr"
+    echo "QUEUES=$(ls -d /sys/class/net/$host/queues/rx-* | wc -l)"
     echo "NS_MAC=$(ip netns exec "$name" cat /sys/class/net/$peer/address)"
     ;;
 destroy)

@@ -100,6 +100,66 @@ struct AFXDPLiveTests {
         #expect(bQueue.counters.txCompleted == 8)
     }
 
+    @Test func oneSocketAndWorkerPerQueue() throws {
+        let net = try NetnsFixture(tag: "mq", queues: 2)
+        defer { net.destroy() }
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+            _ in UDPPortCounter(port: 3333)
+        }
+        defer { engine.close() }
+        #expect(engine.sockets.map(\.queue) == [0, 1])
+        try engine.start()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "3333", "30", "flows"])
+        let stats = try engine.run(duration: .milliseconds(300))
+        #expect(engine.processors.count == 2)
+        #expect(engine.processors.map(\.matched).reduce(0, +) == 30)
+        #expect(stats.queues.map(\.counters.drop.packets).reduce(0, +) == 30)
+        #expect(stats.total.drop.packets == 30)
+    }
+
+    @Test func anotherProgramOnTheInterfaceIsReportedAsBusy() throws {
+        let net = try NetnsFixture(tag: "ob")
+        defer { net.destroy() }
+        let load = try Shell.run(["ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "obj",
+                                  LiveTestEnvironment.redirectProgram, "sec", "xdp"])
+        try #require(load.status == 0, "ip link … xdpgeneric obj: \(load.stderr)")
+        defer { _ = try? Shell.run(["ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "off"]) }
+        do {
+            _ = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+                _ in ConstantVerdict(action: .drop)
+            }
+            Issue.record("expected interfaceBusy")
+        } catch {
+            guard case .interfaceBusy(let name, _) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(name == net.hostInterface)
+        }
+    }
+
+    @Test func libbpfOutputGoesToTheLogger() throws {
+        let sink = CapturedLog()
+        var logger = Logger(label: "sluice.tests.libbpf") { _ in CapturingLogHandler(sink: sink) }
+        logger.logLevel = .warning
+        LibbpfLog.install(logger)
+        defer { LibbpfLog.install(self.logger) }
+        do {
+            _ = try RedirectAttachment(interface: InterfaceInfo(name: "lo"),
+                                       objectPath: LiveTestEnvironment.redirectProgram + ".missing-\(getpid())",
+                                       logger: logger)
+        } catch {}
+        // access() fails first for a missing file; open a file that is not ELF so libbpf itself complains.
+        let notELF = "/tmp/sluice-not-elf-\(getpid()).o"
+        FileManager.default.createFile(atPath: notELF, contents: Data("not an ELF file".utf8))
+        defer { try? FileManager.default.removeItem(atPath: notELF) }
+        #expect(throws: AFXDPError.self) {
+            _ = try RedirectAttachment(interface: InterfaceInfo(name: "lo"), objectPath: notELF, logger: logger)
+        }
+        #expect(sink.messages.contains { $0.hasPrefix("libbpf: ") && $0.contains("is not a proper ELF object") },
+                "captured: \(sink.messages)")
+    }
+
     @Test func zeroCopyIsReportedAsUnavailableOnVeth() throws {
         let net = try NetnsFixture(tag: "zc")
         defer { net.destroy() }
@@ -299,4 +359,25 @@ struct AFXDPLiveTests {
 
 extension InterfaceInfo {
     static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+}
+
+/// Log lines captured by `CapturingLogHandler`.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var messages: [String] { lock.withLock { lines } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: CapturedLog
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        sink.append("\(event.metadata?["library"].map { "\($0): " } ?? "")\(event.message)")
+    }
 }

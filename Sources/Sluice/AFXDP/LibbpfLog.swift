@@ -27,6 +27,8 @@ public enum LibbpfLog {
         guard written > 0 else { return }
         var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         while text.last == "\n" { text.removeLast() }
+        // The library name is metadata; drop the prefix the libraries put on most lines.
+        if text.hasPrefix(library + ": ") { text.removeFirst(library.count + 2) }
         logger.log(level: level, "\(text)", metadata: ["library": "\(library)"])
     }
 }

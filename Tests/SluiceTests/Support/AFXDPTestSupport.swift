@@ -69,12 +69,17 @@ enum LiveTestEnvironment {
 
 /// Traffic generators, run inside a namespace with Debian's python3 (no scapy needed). Bounded in count and time.
 enum Traffic {
-    /// argv: DEST_ADDR PORT COUNT. Sends COUNT UDP datagrams "sluice-N", 20 ms apart.
+    /// argv: DEST_ADDR PORT COUNT [flows]. Sends COUNT UDP datagrams "sluice-N", 20 ms apart; with `flows`, each
+    /// from a new socket (a new source port, so a new flow hash and possibly another queue).
     static let udpSender = """
         import socket, sys, time
         dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        flows = len(sys.argv) > 4 and sys.argv[4] == 'flows'
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for i in range(n):
+            if flows:
+                s.close()
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.sendto(b'sluice-%d' % i, (dst, port))
             time.sleep(0.02)
         print(n)

@@ -15,12 +15,12 @@ final class NetnsFixture {
     nonisolated(unsafe) private static var counter = 0
 
     /// Creates `sx<pid><tag><n>` (at most 13 characters).
-    init(tag: String) throws {
+    init(tag: String, queues: Int = 1) throws {
         Self.counter += 1
         let pid = String(getpid() % 1_000_000)
         let name = String("sx\(pid)\(tag.prefix(2))\(Self.counter)".prefix(13))
         self.name = name
-        let output = try Shell.run([Self.script, "create", name])
+        let output = try Shell.run([Self.script, "create", name, "--queues", String(queues)])
         guard output.status == 0 else {
             _ = try? Shell.run([Self.script, "destroy", name])
             throw FixtureError("netns.sh create \(name) failed: \(output.stderr)")
