@@ -23,8 +23,6 @@ struct CountingDropper: FrameProcessor {
     var redirectTarget: RedirectTarget? { nil }
 }
 
-nonisolated(unsafe) var signalStop: StopSignal?
-
 func fail(_ message: String) -> Never {
     let line = Array("error: \(message)\n".utf8)
     _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
@@ -59,15 +57,14 @@ func attach(_ arguments: [String]) -> Int32 {
     } catch {
         fail(error.description)
     }
-    signalStop = engine.stopSignal
-    // A parent (e.g. a test runner thread) may have left these blocked; the mask survives exec.
+    // Unblock first: a parent (e.g. a test runner thread) may have left them blocked, and the mask survives exec;
+    // then let the engine's signal thread take them.
     var unblock = sigset_t()
     sigemptyset(&unblock)
     sigaddset(&unblock, SIGTERM)
     sigaddset(&unblock, SIGINT)
     pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-    signal(SIGTERM) { _ in signalStop?.request() }
-    signal(SIGINT) { _ in signalStop?.request() }
+    engine.stopSignal.stopOnSignals()
     let attachment = engine.attachments[0]
     print("READY link=\(attachment.linkID) prog=\(attachment.programID) mode=\(attachment.attachedMode?.rawValue ?? "pinned")"
         + " bind=\(engine.sockets[0].bindMode.rawValue) reused=\(attachment.reusedPinned ? 1 : 0)")

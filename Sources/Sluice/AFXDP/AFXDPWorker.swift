@@ -92,7 +92,10 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
                 for p in 0..<n {
                     pollFDs[p] = pollfd(fd: ports[p].fd, events: Int16(POLLIN), revents: 0)
                 }
-                let rc = poll(pollFDs, nfds_t(n), pollTimeoutMilliseconds)
+                // With TX in flight, come back soon to reap completions; otherwise sleep until traffic or timeout.
+                var inFlight = false
+                for p in 0..<n where ports[p].txOutstanding > 0 { inFlight = true }
+                let rc = poll(pollFDs, nfds_t(n), inFlight ? 1 : pollTimeoutMilliseconds)
                 ports[0].counters.emptyPolls &+= 1
                 ports[0].counters.wakeups &+= 1
                 if rc < 0 && errno != EINTR {

@@ -42,6 +42,9 @@ public struct XSKSocketConfiguration: Hashable, Sendable {
     public var txSize: Int = 2048
     public var zeroCopy: ZeroCopyPolicy = .auto
     public var busyPoll: BusyPollConfiguration?
+    /// Copy mode: descriptors the kernel sends per `sendto` (`XDP_MAX_TX_SKB_BUDGET`, default 32 in the kernel;
+    /// measured +20 % TX rate with a larger budget). Nil leaves the kernel default; failure is a warning.
+    public var txSkbBudget: Int32?
     /// How long to keep retrying a bind that fails with EBUSY (the previous socket on the queue is still going away).
     public var bindRetryMilliseconds: Int = 1000
     public var umem = UMEMConfiguration()
@@ -166,6 +169,15 @@ public final class XSKSocket {
                     logger.warning("\(note)")
                     self.warnings.append(note)
                 }
+            }
+        }
+        if let budget = configuration.txSkbBudget, bindMode == .copy {
+            var v = budget
+            // XDP_MAX_TX_SKB_BUDGET is 9 in linux/if_xdp.h since 6.17 (newer than the headers installed here).
+            if setsockopt(fd, 283 /* SOL_XDP */, 9, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                let note = "\(interface.name) queue \(queue): cannot set XDP_MAX_TX_SKB_BUDGET=\(budget): \(String(cString: strerror(errno)))"
+                logger.warning("\(note)")
+                self.warnings.append(note)
             }
         }
         // Hand every free chunk the fill ring can take to the kernel.
