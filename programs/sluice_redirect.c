@@ -43,6 +43,25 @@ struct {
     __type(value, __u8);
 } pass_flows SEC(".maps");
 
+// Frames the program itself sent to the stack, per CPU, so Sluice can report "PASS in kernel" next to its own
+// counters: [0] by EtherType, [1] by flow, [2] no socket bound on the queue (bpf_redirect_map's fallback).
+enum { SLUICE_PASS_ETHERTYPE = 0, SLUICE_PASS_FLOW = 1, SLUICE_PASS_NO_SOCKET = 2, SLUICE_COUNTERS = 4 };
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, SLUICE_COUNTERS);
+    __type(key, __u32);
+    __type(value, __u64);
+} pass_counters SEC(".maps");
+
+static __always_inline int count_pass(__u32 index)
+{
+    __u64 *counter = bpf_map_lookup_elem(&pass_counters, &index);
+    if (counter)
+        *counter += 1;
+    return XDP_PASS;
+}
+
 static __always_inline int flow_passes(void *data, void *data_end, struct ethhdr *eth)
 {
     struct iphdr *ip = (void *)(eth + 1);
@@ -75,11 +94,14 @@ int sluice_redirect(struct xdp_md *ctx)
     if ((void *)(eth + 1) <= data_end) {
         __u16 proto = eth->h_proto;
         if (bpf_map_lookup_elem(&pass_ethertypes, &proto))
-            return XDP_PASS;
+            return count_pass(SLUICE_PASS_ETHERTYPE);
         if (proto == bpf_htons(ETH_P_IP) && flow_passes(data, data_end, eth))
-            return XDP_PASS;
+            return count_pass(SLUICE_PASS_FLOW);
     }
-    return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+    int action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+    if (action == XDP_PASS)
+        count_pass(SLUICE_PASS_NO_SOCKET);
+    return action;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -28,6 +28,10 @@ struct AFXDPLiveTests {
         #expect(stats.total.rx.packets == 12)
         #expect(stats.endReasons.isEmpty)
         #expect(stats.queues.count == 1 && stats.queues[0].socket != nil)
+        // The sender's ARP request went to the stack in the kernel program, counted there.
+        let kernelPass = try #require(stats.kernelPass.first)
+        #expect(kernelPass.byEtherType >= 1)
+        #expect(kernelPass.noSocket == 0)
     }
 
     @Test(arguments: [XDPAttachMode.auto, .native, .skb])
@@ -98,6 +102,24 @@ struct AFXDPLiveTests {
         #expect(stats.total.redirect.packets == 8)
         let bQueue = try #require(stats.queues.first { $0.interface == b.hostInterface })
         #expect(bQueue.counters.txCompleted == 8)
+    }
+
+    @Test func listedFlowsGoStraightToTheKernelStack() throws {
+        let net = try NetnsFixture(tag: "pf")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.passFlows = [
+            PassFlow(source: Self.ipv4(net.namespaceAddress), destination: Self.ipv4(net.hostAddress),
+                     sourcePort: 40000, destinationPort: 6000, ipProtocol: 17)
+        ]
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in UDPPortCounter(port: 6000) }
+        defer { engine.close() }
+        try engine.start()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "6000", "4", "sport=40000"])
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "6000", "3", "sport=40001"])
+        let stats = try engine.run(duration: .milliseconds(300))
+        #expect(engine.processors.first?.matched == 3, "only the unlisted flow reaches user space")
+        #expect(stats.kernelPass.first?.byFlow == 4)
     }
 
     @Test func oneSocketAndWorkerPerQueue() throws {
@@ -335,6 +357,10 @@ struct AFXDPLiveTests {
     }
 
     // MARK: helpers
+
+    static func ipv4(_ text: String) -> UInt32 {
+        text.split(separator: ".").reduce(UInt32(0)) { $0 << 8 | UInt32($1)! }
+    }
 
     static func rxPackets(_ interface: String) throws -> Int {
         let text = try String(contentsOfFile: "/sys/class/net/\(interface)/statistics/rx_packets", encoding: .utf8)

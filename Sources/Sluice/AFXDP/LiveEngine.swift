@@ -202,7 +202,8 @@ public final class LiveEngine<P: FrameProcessor> {
                 interface: socket.interface.name, queue: socket.queue, bindMode: socket.bindMode, counters: counters,
                 socket: try? socket.statistics()))
         }
-        return LiveStats(queues: queues, endReasons: workers.compactMap(\.endReason))
+        return LiveStats(queues: queues, endReasons: workers.compactMap(\.endReason),
+                         kernelPass: attachments.compactMap { $0.kernelPassCounters() })
     }
 
     /// Tears everything down in order. Safe to call more than once.

@@ -89,6 +89,8 @@ public struct LiveStats: Hashable, Sendable {
     public var queues: [QueueStats]
     /// Why workers ended before being asked to (interface vanished, socket error), one line each.
     public var endReasons: [String]
+    /// Per interface: frames the kernel program passed to the stack without user space ("PASS in kernel").
+    public var kernelPass: [KernelPassCounters] = []
     public var total: QueueCounters { queues.reduce(QueueCounters()) { $0 + $1.counters } }
     public var socketTotal: XDPSocketStatistics {
         queues.reduce(XDPSocketStatistics()) { $0 + ($1.socket ?? XDPSocketStatistics()) }

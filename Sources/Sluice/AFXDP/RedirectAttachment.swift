@@ -50,6 +50,17 @@ public struct PassFlow: Hashable, Sendable {
     }
 }
 
+/// Frames the kernel-side program handed to the stack itself ("PASS in kernel"), counted since it was loaded.
+public struct KernelPassCounters: Hashable, Sendable, Codable {
+    public var interface: String
+    /// EtherType listed in `pass_ethertypes` (ARP by default).
+    public var byEtherType: UInt64
+    /// IPv4 flow listed in `pass_flows`.
+    public var byFlow: UInt64
+    /// No socket bound on the frame's queue (`bpf_redirect_map` fell back to XDP_PASS).
+    public var noSocket: UInt64
+}
+
 /// Sluice's kernel-side program (`programs/sluice_redirect.c`) loaded with libbpf and attached through a bpf_link,
 /// so that the kernel detaches it when the last reference goes away, including when the process is killed.
 ///
@@ -74,6 +85,8 @@ public final class RedirectAttachment {
     let xsksMapFD: Int32
     let passEtherTypesFD: Int32
     let passFlowsFD: Int32
+    /// `pass_counters` (per-CPU array), or -1 when a pinned attachment from an older program has none.
+    let passCountersFD: Int32
     private var closed = false
 
     /// bpffs directory of an interface's pins.
@@ -92,6 +105,7 @@ public final class RedirectAttachment {
             xsksMapFD = pinned.xsks
             passEtherTypesFD = pinned.etherTypes
             passFlowsFD = pinned.flows
+            passCountersFD = pinned.counters
             object = nil
             persistent = true
             reusedPinned = true
@@ -123,6 +137,7 @@ public final class RedirectAttachment {
             let xsks = try mapFD("xsks_map")
             let etherTypes = try mapFD("pass_ethertypes")
             let flows = try mapFD("pass_flows")
+            let counters = try mapFD("pass_counters")
             // Pass-through entries go in before the program sees its first frame.
             for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: etherTypes) }
             for flow in passFlows { try Self.insertFlow(flow, fd: flows) }
@@ -163,6 +178,7 @@ public final class RedirectAttachment {
             xsksMapFD = xsks
             passEtherTypesFD = etherTypes
             passFlowsFD = flows
+            passCountersFD = counters
             attachedMode = attached.mode
             reusedPinned = false
             persistent = persist
@@ -170,7 +186,9 @@ public final class RedirectAttachment {
             if persist {
                 if let note = try Self.ensureBPFFS() { notes.append(note) }
                 do {
-                    try Self.pin(linkFD: attached.fd, xsks: xsks, etherTypes: etherTypes, flows: flows, dir: dir)
+                    try Self.pin(linkFD: attached.fd, maps: [(xsks, "xsks_map"), (etherTypes, "pass_ethertypes"),
+                                                             (flows, "pass_flows"), (counters, "pass_counters")],
+                                 dir: dir)
                 } catch {
                     Glibc.close(attached.fd)
                     throw error
@@ -202,6 +220,21 @@ public final class RedirectAttachment {
     /// Adds an IPv4 flow to the pass-through set.
     public func addPassFlow(_ flow: PassFlow) throws(AFXDPError) { try Self.insertFlow(flow, fd: passFlowsFD) }
 
+    /// What the kernel program passed to the stack itself (summed over CPUs); nil when unavailable.
+    public func kernelPassCounters() -> KernelPassCounters? {
+        guard passCountersFD >= 0, !closed else { return nil }
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return nil }
+        var values = [UInt64](repeating: 0, count: cpus)
+        var sums: [UInt64] = []
+        for index in UInt32(0)..<3 {
+            var key = index
+            guard bpf_map_lookup_elem(passCountersFD, &key, &values) == 0 else { return nil }
+            sums.append(values.reduce(0, &+))
+        }
+        return KernelPassCounters(interface: interface.name, byEtherType: sums[0], byFlow: sums[1], noSocket: sums[2])
+    }
+
     /// Releases the attachment: closes the link (which detaches the program unless it is pinned) and the object.
     public func close() {
         guard !closed else { return }
@@ -213,6 +246,7 @@ public final class RedirectAttachment {
             Glibc.close(xsksMapFD)
             Glibc.close(passEtherTypesFD)
             Glibc.close(passFlowsFD)
+            if passCountersFD >= 0 { Glibc.close(passCountersFD) }
         }
         object = nil
     }
@@ -268,14 +302,15 @@ public final class RedirectAttachment {
         return "mounted a bpf filesystem at /sys/fs/bpf (needed for pinning)"
     }
 
-    static func pin(linkFD: Int32, xsks: Int32, etherTypes: Int32, flows: Int32, dir: String) throws(AFXDPError) {
+    static func pin(linkFD: Int32, maps: [(Int32, String)], dir: String) throws(AFXDPError) {
         if mkdir("/sys/fs/bpf/sluice", 0o700) != 0 && errno != EEXIST {
             throw .system(SystemError(call: "mkdir", errno: errno, context: "/sys/fs/bpf/sluice"))
         }
         if mkdir(dir, 0o700) != 0 && errno != EEXIST {
             throw .system(SystemError(call: "mkdir", errno: errno, context: dir))
         }
-        for (fd, name) in [(xsks, "xsks_map"), (etherTypes, "pass_ethertypes"), (flows, "pass_flows"), (linkFD, "link")] {
+        // The link last: its presence marks a complete set of pins.
+        for (fd, name) in maps + [(linkFD, "link")] {
             let rc = bpf_obj_pin(fd, dir + "/" + name)
             if rc < 0 {
                 let code = rc == -1 ? errno : -rc
@@ -286,7 +321,7 @@ public final class RedirectAttachment {
     }
 
     static func removePins(dir: String) {
-        for name in ["link", "xsks_map", "pass_ethertypes", "pass_flows"] { unlink(dir + "/" + name) }
+        for name in ["link", "xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"] { unlink(dir + "/" + name) }
         rmdir(dir)
         rmdir("/sys/fs/bpf/sluice")  // only succeeds when no other interface has pins
     }
@@ -294,7 +329,7 @@ public final class RedirectAttachment {
     /// Opens the pins of a persistent redirect on `interface`, if there are live ones. Stale pins (the link no
     /// longer points at this interface, e.g. it was deleted and re-created) are removed.
     static func openPinned(interface: InterfaceInfo, logger: Logger) throws(AFXDPError)
-        -> (link: Int32, xsks: Int32, etherTypes: Int32, flows: Int32)?
+        -> (link: Int32, xsks: Int32, etherTypes: Int32, flows: Int32, counters: Int32)?
     {
         let dir = pinDirectory(interface: interface.name)
         guard access(dir + "/link", F_OK) == 0 else { return nil }
@@ -322,7 +357,7 @@ public final class RedirectAttachment {
             }
             fds.append(fd)
         }
-        return (link, fds[0], fds[1], fds[2])
+        return (link, fds[0], fds[1], fds[2], bpf_obj_get(dir + "/pass_counters"))
     }
 
     static func linkIDs(_ fd: Int32) -> (UInt32, UInt32) {

@@ -69,13 +69,17 @@ enum LiveTestEnvironment {
 
 /// Traffic generators, run inside a namespace with Debian's python3 (no scapy needed). Bounded in count and time.
 enum Traffic {
-    /// argv: DEST_ADDR PORT COUNT [flows]. Sends COUNT UDP datagrams "sluice-N", 20 ms apart; with `flows`, each
-    /// from a new socket (a new source port, so a new flow hash and possibly another queue).
+    /// argv: DEST_ADDR PORT COUNT [flows|sport=N]. Sends COUNT UDP datagrams "sluice-N", 20 ms apart; with `flows`,
+    /// each from a new socket (a new source port, so a new flow hash and possibly another queue); with `sport=N`
+    /// from source port N.
     static let udpSender = """
         import socket, sys, time
         dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
         flows = len(sys.argv) > 4 and sys.argv[4] == 'flows'
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if len(sys.argv) > 4 and sys.argv[4].startswith('sport='):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('0.0.0.0', int(sys.argv[4][6:])))
         for i in range(n):
             if flows:
                 s.close()
