@@ -160,26 +160,25 @@ struct AFXDPLiveTests {
         }
     }
 
-    @Test func libbpfOutputGoesToTheLogger() throws {
+    @Test func libbpfOutputGoesToTheLoggerAndIntoTheError() throws {
         let sink = CapturedLog()
         var logger = Logger(label: "sluice.tests.libbpf") { _ in CapturingLogHandler(sink: sink) }
-        logger.logLevel = .warning
-        LibbpfLog.install(logger)
-        defer { LibbpfLog.install(self.logger) }
-        do {
-            _ = try RedirectAttachment(interface: InterfaceInfo(name: "lo"),
-                                       objectPath: LiveTestEnvironment.redirectProgram + ".missing-\(getpid())",
-                                       logger: logger)
-        } catch {}
-        // access() fails first for a missing file; open a file that is not ELF so libbpf itself complains.
+        logger.logLevel = .trace
         let notELF = "/tmp/sluice-not-elf-\(getpid()).o"
         FileManager.default.createFile(atPath: notELF, contents: Data("not an ELF file".utf8))
         defer { try? FileManager.default.removeItem(atPath: notELF) }
-        #expect(throws: AFXDPError.self) {
+        do {
             _ = try RedirectAttachment(interface: InterfaceInfo(name: "lo"), objectPath: notELF, logger: logger)
+            Issue.record("expected an error")
+        } catch {
+            guard case .redirectProgramUnavailable(let path, let reason) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(path == notELF)
+            #expect(reason.contains("is not a proper ELF object"), "\(reason)")
         }
-        #expect(sink.messages.contains { $0.hasPrefix("libbpf: ") && $0.contains("is not a proper ELF object") },
-                "captured: \(sink.messages)")
+        #expect(sink.messages.contains { $0.contains("is not a proper ELF object") }, "captured: \(sink.messages)")
     }
 
     @Test func zeroCopyIsReportedAsUnavailableOnVeth() throws {
@@ -405,6 +404,6 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
     func log(event: LogEvent) {
-        sink.append("\(event.metadata?["library"].map { "\($0): " } ?? "")\(event.message)")
+        sink.append("\(event.message)")
     }
 }

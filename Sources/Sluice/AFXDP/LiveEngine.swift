@@ -86,7 +86,7 @@ public final class LiveEngine<P: FrameProcessor> {
         for queue in queues where Int(queue) >= interfaces[0].rxQueueCount {
             throw .queueOutOfRange(interface: interfaces[0].name, queue: queue, queueCount: interfaces[0].rxQueueCount)
         }
-        LibbpfLog.install(logger)
+        LibxdpLog.install(logger)
 
         var attachments: [RedirectAttachment] = []
         var sockets: [XSKSocket] = []

@@ -116,14 +116,19 @@ public final class RedirectAttachment {
             guard access(objectPath, R_OK) == 0 else {
                 throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(errno)))
             }
-            guard let obj = bpf_object__open_file(objectPath, nil) else {
-                throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(errno)))
+            // libbpf's messages go to the logger and are quoted when opening or loading fails.
+            let (opened, messages) = LibbpfLog.capturing(logger: logger) { () -> (OpaquePointer?, Int32, Int32) in
+                guard let obj = bpf_object__open_file(objectPath, nil) else { return (nil, errno, 0) }
+                return (obj, 0, bpf_object__load(obj))
+            }
+            let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
+            guard let obj = opened.0 else {
+                throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(opened.1)) + quoted)
             }
             var ok = false
             defer { if !ok { bpf_object__close(obj) } }
-            let loaded = bpf_object__load(obj)
-            if loaded < 0 {
-                throw .system(SystemError(call: "bpf_object__load", errno: -loaded, context: objectPath))
+            if opened.2 < 0 {
+                throw .system(SystemError(call: "bpf_object__load", errno: -opened.2, context: objectPath + quoted))
             }
             guard let program = bpf_object__find_program_by_name(obj, "sluice_redirect") else {
                 throw .redirectProgramIncomplete(path: objectPath, missing: "program sluice_redirect")
