@@ -1,3 +1,8 @@
+// _GNU_SOURCE for sched_{get,set}affinity (CPU pinning of the kernel runner and workers).
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
 // libxdp + libbpf, imported once for the engine (AF_XDP sockets, redirect program, kernel runner) and the object
 // loader (BTF). Swift calls xsk.h's inline ring helpers directly: they inline (see PLATFORM-NOTES §4.1).
 #include <xdp/xsk.h>
