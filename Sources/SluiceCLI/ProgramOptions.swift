@@ -20,25 +20,12 @@ struct ProgramOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Set a global variable by its BTF name: NAME=VALUE (integer or hex:BYTES).")
     var globals: [String] = []
 
-    /// The object, the selected program with the initial state applied to its global data, and the state itself.
-    func load() throws -> (object: BPFObjectFile, spec: ProgramSpec, state: InitialState) {
-        let file: BPFObjectFile
-        do { file = try BPFObjectFile(path: object) } catch { throw CLIError("\(error)") }
-        var spec: ProgramSpec
-        do { spec = try file.program(named: program, section: section) } catch { throw CLIError("\(error)") }
-        var state = InitialState()
+    /// The object, the selected program with the initial state applied to its global data, and the source.
+    func load() throws -> (source: ProgramSource, object: BPFObjectFile, spec: ProgramSpec) {
         do {
-            if let maps { try state.addMaps(json: try FileSystem.readBytes(maps), source: maps) }
-            for assignment in globals { try state.addGlobal(assignment, object: file) }
-            try state.apply(to: &spec, object: file)
-        } catch let error as InitialState.Error { throw CLIError(error.description) }
-        return (file, spec, state)
-    }
-
-    /// The kernel runner's selector for the same program.
-    var kernelSelector: ProgramSelector {
-        if let program { return .function(program) }
-        if let section { return .section(section) }
-        return .named("xdp")
+            return try ProgramSource.open(
+                objectPath: object, program: program, section: section,
+                mapsJSON: try maps.map { try FileSystem.readBytes($0) }, mapsSource: maps ?? "--maps", globals: globals)
+        } catch let error as ProgramSource.Error { throw CLIError(error.description) }
     }
 }

@@ -47,35 +47,20 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (_, spec, state) = try programOptions.load()
-        var kernel: KernelRunner? = nil
-        var possibleCPUs = 1
-        if againstKernel {
-            let missing = KernelPrivileges.missing()
-            guard missing.isEmpty else {
-                throw CLIError("--against-kernel needs \(missing.joined(separator: ", ")) (run as root)")
-            }
-            CPUAffinity.pinToFirstCPU()
-            do {
-                kernel = try KernelRunner(
-                    objectPath: programOptions.object, program: programOptions.kernelSelector,
-                    initialMaps: state.maps, globals: state.globals)
-            } catch { throw CLIError("kernel runner: \(error)") }
-            possibleCPUs = kernel!.possibleCPUs
-        }
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: !noVerify)
-        do { try state.apply(to: loaded.program) } catch { throw CLIError(error.description) }
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked, seed: seed)
-
+        let (source, _, spec) = try programOptions.load()
         var options = Replay.Options()
         options.outputDirectory = outputDirectory
         options.resultsPath = results
         options.includeBytes = bytes
         options.limit = limit
-        let replay = Replay(runner: runner, options: options, kernel: kernel.map { Replay.KernelComparison(runner: $0) })
         let progress = ProgressLine(enabled: isatty(2) != 0)
         let summary: Replay.Summary
-        do { summary = try replay.run(capturePath: capture) { progress.update(packets: $0) } } catch {
+        do {
+            summary = try Replay.run(
+                source: source, spec: spec, capture: capture, options: options, seed: seed,
+                againstKernel: againstKernel, verify: !noVerify
+            ) { progress.update(packets: $0) }
+        } catch {
             progress.finish()
             throw CLIError("\(error)")
         }

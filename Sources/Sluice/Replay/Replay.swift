@@ -274,3 +274,33 @@ public enum Hex {
         return out
     }
 }
+
+extension Replay {
+    /// Everything `sluice replay` does: load the program with its initial state (and the same program into the
+    /// kernel when comparing), replay the capture, write the outputs.
+    public static func run(
+        source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
+        againstKernel: Bool = false, verify: Bool = true, progress: ((Int) -> Void)? = nil
+    ) throws -> Summary {
+        var kernel: KernelRunner? = nil
+        var possibleCPUs = 1
+        if againstKernel {
+            let missing = KernelPrivileges.missing()
+            guard missing.isEmpty else {
+                throw ProgramSource.Error(
+                    description: "--against-kernel needs \(missing.joined(separator: ", ")) (run as root)")
+            }
+            // Per-CPU map slots written by the kernel's test run land on the CPU this thread runs on: make it CPU 0's
+            // counterpart of Sluice's processor id 0.
+            CPUAffinity.pinToFirstCPU()
+            let runner = try source.kernelRunner()
+            kernel = runner
+            possibleCPUs = runner.possibleCPUs
+        }
+        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: verify)
+        try source.state.apply(to: loaded.program)
+        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked, seed: seed)
+        let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
+        return try replay.run(capturePath: capture, progress: progress)
+    }
+}
