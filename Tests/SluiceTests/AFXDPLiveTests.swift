@@ -56,6 +56,28 @@ struct AFXDPLiveTests {
         #expect(stats.total.txDropped == 0)
     }
 
+    /// The acceptance case: programs/icmp_echo.c, unmodified, in Sluice's VM behind the live engine.
+    @Test func icmpEchoProgramInTheVMAnswers20PingsThroughXDPTX() throws {
+        let net = try NetnsFixture(tag: "vm")
+        defer { net.destroy() }
+        let opened = try ProgramSource.open(objectPath: LiveTestEnvironment.program("icmp_echo"))
+        let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
+        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        try withExtendedLifetime(runner) {
+            let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface),
+                                        logger: logger) { _ in runner.processor }
+            defer { engine.close() }
+            try engine.start()
+            let ping = try net.python(Traffic.pinger, [net.hostAddress, "20"], timeoutSeconds: 40)
+            let stats = try engine.run(duration: .milliseconds(200))
+            #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "20", "\(ping.stdout) \(ping.stderr)")
+            #expect(stats.total.tx.packets == 20)
+            #expect(stats.total.txCompleted == 20)
+            #expect(stats.total.aborted.packets == 0)
+            #expect(engine.processors.first?.faults == 0)
+        }
+    }
+
     @Test func passFramesAreReinjectedThroughTheTapDevice() throws {
         let net = try NetnsFixture(tag: "tp")
         defer { net.destroy() }

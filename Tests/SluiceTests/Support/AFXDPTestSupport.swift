@@ -17,10 +17,13 @@ enum LiveTestEnvironment {
     static var available: Bool { unavailableReason == nil }
 
     /// `programs/build/sluice_redirect.o`, compiled here when missing or older than its source.
-    static let redirectProgram: String = {
+    static let redirectProgram: String = program("sluice_redirect")
+
+    /// `programs/build/NAME.o`, compiled (as programs/build.sh does for non-v4 programs) when missing or stale.
+    static func program(_ name: String) -> String {
         let root = NetnsFixture.packageRoot
-        let source = root + "/programs/sluice_redirect.c"
-        let object = root + "/programs/build/sluice_redirect.o"
+        let source = root + "/programs/\(name).c"
+        let object = root + "/programs/build/\(name).o"
         let fm = FileManager.default
         let sourceDate = (try? fm.attributesOfItem(atPath: source)[.modificationDate] as? Date) ?? .distantPast
         let objectDate = (try? fm.attributesOfItem(atPath: object)[.modificationDate] as? Date) ?? nil
@@ -28,11 +31,14 @@ enum LiveTestEnvironment {
             try? fm.createDirectory(atPath: root + "/programs/build", withIntermediateDirectories: true)
             let triple = (try? Shell.run(["gcc", "-dumpmachine"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
                 ?? "x86_64-linux-gnu"
-            _ = try? Shell.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/\(triple)", "-c", source,
-                                "-o", object], timeoutSeconds: 60)
+            // Written to a temporary name and renamed, so a concurrent reader never sees half an object.
+            let temporary = object + ".tmp-\(getpid())"
+            let built = try? Shell.run(["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I/usr/include/\(triple)",
+                                        "-c", source, "-o", temporary], timeoutSeconds: 60)
+            if built?.status == 0 { rename(temporary, object) } else { unlink(temporary) }
         }
         return object
-    }()
+    }
 
     /// The `sluice-afxdp-probe` executable next to the test bundle.
     static var probe: String {
