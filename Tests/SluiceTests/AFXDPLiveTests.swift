@@ -98,6 +98,35 @@ struct AFXDPLiveTests {
         #expect(!InterfaceInfo.exists(tapName), "the TAP device goes away with the engine")
     }
 
+    /// The firewall case with a Swift firewall: UDP to the blocked port is dropped and counted, ARP is passed
+    /// by the kernel program, and a TCP connection works with its frames reinjected through the TAP device.
+    @Test func firewallDropsBlockedUDPWhileTCPWorksThroughTheTap() throws {
+        let net = try NetnsFixture(tag: "fw")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.passToTap = "sxfw\(getpid() % 1_000_000)"
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in
+            UDPPortFirewall(blockedPort: 7000)
+        }
+        defer { engine.close() }
+        try engine.start()
+        let port = String(20000 + Int(getpid() % 20000))
+        let server = try Shell.start(["/usr/bin/python3", "-c", Traffic.tcpEchoServer, net.hostAddress, port])
+        defer { if server.process.isRunning { server.process.terminate() } }
+        #expect(server.waitForOutput("LISTENING", timeoutSeconds: 10))
+        let client = try net.python(Traffic.tcpClient, [net.hostAddress, port, "hello-through-sluice"])
+        _ = server.finish()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "7000", "5"])
+        let stats = try engine.run(duration: .milliseconds(300))
+        #expect(client.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "hello-through-sluice",
+                "client: \(client.stdout) \(client.stderr)")
+        #expect(engine.processors.first?.blocked == 5)
+        #expect(stats.total.drop.packets == 5)
+        #expect(stats.total.passReinjected >= 4, "SYN, ACK, data, FIN at least: \(stats.total.passReinjected)")
+        #expect(stats.total.passDropped == 0)
+        #expect((stats.kernelPass.first?.byEtherType ?? 0) >= 1, "ARP answered by the kernel without user space")
+    }
+
     @Test func redirectForwardsFramesIntoAnotherNamespace() throws {
         let a = try NetnsFixture(tag: "ra")
         defer { a.destroy() }

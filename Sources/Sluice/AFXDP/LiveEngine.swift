@@ -116,7 +116,9 @@ public final class LiveEngine<P: FrameProcessor> {
                 try attachment.insert(socketFD: socket.fd, queue: queue)
             }
         }
-        if let name = configuration.passToTap { tap = try TapDevice(name: name) }
+        if let name = configuration.passToTap {
+            tap = try TapDevice(name: name, macAddress: interfaces[0].macAddress)
+        }
 
         self.interfaces = interfaces
         self.attachments = attachments

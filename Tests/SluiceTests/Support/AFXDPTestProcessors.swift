@@ -58,6 +58,22 @@ struct ICMPEchoResponder: FrameProcessor {
     }
 }
 
+/// Drops UDP to `blockedPort` (counted), passes everything else.
+struct UDPPortFirewall: FrameProcessor {
+    let blockedPort: UInt16
+    var blocked = 0
+    var passed = 0
+    mutating func process(_ frame: inout Frame) -> UInt64 {
+        if udpDestinationPort(frame) == blockedPort {
+            blocked += 1
+            return dropVerdict
+        }
+        passed += 1
+        return UInt64(XDPAction.pass.rawValue)
+    }
+    var redirectTarget: RedirectTarget? { nil }
+}
+
 /// Returns the same verdict for every frame.
 struct ConstantVerdict: FrameProcessor {
     let action: XDPAction

@@ -129,6 +129,30 @@ enum Traffic {
         print(ok)
         """
 
+    /// argv: ADDR PORT. Accepts one TCP connection (10 s limit), echoes what it reads, exits.
+    static let tcpEchoServer = """
+        import socket, sys
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((sys.argv[1], int(sys.argv[2])))
+        srv.listen(1)
+        srv.settimeout(10)
+        print('LISTENING', flush=True)
+        conn, _ = srv.accept()
+        conn.settimeout(5)
+        conn.sendall(conn.recv(1024))
+        conn.close()
+        """
+
+    /// argv: ADDR PORT MESSAGE. Connects (5 s limit), sends MESSAGE, prints the reply.
+    static let tcpClient = """
+        import socket, sys
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+        c.sendall(sys.argv[3].encode())
+        print(c.recv(1024).decode())
+        c.close()
+        """
+
     /// argv: IFACE SECONDS MARKER. Counts frames on IFACE (AF_PACKET) containing MARKER for SECONDS; prints the count.
     static let frameCounter = """
         import socket, sys, time
