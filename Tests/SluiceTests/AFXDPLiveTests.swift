@@ -237,8 +237,15 @@ struct AFXDPLiveTests {
         defer { net.destroy() }
         var configuration = LiveTestEnvironment.configuration(net.hostInterface)
         configuration.socket.zeroCopy = .required
-        #expect(throws: AFXDPError.self) {
+        do {
             _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+            Issue.record("zero-copy on veth should be refused")
+        } catch {
+            guard case .zeroCopyUnavailable(let name, let queue, _) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(name == net.hostInterface && queue == 0)
         }
         #expect(try !net.hostHasXDP(), "a failed start leaves nothing attached")
         configuration.socket.zeroCopy = .auto

@@ -16,6 +16,8 @@ public enum AFXDPError: Error, Hashable, Sendable, CustomStringConvertible {
     case interfaceBusy(interface: String, detail: String)
     /// Nothing pinned for the interface under bpffs (for `detach`).
     case notPersisted(interface: String, path: String)
+    /// `--zero-copy` was required but the driver cannot do it (veth never can).
+    case zeroCopyUnavailable(interface: String, queue: UInt32, reason: String)
     /// A configuration value is out of range.
     case invalidConfiguration(String)
     /// A failed C or kernel call.
@@ -40,6 +42,8 @@ public enum AFXDPError: Error, Hashable, Sendable, CustomStringConvertible {
             return "interface '\(iface)' is busy: \(detail)"
         case .notPersisted(let iface, let path):
             return "no persistent Sluice redirect on '\(iface)' (nothing pinned at \(path))"
+        case .zeroCopyUnavailable(let iface, let queue, let reason):
+            return "zero-copy is not available on '\(iface)' queue \(queue) (\(reason)); use copy mode or auto"
         case .invalidConfiguration(let text):
             return "invalid configuration: \(text)"
         case .system(let error):

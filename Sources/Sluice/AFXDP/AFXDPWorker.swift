@@ -24,8 +24,9 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
     let logger: Logger
     let interfaceNames: [UInt32: String]
     var processor: P
-    /// Set when the worker ended on its own (interface vanished, socket error).
-    private(set) var endReason: String?
+    /// Set when the worker ended on its own (interface vanished, socket error); read from other threads.
+    private let endReasonCell = Mutex<String?>(nil)
+    var endReason: String? { endReasonCell.withLock { $0 } }
     private let finishedFlag = Atomic<Bool>(false)
     var finished: Bool { finishedFlag.load(ordering: .acquiring) }
 
@@ -55,7 +56,7 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         let reason = loop(&processor)
         self.processor = processor
         if let reason {
-            endReason = reason
+            endReasonCell.withLock { $0 = reason }
             logger.error("\(reason)")
         }
         publish()

@@ -204,7 +204,10 @@ public final class LiveEngine<P: FrameProcessor> {
                 interface: socket.interface.name, queue: socket.queue, bindMode: socket.bindMode, counters: counters,
                 socket: try? socket.statistics()))
         }
-        return LiveStats(queues: queues, endReasons: workers.compactMap(\.endReason),
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return LiveStats(monotonicNanos: UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec), queues: queues,
+                         endReasons: workers.compactMap(\.endReason),
                          kernelPass: attachments.compactMap { $0.kernelPassCounters() })
     }
 

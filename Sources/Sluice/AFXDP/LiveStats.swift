@@ -75,7 +75,7 @@ public struct QueueCounters: Hashable, Sendable, Codable {
 }
 
 /// Statistics of one socket.
-public struct QueueStats: Hashable, Sendable {
+public struct QueueStats: Hashable, Sendable, Codable {
     public var interface: String
     public var queue: UInt32
     public var bindMode: XSKBindMode
@@ -84,8 +84,11 @@ public struct QueueStats: Hashable, Sendable {
     public var socket: XDPSocketStatistics?
 }
 
-/// Statistics of a live run: per queue and in total.
-public struct LiveStats: Hashable, Sendable {
+/// Statistics of a live run: per queue and in total. `Codable` for `--json`; rates come from two snapshots'
+/// counters divided by the difference of their `monotonicNanos`.
+public struct LiveStats: Hashable, Sendable, Codable {
+    /// CLOCK_MONOTONIC when the snapshot was taken.
+    public var monotonicNanos: UInt64 = 0
     public var queues: [QueueStats]
     /// Why workers ended before being asked to (interface vanished, socket error), one line each.
     public var endReasons: [String]

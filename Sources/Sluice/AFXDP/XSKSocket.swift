@@ -15,7 +15,7 @@ public enum ZeroCopyPolicy: String, CaseIterable, Sendable {
 }
 
 /// The mode a socket actually bound in.
-public enum XSKBindMode: String, Sendable {
+public enum XSKBindMode: String, Sendable, Codable {
     /// `XDP_ZEROCOPY`.
     case zeroCopy = "zero-copy"
     /// `XDP_COPY`.
@@ -142,6 +142,11 @@ public final class XSKSocket {
                 warnings.append(note)
                 tryZeroCopy = false
                 continue
+            }
+            if tryZeroCopy && configuration.zeroCopy == .required
+                && (code == EOPNOTSUPP || code == EINVAL || code == EPROTONOSUPPORT || code == ENOTSUP)
+            {
+                throw .zeroCopyUnavailable(interface: interface.name, queue: queue, reason: String(cString: strerror(code)))
             }
             if code == EBUSY && waitedMs < configuration.bindRetryMilliseconds {
                 logger.debug("\(interface.name) queue \(queue): bind EBUSY, retrying in \(backoffMs) ms")
