@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C libraries, imported as system libraries (no C code of ours).
@@ -31,8 +32,9 @@ let package = Package(
         .target(
             name: "Sluice",
             dependencies: [
-                "BPFVM", "BPFObject", "CLibXDP", "CLibPcap",
+                "BPFVM", "BPFObject", "CLibXDP", "CLibPcap", "CAFXDPBench",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         // CLI commands as a library; the executable is a thin @main.
         .target(
@@ -47,6 +49,10 @@ let package = Package(
         // Benchmarks (release builds only; never timed in tests). The C reference interpreter is measured in the
         // same run as ours, so figures are ratios against it.
         .target(name: "CReferenceInterpreter", path: "Benchmarks/CReferenceInterpreter"),
+        // `sluice bench --live`: the C baseline receiver (libxdp rxdrop) and the in-kernel traffic generator's thread.
+        .target(
+            name: "CAFXDPBench", path: "Benchmarks/afxdp-baseline",
+            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("pthread")]),
         .executableTarget(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 

@@ -1,0 +1,384 @@
+import BPFVM
+import Histogram
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sluice bench PROG.o`: times a program over packets held in memory, next to references measured in the same run
+/// (the kernel's JIT through `BPF_PROG_TEST_RUN`, and the per-packet kernel path for replay).
+///
+/// Each round runs every measurement once, in the same order, so drift on a shared machine hits all of them alike;
+/// the report gives the minimum and the median over rounds. The timed VM loop copies each packet into one reused
+/// frame buffer laid out as the kernel's test run lays it out (the copy is timed separately and reported), runs the
+/// program, and touches no file, array or allocator.
+public final class OfflineBenchmark {
+    public struct Options: Sendable {
+        /// Rounds of every measurement (min and median are reported).
+        public var rounds = 5
+        /// Also time the program in the kernel (`BPF_PROG_TEST_RUN` with `repeat`, JIT) and replay's kernel path.
+        public var againstKernel = false
+        /// Kernel repetitions per packet (nil: enough for about two million runs per round, at least 100).
+        public var kernelRepeat: Int?
+        /// Time `Replay` over a capture of the packets (with and without outputs).
+        public var replay = true
+        /// The capture to replay (nil: the packets are written to a temporary capture).
+        public var capturePath: String?
+        /// Directory for temporary files (the capture, replay's outputs).
+        public var temporaryDirectory = "/tmp"
+        /// Run unverified, bounds-checked (as `sluice replay --no-verify`).
+        public var verify = true
+        public init() {}
+    }
+
+    public let source: ProgramSource
+    public let spec: ProgramSpec
+    public let packets: BenchPackets
+    public let options: Options
+
+    public init(source: ProgramSource, spec: ProgramSpec, packets: BenchPackets, options: Options) {
+        self.source = source
+        self.spec = spec
+        self.packets = packets
+        self.options = options
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs every round and returns the report.
+    public func run(progress: ((String) -> Void)? = nil) throws -> OfflineBenchReport {
+        guard packets.count > 0 else { throw Error(description: "no packets to run (all shorter than 14 bytes?)") }
+        var kernel: KernelRunner? = nil
+        var possibleCPUs = 1
+        if options.againstKernel {
+            let missing = KernelPrivileges.missing()
+            guard missing.isEmpty else {
+                throw Error(description: "--against-kernel needs \(missing.joined(separator: ", ")) (run as root)")
+            }
+            let runner = try source.kernelRunner()
+            kernel = runner
+            possibleCPUs = runner.possibleCPUs
+        }
+        // One CPU for the whole run: the kernel's per-CPU slots and our timings stay on one core.
+        let cpu = CPUAffinity.pinToFirstCPU()
+        defer { kernel?.close() }
+
+        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: options.verify)
+        try source.state.apply(to: loaded.program)
+        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let loop = VMLoop(runner: runner, packets: packets)
+        defer { loop.close() }
+
+        var report = OfflineBenchReport(
+            program: spec.name, object: source.objectPath, packets: packets.count, meanPacketLength: packets.meanLength,
+            rounds: options.rounds, checked: loaded.checked, cpu: cpu)
+        report.skippedShort = packets.skippedShort
+        report.truncatedToLinear = packets.truncatedToLinear
+
+        // Instructions and verdicts: one counting pass (not timed).
+        let counted = loop.countingPass()
+        report.instructionsPerPacket = Double(counted.instructions) / Double(packets.count)
+        report.verdicts = counted.verdicts
+        report.faults = counted.faults
+        report.timerOverheadNanoseconds = Self.timerOverhead()
+
+        // Replay's capture.
+        var capturePath = options.capturePath
+        var temporaryCapture: String? = nil
+        if options.replay && capturePath == nil {
+            let path = "\(options.temporaryDirectory)/sluice-bench-\(getpid()).pcap"
+            try packets.writeCapture(path: path)
+            capturePath = path
+            temporaryCapture = path
+        }
+        defer { if let temporaryCapture { unlink(temporaryCapture) } }
+        let outputDirectory = "\(options.temporaryDirectory)/sluice-bench-\(getpid())-out"
+
+        let kernelRepeat = options.kernelRepeat ?? max(100, 2_000_000 / packets.count)
+        report.kernelRepeat = kernel == nil ? nil : kernelRepeat
+        var vm: [Double] = [], copy: [Double] = [], kernelTimed: [Double] = []
+        var latencies: [Histogram<UInt64>] = []
+        var replayPlain: [Double] = [], replayOutputs: [Double] = [], kernelPerPacket: [Double] = []
+        loop.throughputPass()  // warm-up: caches, branch predictors, page faults in the frame buffer
+        for round in 0..<options.rounds {
+            progress?("round \(round + 1)/\(options.rounds)")
+            vm.append(Double(loop.throughputPass()) / Double(packets.count))
+            copy.append(Double(loop.copyPass()) / Double(packets.count))
+            if let kernel { kernelTimed.append(try Self.kernelTimedPass(kernel, packets: packets, repeat: kernelRepeat)) }
+            latencies.append(loop.latencyPass(timerOverhead: UInt64(report.timerOverheadNanoseconds.rounded())))
+            if let capturePath {
+                replayPlain.append(try replayRate(capture: capturePath, outputDirectory: nil))
+                replayOutputs.append(try replayRate(capture: capturePath, outputDirectory: outputDirectory))
+            }
+            if let kernel { kernelPerPacket.append(try Self.kernelPerPacketRate(kernel, packets: packets)) }
+        }
+        report.nanosecondsPerPacket = Stat(vm)
+        report.copyNanosecondsPerPacket = Stat(copy)
+        let medianRound = latencies.indices.sorted { latencies[$0].valueAtPercentile(50) < latencies[$1].valueAtPercentile(50) }[
+            latencies.count / 2]
+        let histogram = latencies[medianRound]
+        report.latency = Percentiles(
+            p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
+            p999: histogram.valueAtPercentile(99.9), max: histogram.max)
+        if !kernelTimed.isEmpty { report.kernelNanosecondsPerPacket = Stat(kernelTimed) }
+        if !replayPlain.isEmpty {
+            report.replayPacketsPerSecond = Stat(replayPlain)
+            report.replayWithOutputsPacketsPerSecond = Stat(replayOutputs)
+        }
+        if !kernelPerPacket.isEmpty { report.kernelPerPacketPathPacketsPerSecond = Stat(kernelPerPacket) }
+        report.finish()
+        return report
+    }
+
+    /// Sluice's whole replay over the capture; packets per second of its loop (reading included).
+    private func replayRate(capture: String, outputDirectory: String?) throws -> Double {
+        var replayOptions = Replay.Options()
+        if let outputDirectory {
+            mkdir(outputDirectory, 0o700)
+            replayOptions.outputDirectory = outputDirectory
+            replayOptions.resultsPath = outputDirectory + "/results.jsonl"
+        }
+        defer {
+            if let outputDirectory {
+                for name in ["pass", "tx", "redirect", "drop", "aborted"] { unlink("\(outputDirectory)/\(name).pcap") }
+                unlink(outputDirectory + "/results.jsonl")
+                rmdir(outputDirectory)
+            }
+        }
+        let summary = try Replay.run(
+            source: source, spec: spec, capture: capture, options: replayOptions, verify: options.verify)
+        return summary.packetsPerSecond
+    }
+
+    /// The kernel's own average per packet (JIT, `repeat` runs of each packet), averaged over the packets.
+    static func kernelTimedPass(_ kernel: KernelRunner, packets: BenchPackets, repeat count: Int) throws -> Double {
+        var total = 0.0
+        for frame in packets.frames {
+            total += Double(try kernel.timedRun(packet: frame, repeat: count).nanosecondsPerRun)
+        }
+        return total / Double(packets.count)
+    }
+
+    /// The per-packet kernel path (`KernelRunner.run`, one `BPF_PROG_TEST_RUN` per packet, as `replay
+    /// --against-kernel` does it): packets per second.
+    static func kernelPerPacketRate(_ kernel: KernelRunner, packets: BenchPackets) throws -> Double {
+        let start = monotonicNanoseconds()
+        for frame in packets.frames { _ = try kernel.run(packet: frame) }
+        let elapsed = monotonicNanoseconds() - start
+        return Double(packets.count) * 1e9 / Double(max(elapsed, 1))
+    }
+
+    /// The median cost of one `clock_gettime(CLOCK_MONOTONIC)` pair around nothing.
+    static func timerOverhead() -> Double {
+        var samples: [UInt64] = []
+        samples.reserveCapacity(10_001)
+        for _ in 0...10_000 {
+            let a = monotonicNanoseconds()
+            let b = monotonicNanoseconds()
+            samples.append(b - a)
+        }
+        samples.sort()
+        return Double(samples[samples.count / 2])
+    }
+
+    @inline(__always)
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
+/// The VM's timed loops over in-memory packets, with one reused frame buffer in the kernel's geometry.
+final class VMLoop {
+    let runner: ProgramRunner
+    let packets: BenchPackets
+    let buffer: UnsafeMutableRawPointer
+    let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+    /// Keeps results observable so the optimiser cannot drop runs.
+    var sink: UInt64 = 0
+
+    init(runner: ProgramRunner, packets: BenchPackets) {
+        self.runner = runner
+        self.packets = packets
+        buffer = .allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.frameSize)
+    }
+
+    func close() { buffer.deallocate() }
+
+    /// Copies packet `i` into the frame buffer and returns its frame.
+    @inline(__always)
+    func frame(_ i: Int) -> Frame {
+        let length = packets.lengths[i]
+        (buffer + XDPFrameGeometry.headroom).copyMemory(from: packets.bytes + packets.offsets[i], byteCount: length)
+        return Frame(
+            buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: length,
+            timestampNanos: 1_700_000_000_000_000_000 &+ UInt64(i) &* 1000, ingressIfindex: 1)
+    }
+
+    /// Runs every packet once; returns the elapsed nanoseconds.
+    @inline(never)
+    func throughputPass() -> UInt64 {
+        let n = packets.count
+        var acc: UInt64 = 0
+        let start = OfflineBenchmark.monotonicNanoseconds()
+        for i in 0..<n {
+            var f = frame(i)
+            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
+        }
+        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
+        sink &+= acc
+        return elapsed
+    }
+
+    /// The copy alone (what `throughputPass` spends outside the program).
+    @inline(never)
+    func copyPass() -> UInt64 {
+        let n = packets.count
+        var acc: UInt64 = 0
+        let start = OfflineBenchmark.monotonicNanoseconds()
+        for i in 0..<n {
+            let f = frame(i)
+            acc &+= UInt64(f.data.load(as: UInt8.self))
+        }
+        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
+        sink &+= acc
+        return elapsed
+    }
+
+    /// Times every packet on its own (copy + run), timer cost subtracted, into an HDR histogram (1 ns .. 1 s,
+    /// 3 significant digits).
+    @inline(never)
+    func latencyPass(timerOverhead: UInt64) -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
+        let n = packets.count
+        var acc: UInt64 = 0
+        for i in 0..<n {
+            let start = OfflineBenchmark.monotonicNanoseconds()
+            var f = frame(i)
+            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
+            let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
+            _ = histogram.record(elapsed > timerOverhead ? elapsed - timerOverhead : 0)
+        }
+        sink &+= acc
+        return histogram
+    }
+
+    /// Runs every packet once with instruction counting: total instructions, verdicts, faults.
+    func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int) {
+        var instructions: UInt64 = 0
+        var verdicts: [String: Int] = [:]
+        var faults = 0
+        let env = runner.machine.environment
+        for i in 0..<packets.count {
+            let f = frame(i)
+            env.pointee.clockNanos = f.timestampNanos
+            env.pointee.ingressIfindex = f.ingressIfindex
+            env.pointee.rxQueueIndex = f.rxQueueIndex
+            env.pointee.setFrame(
+                hardStart: f.buffer, dataOffset: f.dataOffset, length: f.length, metaLength: 0, frameSize: frameEnd)
+            let result = runner.machine.runCounting(
+                runner.program.executable, r1: runner.machine.contextPointer, checked: runner.checked)
+            instructions &+= result.instructionCount
+            var action = XDPAction(returnValue: result.returnValue)
+            if result.fault != nil {
+                faults += 1
+                action = .aborted
+            }
+            verdicts["\(action)", default: 0] += 1
+        }
+        return (instructions, verdicts, faults)
+    }
+}
+
+/// Minimum and median over rounds.
+public struct Stat: Codable, Sendable, Hashable {
+    public var min: Double
+    public var median: Double
+    public var max: Double
+    public init(_ samples: [Double]) {
+        let sorted = samples.sorted()
+        min = sorted.first ?? 0
+        max = sorted.last ?? 0
+        median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+    }
+}
+
+/// Per-packet latency percentiles in nanoseconds.
+public struct Percentiles: Codable, Sendable, Hashable {
+    public var p50: UInt64
+    public var p99: UInt64
+    public var p999: UInt64
+    public var max: UInt64
+}
+
+/// What `sluice bench` reports for an offline run. Times in nanoseconds, rates in packets per second.
+public struct OfflineBenchReport: Codable, Sendable {
+    public var program: String
+    public var object: String
+    public var packets: Int
+    public var meanPacketLength: Double
+    public var rounds: Int
+    /// The program ran in checked mode (every access bounds-checked) rather than verified.
+    public var checked: Bool
+    /// The CPU the benchmark thread was pinned to.
+    public var cpu: Int
+    public var skippedShort = 0
+    public var truncatedToLinear = 0
+    public var instructionsPerPacket = 0.0
+    public var verdicts: [String: Int] = [:]
+    public var faults = 0
+    /// Median cost of an empty `clock_gettime` pair, subtracted from every latency sample.
+    public var timerOverheadNanoseconds = 0.0
+    /// VM: copy into the frame buffer + run, per packet.
+    public var nanosecondsPerPacket = Stat([])
+    /// The copy alone, per packet.
+    public var copyNanosecondsPerPacket = Stat([])
+    /// Per-packet latency (copy + run), from the median round's histogram.
+    public var latency = Percentiles(p50: 0, p99: 0, p999: 0, max: 0)
+    public var kernelRepeat: Int?
+    /// Kernel JIT, `BPF_PROG_TEST_RUN` duration per run.
+    public var kernelNanosecondsPerPacket: Stat?
+    public var replayPacketsPerSecond: Stat?
+    public var replayWithOutputsPacketsPerSecond: Stat?
+    /// One `BPF_PROG_TEST_RUN` per packet (the path of `replay --against-kernel`).
+    public var kernelPerPacketPathPacketsPerSecond: Stat?
+
+    public init(
+        program: String, object: String, packets: Int, meanPacketLength: Double, rounds: Int, checked: Bool, cpu: Int
+    ) {
+        self.program = program
+        self.object = object
+        self.packets = packets
+        self.meanPacketLength = meanPacketLength
+        self.rounds = rounds
+        self.checked = checked
+        self.cpu = cpu
+    }
+
+    /// Derived figures (stored, so `--json` has them too); set by `finish()`.
+    public var packetsPerSecond = 0.0
+    /// (VM ns/packet − copy ns/packet) ÷ instructions per packet.
+    public var nanosecondsPerInstruction = 0.0
+    /// VM ns/packet ÷ kernel JIT ns/packet (medians): how many times slower than the JIT.
+    public var ratioToKernel: Double?
+    /// Replay packets/s ÷ per-packet kernel path packets/s (medians); issue 7 wants ≥ 10.
+    public var replayRatio: Double?
+    public var replayWithOutputsRatio: Double?
+
+    mutating func finish() {
+        packetsPerSecond = 1e9 / max(nanosecondsPerPacket.median, 1e-9)
+        nanosecondsPerInstruction =
+            instructionsPerPacket == 0
+            ? 0 : (nanosecondsPerPacket.median - copyNanosecondsPerPacket.median) / instructionsPerPacket
+        ratioToKernel = kernelNanosecondsPerPacket.map { nanosecondsPerPacket.median / max($0.median, 1e-9) }
+        if let k = kernelPerPacketPathPacketsPerSecond {
+            replayRatio = replayPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
+            replayWithOutputsRatio = replayWithOutputsPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
+        }
+    }
+}

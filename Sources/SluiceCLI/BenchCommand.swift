@@ -1,0 +1,258 @@
+import ArgumentParser
+import BPFVM
+import Foundation
+import Logging
+import Sluice
+
+/// `sluice bench PROG.o` (offline, packets in memory) and `sluice bench --live` (AF_XDP on a veth pair of its own):
+/// Sluice's figures next to references measured in the same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark a program: offline over packets in memory, or live on a veth pair against a C receiver.",
+        discussion: """
+            Offline: runs PROG.o over the packets of --pcap or --synthetic traffic held in memory and reports \
+            ns/packet, packets/s, eBPF instructions per packet, per-packet latency percentiles (HDR histogram), and \
+            replay throughput; --against-kernel times the same object on the same packets in the kernel \
+            (BPF_PROG_TEST_RUN with repeat, JIT) and the per-packet kernel path, and prints the ratios. Every \
+            measurement runs once per round, interleaved; the report gives min and median over rounds.
+
+            Live (--live, root): makes its own network namespace and veth pair, drives traffic into the host end \
+            with an in-kernel generator (programs/build/bench_txgen.o through BPF_PROG_TEST_RUN with live frames), \
+            and alternates Sluice's engine running PROG.o (default programs/build/parse_bench.o) with the C \
+            baseline receiver (Benchmarks/afxdp-baseline) over --rounds rounds; reports received packets/s, drops \
+            by cause and receiver CPU time per packet, medians and the ratio Sluice/baseline. Everything is bounded \
+            in time and removed afterwards, also on errors and Ctrl-C.
+            """)
+
+    @Argument(help: "The BPF object file (default with --live: programs/build/parse_bench.o).")
+    var object: String?
+
+    @Option(help: "ELF section of the program (xdp, xdp.frags, …).")
+    var section: String?
+
+    @Option(help: "Function name of the program (when a section holds several).")
+    var program: String?
+
+    @Option(help: "Initial map contents: a JSON file {\"map name\": {\"hex key\": \"hex value\"}} (.rodata/.data too).")
+    var maps: String?
+
+    @Option(name: .customLong("set"), help: "Set a global variable by its BTF name: NAME=VALUE (integer or hex:BYTES).")
+    var globals: [String] = []
+
+    @Option(help: "Packets from this capture (pcap or pcapng).")
+    var pcap: String?
+
+    @Option(help: "Synthetic packets: udp, tcp or mixed (default udp when no --pcap).")
+    var synthetic: SyntheticTraffic?
+
+    @Option(help: "Number of packets (synthetic: generated; --pcap: at most this many read).")
+    var packets: Int?
+
+    @Option(help: "Rounds of every measurement (min and median reported). Default 5 offline, 3 live.")
+    var `repeat`: Int?
+
+    @Flag(help: "Also time the program in the kernel (BPF_PROG_TEST_RUN, JIT; needs root) and print the ratio.")
+    var againstKernel = false
+
+    @Flag(help: "Skip the replay measurements (offline).")
+    var noReplay = false
+
+    @Flag(help: "Run unverified, with every memory access bounds-checked.")
+    var noVerify = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "Live benchmark on a veth pair of its own (root).")
+    var live = false
+
+    @Option(help: "Live: frame size in bytes (64 or 1500).")
+    var size: Int = 64
+
+    @Option(help: "Live: seconds each receiver is measured per round.")
+    var duration: Double = 3
+
+    @Option(help: "Live: rounds (each round measures Sluice and the C baseline once, alternating which goes first).")
+    var rounds: Int?
+
+    @Option(help: "Live: attach mode of the redirect program (native or skb).")
+    var mode: XDPAttachMode = .native
+
+    func validate() throws {
+        if let packets, packets <= 0 { throw ValidationError("--packets must be positive") }
+        if let r = self.repeat, r <= 0 || r > 1000 { throw ValidationError("--repeat must be 1...1000") }
+        if let rounds, rounds <= 0 || rounds > 100 { throw ValidationError("--rounds must be 1...100") }
+        if pcap != nil && synthetic != nil { throw ValidationError("--pcap and --synthetic exclude each other") }
+        if live {
+            if pcap != nil || synthetic != nil { throw ValidationError("--live generates its own traffic: no --pcap or --synthetic") }
+            if size < 60 || size > 3000 { throw ValidationError("--size must be 60...3000 (64 or 1500 are the usual)") }
+            if !(duration > 0 && duration <= 60) { throw ValidationError("--duration must be in (0, 60] seconds") }
+            if mode == .auto { throw ValidationError("--mode must be native or skb for a fair comparison") }
+        } else {
+            if object == nil { throw ValidationError("missing PROG.o (only --live has a default program)") }
+        }
+    }
+
+    func run() throws {
+        if live { try runLive() } else { try runOffline() }
+    }
+
+    private func loadProgram(_ path: String) throws -> (source: ProgramSource, spec: ProgramSpec) {
+        do {
+            let opened = try ProgramSource.open(
+                objectPath: path, program: program, section: section,
+                mapsJSON: try maps.map { try FileSystem.readBytes($0) }, mapsSource: maps ?? "--maps", globals: globals)
+            return (opened.source, opened.spec)
+        } catch let error as ProgramSource.Error { throw CLIError(error.description) }
+    }
+
+    // MARK: - Offline
+
+    private func runOffline() throws {
+        let (source, spec) = try loadProgram(object ?? "")
+        let packetSet: BenchPackets
+        if let pcap {
+            do { packetSet = try BenchPackets(capturePath: pcap, limit: packets) } catch { throw CLIError("\(error)") }
+        } else {
+            packetSet = BenchPackets(frames: (synthetic ?? .udp).frames(count: packets ?? 10_000))
+        }
+        var options = OfflineBenchmark.Options()
+        options.rounds = self.repeat ?? 5
+        options.againstKernel = againstKernel
+        options.replay = !noReplay
+        options.capturePath = pcap
+        options.verify = !noVerify
+        let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
+        let showProgress = !json && isatty(2) != 0
+        let report: OfflineBenchReport
+        do {
+            report = try benchmark.run { if showProgress { StandardError.write("\r\($0)") } }
+        } catch { throw CLIError("\(error)") }
+        if showProgress { StandardError.write("\r\u{1b}[K") }
+        if json {
+            try printJSON(report)
+        } else {
+            print(BenchReportTable.offline(report, traffic: pcap ?? "synthetic \((synthetic ?? .udp).rawValue)"))
+        }
+    }
+
+    // MARK: - Live
+
+    private func runLive() throws {
+        let path = object ?? "programs/build/parse_bench.o"
+        let (source, spec) = try loadProgram(path)
+        var options = LiveBenchmark.Options()
+        options.frameSize = size
+        options.durationSeconds = duration
+        options.rounds = rounds ?? self.repeat ?? 3
+        options.mode = mode
+        options.verify = !noVerify
+        var logger = Logger(label: "sluice.bench")
+        logger.logLevel = .warning
+        let benchmark = LiveBenchmark(source: source, spec: spec, options: options, logger: logger)
+        let report: LiveBenchReport
+        do {
+            report = try benchmark.run { if !json { StandardError.write("\($0)\n") } }
+        } catch { throw CLIError("\(error)") }
+        if json {
+            try printJSON(report)
+        } else {
+            print(BenchReportTable.live(report))
+        }
+        if let signal = report.stoppedBySignal { throw ExitCode(128 + signal) }
+    }
+
+    private func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+extension SyntheticTraffic: ExpressibleByArgument {}
+
+/// Human tables for `sluice bench`.
+enum BenchReportTable {
+    static func offline(_ r: OfflineBenchReport, traffic: String) -> String {
+        var lines: [String] = []
+        lines.append(
+            "program \(r.program) (\(r.object)), \(r.checked ? "checked" : "verified"), \(r.packets) packets of \(traffic), mean \(fixed(r.meanPacketLength, 1)) B; \(r.rounds) rounds on CPU \(r.cpu)")
+        if r.skippedShort > 0 { lines.append("  (\(r.skippedShort) packets shorter than 14 bytes left out)") }
+        if r.truncatedToLinear > 0 { lines.append("  (\(r.truncatedToLinear) packets cut to the linear XDP buffer)") }
+        lines.append("verdicts: " + r.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            + (r.faults > 0 ? ", faults \(r.faults)" : ""))
+        lines.append("")
+        lines.append(row("measurement", "median", "min", "unit"))
+        lines.append(row("Sluice VM (copy + run)", fixed(r.nanosecondsPerPacket.median, 1), fixed(r.nanosecondsPerPacket.min, 1), "ns/packet"))
+        lines.append(row("  of which frame copy", fixed(r.copyNanosecondsPerPacket.median, 1), fixed(r.copyNanosecondsPerPacket.min, 1), "ns/packet"))
+        lines.append(row("Sluice VM rate", rate(r.packetsPerSecond), rate(1e9 / max(r.nanosecondsPerPacket.min, 1e-9)), "packets/s"))
+        lines.append(row("eBPF instructions", fixed(r.instructionsPerPacket, 1), "", "insn/packet"))
+        lines.append(row("VM per instruction", fixed(r.nanosecondsPerInstruction, 2), "", "ns/insn (copy excluded)"))
+        lines.append(row("latency p50 / p99 / p99.9", "\(r.latency.p50) / \(r.latency.p99) / \(r.latency.p999)", "", "ns (timer \(fixed(r.timerOverheadNanoseconds, 0)) ns subtracted)"))
+        if let k = r.kernelNanosecondsPerPacket {
+            lines.append(row("kernel JIT (test run, repeat \(r.kernelRepeat ?? 0))", fixed(k.median, 1), fixed(k.min, 1), "ns/packet"))
+        }
+        if let p = r.replayPacketsPerSecond { lines.append(row("Sluice replay, no outputs", rate(p.median), rate(p.max), "packets/s")) }
+        if let p = r.replayWithOutputsPacketsPerSecond {
+            lines.append(row("Sluice replay, pcaps + results", rate(p.median), rate(p.max), "packets/s"))
+        }
+        if let p = r.kernelPerPacketPathPacketsPerSecond {
+            lines.append(row("kernel per-packet test run", rate(p.median), rate(p.max), "packets/s"))
+        }
+        lines.append("")
+        if let ratio = r.ratioToKernel { lines.append("ratio Sluice VM / kernel JIT (ns/packet): \(fixed(ratio, 2))") }
+        if let ratio = r.replayRatio { lines.append("ratio replay / per-packet kernel path (packets/s): \(fixed(ratio, 1))") }
+        if let ratio = r.replayWithOutputsRatio {
+            lines.append("ratio replay with outputs / per-packet kernel path (packets/s): \(fixed(ratio, 1))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func live(_ r: LiveBenchReport) -> String {
+        var lines: [String] = []
+        lines.append(
+            "live: \(r.program) on veth \(r.interface) (\(r.mode), copy mode), \(r.frameSize)-byte frames, \(r.rounds) rounds of \(fixed(r.durationSeconds, 1)) s per receiver")
+        lines.append("")
+        lines.append(row("receiver", "Mpps (median)", "CPU ns/packet", "rx_ring_full / fill_ring_empty per s"))
+        for (name, s) in [("Sluice VM", r.sluice), ("C baseline (libxdp rxdrop)", r.baseline)] {
+            lines.append(row(
+                name, fixed(s.packetsPerSecond.median / 1e6, 2), fixed(s.cpuNanosecondsPerPacket.median, 1),
+                "\(rate(s.rxRingFullPerSecond.median)) / \(rate(s.fillRingEmptyPerSecond.median))"))
+        }
+        lines.append(row("generator (sent)", fixed(r.generatorPacketsPerSecond.median / 1e6, 2), "", ""))
+        lines.append("")
+        lines.append("ratio Sluice / baseline (packets/s, medians): \(fixed(r.ratio, 2))")
+        lines.append("ratio Sluice / baseline (CPU ns/packet, medians): \(fixed(r.cpuRatio, 2))")
+        for round in r.perRound {
+            lines.append("  round \(round.round) \(round.receiver): \(fixed(round.packetsPerSecond / 1e6, 2)) Mpps, \(fixed(round.cpuNanosecondsPerPacket, 1)) ns CPU/packet, received \(round.received), rx_ring_full \(round.rxRingFull), fill_ring_empty \(round.fillRingEmpty)")
+        }
+        for note in r.notes { lines.append("note: \(note)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        return pad(a, 40) + pad(b, 18) + pad(c, 14) + d
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "-" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        var text = String(rounded)
+        if digits == 0 { return String(Int(rounded)) }
+        if let dot = text.firstIndex(of: ".") {
+            let decimals = text.distance(from: dot, to: text.endIndex) - 1
+            if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+        }
+        return text
+    }
+
+    static func rate(_ value: Double) -> String {
+        if value >= 1e6 { return fixed(value / 1e6, 2) + " M" }
+        if value >= 1e3 { return fixed(value / 1e3, 1) + " k" }
+        return fixed(value, 0)
+    }
+}
