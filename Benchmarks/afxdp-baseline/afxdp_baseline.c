@@ -32,6 +32,8 @@ struct afxdp_baseline {
     clockid_t cpu_clock;      /* published by the thread (atomics) */
     int cpu_clock_ready;
     struct afxdp_baseline_counters published; /* written by the thread with atomic stores per field */
+    uint64_t free_frames[FRAME_COUNT];        /* frames in neither ring (owned by the thread after start) */
+    uint32_t free_count;
 };
 
 int afxdp_baseline_open(const char *ifname, uint32_t queue, struct afxdp_baseline **out)
@@ -39,7 +41,6 @@ int afxdp_baseline_open(const char *ifname, uint32_t queue, struct afxdp_baselin
     struct afxdp_baseline *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    b->cpu_clock = -1;
     size_t size = (size_t)FRAME_SIZE * FRAME_COUNT;
     b->area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (b->area == MAP_FAILED) {
@@ -80,12 +81,14 @@ int afxdp_baseline_open(const char *ifname, uint32_t queue, struct afxdp_baselin
         free(b);
         return err;
     }
-    /* Fill ring: as many frames as it holds; the rest of the UMEM stays unused, as in a minimal rxdrop. */
+    /* As Sluice's engine: the fill ring full (half the UMEM), the other half free, refilled from after every batch. */
     uint32_t index = 0;
     uint32_t reserved = xsk_ring_prod__reserve(&b->fill, RING_SIZE, &index);
     for (uint32_t i = 0; i < reserved; i++)
         *xsk_ring_prod__fill_addr(&b->fill, index + i) = (uint64_t)i * FRAME_SIZE;
     xsk_ring_prod__submit(&b->fill, reserved);
+    for (uint32_t i = reserved; i < FRAME_COUNT; i++)
+        b->free_frames[b->free_count++] = (uint64_t)i * FRAME_SIZE;
     *out = b;
     return 0;
 }
@@ -122,21 +125,22 @@ static void *receive_loop(void *context)
             publish(b, &c);
             continue;
         }
-        uint32_t fill_index = 0;
-        while (xsk_ring_prod__reserve(&b->fill, got, &fill_index) != got) {
-            /* The fill ring has room for every frame we hold; this only waits for the kernel's consumer index. */
-            if (xsk_ring_prod__needs_wakeup(&b->fill)) {
-                c.wakeups++;
-                recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-            }
-        }
         for (uint32_t i = 0; i < got; i++) {
             const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&b->rx, rx_index + i);
             c.rx_bytes += desc->len;
-            *xsk_ring_prod__fill_addr(&b->fill, fill_index + i) = xsk_umem__extract_addr(desc->addr);
+            b->free_frames[b->free_count++] = xsk_umem__extract_addr(desc->addr);
         }
-        xsk_ring_prod__submit(&b->fill, got);
         xsk_ring_cons__release(&b->rx, got);
+        /* Top the fill ring up with every free frame it has room for. */
+        uint32_t room = xsk_prod_nb_free(&b->fill, b->free_count);
+        if (room > b->free_count)
+            room = b->free_count;
+        uint32_t fill_index = 0;
+        if (room > 0 && xsk_ring_prod__reserve(&b->fill, room, &fill_index) == room) {
+            for (uint32_t i = 0; i < room; i++)
+                *xsk_ring_prod__fill_addr(&b->fill, fill_index + i) = b->free_frames[--b->free_count];
+            xsk_ring_prod__submit(&b->fill, room);
+        }
         c.rx_packets += got;
         c.batches++;
         publish(b, &c);
@@ -156,11 +160,12 @@ int afxdp_baseline_start(struct afxdp_baseline *b)
     return 0;
 }
 
-clockid_t afxdp_baseline_cpu_clock(const struct afxdp_baseline *b)
+int afxdp_baseline_cpu_clock(const struct afxdp_baseline *b, clockid_t *clock)
 {
     if (!__atomic_load_n(&b->cpu_clock_ready, __ATOMIC_ACQUIRE))
-        return -1;
-    return __atomic_load_n(&b->cpu_clock, __ATOMIC_RELAXED);
+        return -EAGAIN;
+    *clock = __atomic_load_n(&b->cpu_clock, __ATOMIC_RELAXED);
+    return 0;
 }
 
 void afxdp_baseline_counters(const struct afxdp_baseline *b, struct afxdp_baseline_counters *out)

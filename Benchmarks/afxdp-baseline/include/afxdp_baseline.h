@@ -36,8 +36,9 @@ int afxdp_baseline_open(const char *ifname, uint32_t queue, struct afxdp_baselin
 int afxdp_baseline_fd(const struct afxdp_baseline *baseline);
 /// Starts the receiving thread (it inherits the caller's CPU affinity). Returns 0 or -errno.
 int afxdp_baseline_start(struct afxdp_baseline *baseline);
-/// The receiving thread's CPU-time clock (valid after start, until stop); -1 before the thread has published it.
-clockid_t afxdp_baseline_cpu_clock(const struct afxdp_baseline *baseline);
+/// The receiving thread's CPU-time clock (valid after start, until stop; thread clock ids are negative numbers).
+/// Returns 0 and sets `*clock`, or -EAGAIN before the thread has published it.
+int afxdp_baseline_cpu_clock(const struct afxdp_baseline *baseline, clockid_t *clock);
 void afxdp_baseline_counters(const struct afxdp_baseline *baseline, struct afxdp_baseline_counters *out);
 /// Reads XDP_STATISTICS. Returns 0 or -errno.
 int afxdp_baseline_statistics(const struct afxdp_baseline *baseline, struct afxdp_baseline_xdp_stats *out);

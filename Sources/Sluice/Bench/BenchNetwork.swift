@@ -50,19 +50,25 @@ public final class BenchNetwork {
     public func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        _ = try? Self.ip(["netns", "delete", namespace])
-        if if_nametoindex(hostInterface) != 0 { _ = try? Self.ip(["link", "delete", hostInterface]) }
+        _ = try? Self.ip(["netns", "delete", namespace], quiet: true)
+        // Deleting the namespace deletes the pair, asynchronously; remove the host end ourselves if it lingers.
+        for _ in 0..<50 where if_nametoindex(hostInterface) != 0 { usleep(10_000) }
+        if if_nametoindex(hostInterface) != 0 { _ = try? Self.ip(["link", "delete", hostInterface], quiet: true) }
     }
 
     deinit { destroy() }
 
     /// Runs `ip ARGS`, waits; throws with its exit status when it fails.
-    static func ip(_ arguments: [String]) throws(Error) {
+    static func ip(_ arguments: [String], quiet: Bool = false) throws(Error) {
         let argv = ["ip"] + arguments
         var pid: pid_t = 0
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
-        let rc = posix_spawnp(&pid, "ip", nil, nil, &cArgs, environ)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quiet { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        let rc = posix_spawnp(&pid, "ip", &actions, nil, &cArgs, environ)
         guard rc == 0 else {
             throw Error(description: "cannot run ip(8): \(String(cString: strerror(rc))) (install iproute2)")
         }

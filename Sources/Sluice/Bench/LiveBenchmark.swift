@@ -168,9 +168,10 @@ public final class LiveBenchmark {
             afxdp_baseline_counters(baseline, &counters)
             var stats = afxdp_baseline_xdp_stats()
             _ = afxdp_baseline_statistics(baseline, &stats)
-            let clock = afxdp_baseline_cpu_clock(baseline)
+            var clock = clockid_t()
+            let ready = afxdp_baseline_cpu_clock(baseline, &clock) == 0
             return Sample(
-                received: counters.rx_packets, cpuClock: clock < 0 ? nil : clock, rxRingFull: stats.rx_ring_full,
+                received: counters.rx_packets, cpuClock: ready ? clock : nil, rxRingFull: stats.rx_ring_full,
                 fillRingEmpty: stats.rx_fill_ring_empty_descs)
         }
     }
@@ -187,7 +188,7 @@ public final class LiveBenchmark {
         receiver: LiveBenchReport.Receiver, network: BenchNetwork, generator: GeneratorProgram, packet: [UInt8],
         sample: () -> Sample
     ) throws -> LiveBenchReport.RoundResult {
-        let total = options.warmupSeconds + options.durationSeconds + 1
+        let total = options.warmupSeconds + options.durationSeconds + 6
         var handle: OpaquePointer? = nil
         let rc = packet.withUnsafeBytes {
             bench_txgen_start(
@@ -201,6 +202,13 @@ public final class LiveBenchmark {
         var result = bench_txgen_result()
         defer { if !stopped { bench_txgen_stop(txgen, &result) } }
 
+        // Settle: wait for the first frames at the receiver (a loaded machine may take a while), then `warmup`.
+        let firstDeadline = Self.monotonic() + 5_000_000_000
+        while !stop.isRequested && sample().cpuClock == nil && bench_txgen_finished(txgen) == 0
+            && Self.monotonic() < firstDeadline
+        {
+            usleep(10_000)
+        }
         sleep(seconds: options.warmupSeconds)
         let s0 = sample()
         let sent0 = bench_txgen_sent(txgen)
@@ -218,7 +226,7 @@ public final class LiveBenchmark {
             throw Error(description: "generator: \(step) failed: \(String(cString: strerror(-result.error)))")
         }
         guard s0.cpuClock != nil, s1.cpuClock != nil else {
-            throw Error(description: "\(receiver.rawValue): no packet reached the receiver within \(options.warmupSeconds) s (generator sent \(sent0))")
+            throw Error(description: "\(receiver.rawValue): no packet reached the receiver within 5 s (generator sent \(sent0)\(stop.isRequested ? ", stopped by a signal" : ""))")
         }
         let seconds = Double(t1 - t0) / 1e9
         let received = s1.received &- s0.received
@@ -301,11 +309,15 @@ final class GeneratorProgram {
 
 /// Where a worker thread publishes its CPU-time clock id (once, at its first frame).
 final class ThreadClockCell: Sendable {
-    private let value = Atomic<Int64>(-1)
-    func publish(_ clock: clockid_t) { value.store(Int64(clock), ordering: .releasing) }
+    // Thread CPU clock ids are negative numbers: a separate flag says whether one was published.
+    private let ready = Atomic<Bool>(false)
+    private let value = Atomic<Int32>(0)
+    func publish(_ clock: clockid_t) {
+        value.store(Int32(clock), ordering: .relaxed)
+        ready.store(true, ordering: .releasing)
+    }
     var clock: clockid_t? {
-        let v = value.load(ordering: .acquiring)
-        return v < 0 ? nil : clockid_t(v)
+        ready.load(ordering: .acquiring) ? clockid_t(value.load(ordering: .relaxed)) : nil
     }
 }
 
