@@ -53,6 +53,12 @@ let package = Package(
         .target(
             name: "CAFXDPBench", path: "Benchmarks/afxdp-baseline",
             linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("pthread")]),
+        // Zero allocations per packet: malloc interposed in a C target linked only into this benchmark.
+        .target(name: "CMallocCounter", path: "Benchmarks/MallocCounter"),
+        .executableTarget(
+            name: "sluice-malloc-bench",
+            dependencies: ["Sluice", "BPFVM", "CMallocCounter", "CAFXDPBench", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/MallocCount"),
         .executableTarget(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 

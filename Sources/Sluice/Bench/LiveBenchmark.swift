@@ -282,11 +282,11 @@ public final class LiveBenchmark {
 }
 
 /// The generator's XDP_TX program, loaded once with libbpf.
-final class GeneratorProgram {
+public final class GeneratorProgram {
     private var object: OpaquePointer?
-    let fd: Int32
+    public let fd: Int32
 
-    init(path: String) throws {
+    public init(path: String) throws {
         guard let object = bpf_object__open_file(path, nil) else {
             throw LiveBenchmark.Error(description: "\(path): \(String(cString: strerror(errno)))")
         }
@@ -299,7 +299,7 @@ final class GeneratorProgram {
         fd = bpf_program__fd(program)
     }
 
-    func close() {
+    public func close() {
         if let object { bpf_object__close(object) }
         object = nil
     }

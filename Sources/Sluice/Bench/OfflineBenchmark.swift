@@ -191,8 +191,9 @@ public final class OfflineBenchmark {
     }
 }
 
-/// The VM's timed loops over in-memory packets, with one reused frame buffer in the kernel's geometry.
-final class VMLoop {
+/// The VM's timed loops over in-memory packets, with one reused frame buffer in the kernel's geometry. Public for the
+/// allocation benchmark (`sluice-malloc-bench`).
+public final class VMLoop {
     let runner: ProgramRunner
     let packets: BenchPackets
     let buffer: UnsafeMutableRawPointer
@@ -200,14 +201,14 @@ final class VMLoop {
     /// Keeps results observable so the optimiser cannot drop runs.
     var sink: UInt64 = 0
 
-    init(runner: ProgramRunner, packets: BenchPackets) {
+    public init(runner: ProgramRunner, packets: BenchPackets) {
         self.runner = runner
         self.packets = packets
         buffer = .allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.frameSize)
     }
 
-    func close() { buffer.deallocate() }
+    public func close() { buffer.deallocate() }
 
     /// Copies packet `i` into the frame buffer and returns its frame.
     @inline(__always)
@@ -220,8 +221,8 @@ final class VMLoop {
     }
 
     /// Runs every packet once; returns the elapsed nanoseconds.
-    @inline(never)
-    func throughputPass() -> UInt64 {
+    @inline(never) @discardableResult
+    public func throughputPass() -> UInt64 {
         let n = packets.count
         var acc: UInt64 = 0
         let start = OfflineBenchmark.monotonicNanoseconds()

@@ -1,0 +1,140 @@
+// sluice-malloc-bench: heap allocations per packet in steady state, counted by interposing malloc (CMallocCounter).
+//
+//   swift build -c release --product sluice-malloc-bench
+//   .build/release/sluice-malloc-bench [PROG.o] [--live] [--trace N]
+//
+// Offline: the VM over in-memory frames (bench's timed loop) and Replay's loop without outputs (the difference
+// between a long and a short capture, so setup cancels out). Live (root): Sluice's AF_XDP worker loop on a veth pair
+// of its own, fed by the in-kernel generator; all threads' allocations counted while only the worker, the generator
+// thread and a sleeping main thread run. Each figure must be 0; --trace N prints the backtraces of the first N
+// allocations inside a measured window.
+import BPFVM
+import CAFXDPBench
+import CMallocCounter
+import Logging
+import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var live = false
+var trace: UInt32 = 0
+var objectPath = "programs/build/parse_bench.o"
+var index = 0
+while index < arguments.count {
+    switch arguments[index] {
+    case "--live": live = true
+    case "--trace":
+        index += 1
+        trace = index < arguments.count ? UInt32(arguments[index]) ?? 10 : 10
+    default: objectPath = arguments[index]
+    }
+    index += 1
+}
+
+func fail(_ message: String) -> Never {
+    let line = "sluice-malloc-bench: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
+
+@MainActor
+func measure(_ body: () throws -> Void) rethrows -> UInt64 {
+    if trace > 0 { malloc_counter_trace(trace) }
+    let before = malloc_counter_allocations()
+    try body()
+    let after = malloc_counter_allocations()
+    malloc_counter_trace(0)
+    return after - before
+}
+
+var results: [(String, UInt64, UInt64)] = []  // (what, allocations, packets)
+
+// The counter must see Swift's own allocations, or every 0 below would mean nothing.
+@inline(never) func allocate(_ n: Int) -> [Int] { [Int](repeating: n, count: n) }
+let probe = measure { _ = allocate(1000).count }
+guard probe >= 1 else { fail("malloc is not interposed (an array allocation was not counted)") }
+
+do {
+    let opened = try ProgramSource.open(objectPath: objectPath)
+    let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
+    try opened.source.state.apply(to: loaded.program)
+    let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+
+    // 1. The VM over in-memory frames.
+    let packets = BenchPackets(frames: SyntheticTraffic.mixed.frames(count: 10_000))
+    let loop = VMLoop(runner: runner, packets: packets)
+    loop.throughputPass()
+    let passes = 10
+    let vm = measure { for _ in 0..<passes { loop.throughputPass() } }
+    results.append(("VM over in-memory frames (\(loaded.checked ? "checked" : "verified"))", vm, UInt64(passes * packets.count)))
+    loop.close()
+
+    // 2. Replay's loop without outputs: long capture minus short capture.
+    let short = "/tmp/sluice-malloc-\(getpid())-short.pcap"
+    let long = "/tmp/sluice-malloc-\(getpid())-long.pcap"
+    defer {
+        unlink(short)
+        unlink(long)
+    }
+    let shortPackets = BenchPackets(frames: SyntheticTraffic.mixed.frames(count: 1_000))
+    try shortPackets.writeCapture(path: short)
+    try packets.writeCapture(path: long)
+    _ = try Replay.run(source: opened.source, spec: opened.spec, capture: short, options: Replay.Options())
+    let shortCount = try measure {
+        _ = try Replay.run(source: opened.source, spec: opened.spec, capture: short, options: Replay.Options())
+    }
+    let longCount = try measure {
+        _ = try Replay.run(source: opened.source, spec: opened.spec, capture: long, options: Replay.Options())
+    }
+    results.append((
+        "Replay loop, no outputs (\(packets.count) − \(shortPackets.count) packets)",
+        longCount >= shortCount ? longCount - shortCount : 0, UInt64(packets.count - shortPackets.count)))
+
+    // 3. The live worker loop.
+    if live {
+        guard geteuid() == 0 else { fail("--live needs root") }
+        let network = try BenchNetwork()
+        defer { network.destroy() }
+        let generator = try GeneratorProgram(path: "programs/build/bench_txgen.o")
+        defer { generator.close() }
+        var configuration = LiveConfiguration(interface: network.hostInterface)
+        configuration.queues = [0]
+        configuration.mode = .native
+        configuration.socket.zeroCopy = .off
+        var logger = Logger(label: "sluice.malloc-bench")
+        logger.logLevel = .warning
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in runner.processor }
+        defer { engine.close() }
+        try engine.start()
+        let packet = SyntheticTraffic.udp4(sourcePort: 4242, destinationPort: 9, size: 64)
+        var handle: OpaquePointer? = nil
+        let rc = packet.withUnsafeBytes {
+            bench_txgen_start(
+                generator.fd, network.namespacePath, network.namespaceInterface, $0.baseAddress, UInt32($0.count),
+                200_000_000, 10_000_000_000, 0, &handle)
+        }
+        guard rc == 0, let txgen = handle else { fail("generator: \(String(cString: strerror(-rc)))") }
+        usleep(1_000_000)  // settle: first frames, rings warm
+        let r0 = engine.stats().total.rx.packets
+        let window = measure { usleep(3_000_000) }
+        let r1 = engine.stats().total.rx.packets
+        var result = bench_txgen_result()
+        bench_txgen_stop(txgen, &result)
+        engine.stopWorkers()
+        results.append(("Live worker loop (AF_XDP, veth, all threads)", window, r1 - r0))
+    }
+} catch {
+    fail("\(error)")
+}
+
+var nonZero = false
+for (what, allocations, packets) in results {
+    let perPacket = packets == 0 ? 0 : Double(allocations) / Double(packets)
+    print("\(what): \(allocations) allocations over \(packets) packets = \(perPacket) per packet")
+    if allocations > 0 { nonZero = true }
+}
+print(nonZero ? "RESULT allocations_in_steady_state=nonzero" : "RESULT allocations_in_steady_state=0")
+exit(nonZero ? 2 : 0)
