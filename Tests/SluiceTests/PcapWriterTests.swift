@@ -32,7 +32,7 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         try writeSamples(to: path)
 
         let reader = try PcapReader(path: path)
-        #expect(reader.format == .pcap(nanosecond: true))
+        #expect(reader.format == .pcap)
         #expect(reader.snapshotLength == 262_144)
         #expect(
             try readAll(path)
