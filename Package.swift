@@ -50,8 +50,12 @@ let package = Package(
         .executableTarget(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 
-
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
+        // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
+        .executableTarget(
+            name: "sluice-afxdp-probe", dependencies: ["Sluice", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/AFXDPProbe"),
     ]
 )

@@ -21,6 +21,8 @@ func argument(_ name: String, default value: Int) -> Int {
 }
 
 let rounds = argument("--rounds", default: 15)
+/// `--only sluice|c` runs one interpreter (for callgrind: machine instructions per eBPF instruction).
+let only: String? = CommandLine.arguments.firstIndex(of: "--only").flatMap { $0 + 1 < CommandLine.arguments.count ? CommandLine.arguments[$0 + 1] : nil }
 let runs = argument("--runs", default: 1_000_000)
 
 let instructions = try Assembler.assemble(ParseProgram.source)
@@ -52,10 +54,14 @@ packet.withUnsafeMutableBytes { buffer in
     words.withUnsafeBufferPointer { code in
         for _ in 0..<rounds {
             var start = now()
-            for _ in 0..<runs { sink &+= machine.run(program, r1: r1, r2: r2).returnValue }
+            if only != "c" {
+                for _ in 0..<runs { sink &+= machine.run(program, r1: r1, r2: r2).returnValue }
+            }
             sluiceSamples.append(Double(now() - start) / (Double(runs) * perRun))
             start = now()
-            for _ in 0..<runs { sink &+= sluice_reference_run_fast(code.baseAddress, UInt32(code.count), buffer.baseAddress, r2) }
+            if only != "sluice" {
+                for _ in 0..<runs { sink &+= sluice_reference_run_fast(code.baseAddress, UInt32(code.count), buffer.baseAddress, r2) }
+            }
             referenceSamples.append(Double(now() - start) / (Double(runs) * perRun))
         }
     }

@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 
 @testable import BPFVM
@@ -7,29 +6,21 @@ import Testing
 enum ConformanceFiles {
     static let expectedCount = 313
 
-    static var directory: URL {
-        if let override = ProcessInfo.processInfo.environment["SLUICE_CONFORMANCE_DIR"], !override.isEmpty {
-            return URL(fileURLWithPath: override)
-        }
+    static var directory: String {
+        if let override = Environment.value("SLUICE_CONFORMANCE_DIR"), !override.isEmpty { return override }
         // <repo>/Tests/BPFVMTests/ConformanceCaseTests.swift → <repo>/../shared/conformance
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/conformance")
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/") + "/../shared/conformance"
     }
 
-    /// Every `.data` file as (name, text). Fails the calling test, with the path it looked in, if there are none.
+    /// Every `.data` file as (name, text). Fails the calling test, naming the directory, if there are none.
     static func all() throws -> [(name: String, text: String)] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let dataFiles = names.filter { $0.hasSuffix(".data") }.sorted()
+        let names = ((try? TestFiles.list(directory)) ?? []).filter { $0.hasSuffix(".data") }.sorted()
         try #require(
-            !dataFiles.isEmpty,
-            "no conformance .data files in \(directory.path); set SLUICE_CONFORMANCE_DIR to the conformance directory")
-        return try dataFiles.map { name in
-            (name, try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
-        }
-    }
-
-    static func cases() throws -> [ConformanceCase] {
-        try all().map { try ConformanceCase.parse($0.text, name: $0.name) }
+            !names.isEmpty,
+            "no conformance .data files in \(directory); set SLUICE_CONFORMANCE_DIR to the conformance directory")
+        return try names.map { name in (name, try TestFiles.read(directory + "/" + name)) }
     }
 }
 
@@ -93,6 +84,12 @@ enum ConformanceFiles {
         #expect(try testCase.program() == [Instruction(opcode: 0xb7, imm: 1), Instruction(opcode: 0x95)])
     }
 
+    @Test func acceptsCRLFFiles() throws {
+        let testCase = try ConformanceCase.parse("-- asm\r\nmov %r0, 3\r\nexit\r\n-- result\r\n0x3\r\n", name: "crlf")
+        #expect(testCase.expectedResult == 3)
+        #expect(try testCase.program().count == 2)
+    }
+
     @Test func informationalSectionsAreIgnored() throws {
         let text = """
             -- c
@@ -108,7 +105,7 @@ enum ConformanceFiles {
         #expect(testCase.skipReason == nil)
         #expect(testCase.expectedError == "division by zero")
         #expect(testCase.expectedResult == nil)
-        #expect(testCase.asm.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["exit"])
+        #expect(testCase.asm.split(separator: "\n") == ["exit"])
     }
 
     @Test func unknownSectionOrMissingExpectationIsASkipNotAnError() throws {

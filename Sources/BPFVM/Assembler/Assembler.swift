@@ -1,24 +1,47 @@
 /// Assembles eBPF assembly text in the syntax of the bpf_conformance suite (see `shared/conformance/FORMAT.md`).
 ///
 /// One instruction per line; `#` starts a comment; `name:` defines a label (an instruction may follow it on the same
-/// line). Jump, `call local` and `lddw … func` targets are labels or signed distances `+N`/`-N` counted in slots
-/// from the next instruction. As in the conformance suite's own assembler, the label `exit`, unless defined
-/// explicitly, names the first `exit` instruction (many cases write `jne %r0, 42, exit` without defining it).
+/// line). Registers are `%r0`…`%r10`; immediates are decimal or `0x` hex, optionally signed; a 32-bit field takes
+/// -2³¹…2³²-1 (so `-1` and `0xffffffff` are the same), `lddw` takes -2⁶³…2⁶⁴-1, memory offsets -32768…32767.
+///
+///     add %r1, 5          add32 %r1, %r2      neg %r1             mov32 %r0, -1     (all ALU ops, `32` = ALU32)
+///     sdiv %r1, 3         smod32 %r1, %r2     movsx832 %r0, %r1   (movsx{8,16}{32,64}, movsx3264)
+///     le16 %r1            be64 %r1            bswap32 %r1         (alias swap16/32/64)
+///     ldxw %r0, [%r1+4]   ldxsb %r0, [%r10-1] stxdw [%r10-8], %r1 stb [%r1], 7
+///     lock add [%r1+0], %r2    lock fetch xor32 [%r1], %r2    lock xchg [%r10-8], %r1    lock cmpxchg32 …
+///     lddw %r1, 0x1122334455667788    (two slots)
+///     ja +2    ja32 label    jeq %r1, 5, label    jsgt32 %r1, %r2, -3
+///     call 5    call local label    call %r2 (callx, register in dst)    exit
+///
+/// Jump, `call local` and `lddw … func` targets are labels or signed distances `+N`/`-N` counted in slots from the
+/// next instruction. As in the conformance suite's own assembler, the label `exit`, unless defined explicitly,
+/// names the first `exit` instruction (many cases write `jne %r0, 42, exit` without defining it).
+///
 /// Extensions beyond the conformance syntax:
 /// - `lddw %rD, map[INDEX]`, `lddw %rD, map_value[INDEX]+OFF` (pseudo-sources 5 and 6), `lddw %rD, map_fd[FD]`,
-///   `lddw %rD, map_value_fd[FD]+OFF`, `lddw %rD, btf_var[ID]`, `lddw %rD, func TARGET` (pseudo-source 4);
+///   `lddw %rD, map_value_fd[FD]+OFF`, `lddw %rD, btf_var[ID]`, `lddw %rD, func TARGET` (pseudo-source 4, `imm` =
+///   distance to the function, as clang emits for callbacks);
 /// - `call kfunc ID`; legacy `ldabs{b,h,w,dw} IMM` and `ldind{b,h,w,dw} %rS, IMM`;
 /// - `.raw WORD[, WORD…]`: slots given as 64-bit words (low byte = opcode), for encodings no mnemonic produces.
 ///   The disassembler prints invalid or non-canonical instructions this way.
+///
+/// Every instruction is produced through `InstructionSyntax` (the mnemonic table derived from `Operation`) with all
+/// fields its operands do not use zero, so `Operation(decoding:)` classifies it as the operation that was written.
 public enum Assembler {
     public static func assemble(_ source: String) throws(AssemblyError) -> [Instruction] {
+        try assembleWithSourceMap(source).instructions
+    }
+
+    /// Assembles and also returns where each slot and label came from (for messages that name an instruction index,
+    /// such as the verifier's, to be traced back to the text).
+    public static func assembleWithSourceMap(_ source: String) throws(AssemblyError) -> AssembledProgram {
         // Pass 1: labels and the slot index of every statement.
         var statements: [Statement] = []
         var labels: [Substring: Label] = [:]
         var pc = 0
         var lineNumber = 0
         var firstExit: Label? = nil
-        for rawLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in source.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             var text = rawLine
             if let hash = text.firstIndex(of: "#") { text = text[..<hash] }
@@ -44,13 +67,27 @@ public enum Assembler {
 
         // Pass 2: encode.
         var program: [Instruction] = []
+        var sourceLines: [Int] = []
         program.reserveCapacity(pc)
+        sourceLines.reserveCapacity(pc)
         for statement in statements {
             var parser = StatementParser(statement: statement, labels: labels)
             try parser.encode(into: &program)
+            sourceLines.append(contentsOf: repeatElement(statement.line, count: program.count - sourceLines.count))
         }
-        return program
+        var labelIndices: [String: Int] = [:]
+        for (name, label) in labels { labelIndices[String(name)] = label.index }
+        return AssembledProgram(instructions: program, labels: labelIndices, sourceLines: sourceLines)
     }
+}
+
+/// An assembled program with its source map.
+public struct AssembledProgram: Hashable, Sendable {
+    public var instructions: [Instruction]
+    /// Label name → slot index (including the implicit `exit` label when the text relies on it).
+    public var labels: [String: Int]
+    /// The 1-based source line of each slot (both slots of `lddw` name its line).
+    public var sourceLines: [Int]
 }
 
 struct Label {
@@ -97,10 +134,10 @@ struct StatementParser {
             return
         }
 
-        let (mnemonic, operandText) = try splitMnemonic()
-        let candidates = InstructionSyntax.operations(named: String(mnemonic))!
+        let (mnemonic, candidates, operandText) = try splitMnemonic()
         let operands: [Substring] =
-            operandText.isEmpty ? [] : operandText.split(separator: ",", omittingEmptySubsequences: false).map(\.trimmed)
+            operandText.isEmpty
+            ? [] : operandText.split(separator: ",", omittingEmptySubsequences: false).map(\.trimmed)
         if let empty = operands.firstIndex(where: \.isEmpty) {
             throw error("operand \(empty + 1) of '\(mnemonic)' is empty")
         }
@@ -151,6 +188,10 @@ struct StatementParser {
             fields.src = try register(operands[1])
             fields.offset = Int16(try target(operands[2], bits: 16))
         case .immediate:
+            if operation == .call(.helper), operands[0].isLabelName {
+                throw error(
+                    "expected helper id, found '\(operands[0])' (a BPF-to-BPF call is 'call local \(operands[0])')")
+            }
             fields.imm = try immediate(operands[0])
         case .sourceImmediate:
             fields.src = try register(operands[0])
@@ -162,9 +203,9 @@ struct StatementParser {
         }
     }
 
-    /// The longest run of up to three leading words that is a mnemonic (`lock fetch add`, `call local`), and the
-    /// text after it.
-    func splitMnemonic() throws(AssemblyError) -> (Substring, Substring) {
+    /// The longest run of up to three leading words that is a mnemonic (`lock fetch add`, `call local`), the
+    /// operations it names, and the text after it.
+    func splitMnemonic() throws(AssemblyError) -> (Substring, [(Operation, OperandLayout)], Substring) {
         var wordEnds: [Substring.Index] = []
         var index = statement.text.startIndex
         let text = statement.text
@@ -176,16 +217,15 @@ struct StatementParser {
         }
         for end in wordEnds.reversed() {
             let words = text[..<end].split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            if InstructionSyntax.operations(named: words) != nil {
-                return (Substring(words), text[end...].trimmed)
+            if let candidates = InstructionSyntax.operations(named: words) {
+                return (Substring(words), candidates, text[end...].trimmed)
             }
         }
+        // Name what was meant as the mnemonic: `lock OP` / `lock fetch OP`, else the first word.
         var name = statement.firstWord
-        if name == "lock" || name == "call", wordEnds.count > 1 {
-            name = text[..<wordEnds[1]]
-            if let end = wordEnds.last, wordEnds.count == 3, name != "call", !text[wordEnds[1]..<end].contains("[") {
-                name = text[..<end]
-            }
+        if name == "lock", wordEnds.count > 1 {
+            let twoWords = text[..<wordEnds[1]]
+            name = twoWords.hasSuffix(" fetch") && wordEnds.count > 2 ? text[..<wordEnds[2]] : twoWords
         }
         throw error("unknown mnemonic '\(name)'")
     }
@@ -211,7 +251,7 @@ struct StatementParser {
 
     func immediate(_ text: Substring) throws(AssemblyError) -> Int32 {
         if let value = IntegerLiteral.bits32(text) { return value }
-        if IntegerLiteral.parse(text) != nil { throw error("immediate \(text) does not fit in 32 bits") }
+        if IntegerLiteral.isWellFormed(text) { throw error("immediate \(text) does not fit in 32 bits") }
         throw error("expected immediate, found '\(text)'")
     }
 
@@ -227,7 +267,7 @@ struct StatementParser {
         let base = try register(inner[..<signIndex])
         let offsetText = inner[signIndex...]
         guard let offset = IntegerLiteral.signed(offsetText, in: Int64(Int16.min)...Int64(Int16.max)) else {
-            if IntegerLiteral.parse(offsetText) != nil {
+            if IntegerLiteral.isWellFormed(offsetText) {
                 throw error("memory offset \(offsetText) does not fit in 16 bits")
             }
             throw error("expected memory offset, found '\(offsetText)' in '\(text)'")
@@ -262,7 +302,7 @@ struct StatementParser {
     func wideOperand(_ text: Substring, kind: LoadImmediateKind) throws(AssemblyError) -> (Int32, Int32) {
         guard let keyword = kind.operandKeyword else {
             guard let value = IntegerLiteral.bits64(text) else {
-                if IntegerLiteral.parse(text) != nil { throw error("immediate \(text) does not fit in 64 bits") }
+                if IntegerLiteral.isWellFormed(text) { throw error("immediate \(text) does not fit in 64 bits") }
                 throw error("expected 64-bit immediate or map[N], map_value[N]+OFF, func TARGET, found '\(text)'")
             }
             return (Int32(truncatingIfNeeded: value), Int32(truncatingIfNeeded: value >> 32))

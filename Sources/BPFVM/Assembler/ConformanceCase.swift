@@ -48,7 +48,7 @@ public struct ConformanceCase: Sendable {
             ConformanceFormatError(name: name, line: lineNumber, message: message)
         }
 
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             var line = rawLine
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
@@ -77,8 +77,10 @@ public struct ConformanceCase: Sendable {
                 asmLines.append(line)
             case "raw" where !line.isEmpty:
                 for word in line.split(whereSeparator: \.isWhitespace) {
-                    guard let value = parseUnsigned(word) else { throw fail("expected instruction word, found '\(word)'") }
-                    rawWords!.append(value)
+                    guard let value = parseUnsigned(word) else {
+                        throw fail("expected instruction word, found '\(word)'")
+                    }
+                    rawWords?.append(value)
                 }
             case "mem" where !line.isEmpty:
                 for byte in line.split(whereSeparator: \.isWhitespace) {

@@ -57,7 +57,7 @@ public enum Disassembler {
             slots.append(next)
         }
         let text = format(operation, syntax: syntax, insn, next: next)
-        if !isCanonical(operation, slots) {
+        if !operation.isCanonical(insn, secondSlot: next) {
             return rawLine(slots, note: "non-canonical encoding (reserved fields set) of '\(text)'")
         }
         return text
@@ -67,14 +67,6 @@ public enum Disassembler {
     public static func slotCount(of insn: Instruction, hasNext: Bool) -> Int {
         guard hasNext, let operation = try? Operation(decoding: insn), operation.isWide else { return 1 }
         return 2
-    }
-
-    static func isCanonical(_ operation: Operation, _ slots: [Instruction]) -> Bool {
-        guard InstructionSyntax.canonicalInstruction(operation, fields: slots[0]) == slots[0] else { return false }
-        if case .loadImmediate64(let kind) = operation {
-            return InstructionSyntax.canonicalSecondSlot(kind, imm: slots[1].imm) == slots[1]
-        }
-        return true
     }
 
     /// The pc-relative distance of jumps, `call local` and `lddw … func`, if the instruction is one.
@@ -114,10 +106,10 @@ public enum Disassembler {
             case .codeAddress:
                 return "\(m) \(dst), func \(IntegerLiteral.formatDistance(Int64(insn.imm)))"
             case .mapValueByFD, .mapValueByIndex:
-                let base = "\(m) \(dst), \(kind.operandKeyword!)[\(UInt32(bitPattern: insn.imm))]"
+                let base = "\(m) \(dst), \(kind.operandKeyword ?? "")[\(UInt32(bitPattern: insn.imm))]"
                 return high == 0 ? base : base + IntegerLiteral.formatDistance(Int64(high))
             case .mapByFD, .variableAddress, .mapByIndex:
-                return "\(m) \(dst), \(kind.operandKeyword!)[\(UInt32(bitPattern: insn.imm))]"
+                return "\(m) \(dst), \(kind.operandKeyword ?? "")[\(UInt32(bitPattern: insn.imm))]"
             }
         case .jumpTarget: return "\(m) \(offset)"
         case .longJumpTarget, .callTarget: return "\(m) \(IntegerLiteral.formatDistance(Int64(insn.imm)))"

@@ -122,7 +122,8 @@ struct InstructionSyntax: Hashable, Sendable {
         return all
     }()
 
-    /// Mnemonic → the operations written with it (`add` → immediate and register forms; `lddw` → every pseudo-source).
+    /// Mnemonic → the operations written with it (`add` → immediate and register forms; `lddw` → every
+    /// pseudo-source).
     static let operationsByMnemonic: [String: [(Operation, OperandLayout)]] = {
         var table: [String: [(Operation, OperandLayout)]] = [:]
         for operation in allOperations {
@@ -264,6 +265,21 @@ struct InstructionSyntax: Hashable, Sendable {
     /// or the value offset of the map-value kinds, and is zero for the others.
     static func canonicalSecondSlot(_ kind: LoadImmediateKind, imm: Int32) -> Instruction {
         Instruction(opcode: 0, imm: kind.usesSecondImmediate ? imm : 0)
+    }
+}
+
+extension Operation {
+    /// Whether `insn`, classified as this operation, is canonically encoded: every field its operands do not use is
+    /// zero (RFC 9669 requires this of reserved fields; `Operation(decoding:)` does not check all of them). For
+    /// `lddw`, pass the second slot, whose fields other than `imm` must be zero (and `imm` too for the pseudo-sources
+    /// that do not use it).
+    public func isCanonical(_ insn: Instruction, secondSlot: Instruction? = nil) -> Bool {
+        guard InstructionSyntax.canonicalInstruction(self, fields: insn) == insn else { return false }
+        if case .loadImmediate64(let kind) = self {
+            guard let secondSlot else { return false }
+            return InstructionSyntax.canonicalSecondSlot(kind, imm: secondSlot.imm) == secondSlot
+        }
+        return true
     }
 }
 

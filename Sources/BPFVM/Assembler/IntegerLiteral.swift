@@ -25,6 +25,17 @@ enum IntegerLiteral {
         return (negative, magnitude)
     }
 
+    /// Whether `text` has the form of a literal, whatever its magnitude (to tell "too big" from "not a number").
+    static func isWellFormed(_ text: Substring) -> Bool {
+        var digits = text
+        if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            digits = digits.dropFirst(2)
+            return !digits.isEmpty && digits.allSatisfy(\.isHexDigit)
+        }
+        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
     /// A value for a 32-bit field: accepted from -2³¹ through 2³²-1 (so both `-1` and `0xffffffff` give all ones).
     static func bits32(_ text: Substring) -> Int32? {
         guard let (negative, magnitude) = parse(text) else { return nil }

@@ -38,7 +38,7 @@ public struct ConformanceRunner: ~Copyable {
         if let reason = testCase.skipReason { return .skipped(reason) }
         let instructions: [Instruction]
         do { instructions = try testCase.program() } catch {
-            return .failed("assembly: line \(error.line + testCase.asmFirstLine - 1): \(error.message)")
+            return .failed("assembly: line \(error.line): \(error.message)")
         }
         let program: ExecutableProgram
         do {

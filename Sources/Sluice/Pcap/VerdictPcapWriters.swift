@@ -49,6 +49,19 @@ public struct VerdictPcapWriters: ~Copyable {
         }
     }
 
+    /// Appends packet bytes (e.g. a frame plus the part beyond the linear buffer) to the file for `action`.
+    public mutating func write(
+        _ packet: UnsafeRawBufferPointer, timestampNanos: UInt64, action: XDPAction
+    ) throws(PcapError) {
+        switch action {
+        case .aborted: try aborted.write(packet, timestampNanos: timestampNanos)
+        case .drop: try drop.write(packet, timestampNanos: timestampNanos)
+        case .pass: try pass.write(packet, timestampNanos: timestampNanos)
+        case .tx: try tx.write(packet, timestampNanos: timestampNanos)
+        case .redirect: try redirect.write(packet, timestampNanos: timestampNanos)
+        }
+    }
+
     /// Records written per verdict so far.
     public func recordCount(_ action: XDPAction) -> Int {
         switch action {

@@ -57,6 +57,18 @@ public struct ResultsWriter: ~Copyable {
         try file.write("}\n")
     }
 
+    /// Writes the line of a packet the program never saw (refused as the kernel's test run refuses it):
+    /// `ret` is null, `verdict` is `"refused"`, and `note` says why.
+    public mutating func writeRefused(index: Int, lengthIn: Int, note: String) throws(SystemError) {
+        try file.write("{\"i\":")
+        try file.writeDecimal(index)
+        try file.write(",\"ret\":null,\"verdict\":\"refused\",\"len_in\":")
+        try file.writeDecimal(lengthIn)
+        try file.write(",\"len_out\":0,\"meta_len\":0,\"note\":")
+        try file.writeJSONString(note)
+        try file.write("}\n")
+    }
+
     /// Writes one packet line for a frame as the program left it (metadata and packet from `frame`).
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, frame: Frame, note: String? = nil
