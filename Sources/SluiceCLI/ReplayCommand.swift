@@ -59,7 +59,7 @@ struct ReplayCommand: ParsableCommand {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
                 againstKernel: againstKernel, verify: !noVerify
-            ) { progress.update(packets: $0) }
+            ) { progress.update($0) }
         } catch {
             progress.finish()
             let outputs = outputDirectory != nil || results != nil

@@ -94,6 +94,20 @@ public struct PcapReader: ~Copyable {
 
     deinit { pcap_close(handle) }
 
+    /// How far into the file reading has got, in bytes (for progress and ETA); nil for pipes.
+    public var bytePosition: Int? {
+        guard let file = pcap_file(handle) else { return nil }
+        let position = ftell(file)
+        return position >= 0 ? position : nil
+    }
+
+    /// The file's size in bytes; nil for pipes and devices.
+    public var fileSize: Int? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+
     /// The next record, or `nil` at the end of the capture.
     public mutating func next() throws(PcapError) -> PcapRecord? {
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
