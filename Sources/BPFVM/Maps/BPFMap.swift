@@ -52,7 +52,7 @@ public final class BPFMap: @unchecked Sendable {
                 type: spec.type, keySize: spec.keySize, valueSize: spec.valueSize, maxEntries: spec.maxEntries,
                 flags: spec.flags,
                 readOnly: spec.readOnlyForProgram || spec.flags & MapCreationFlags.readOnlyProgram != 0,
-                possibleCPUs: spec.type.isPerCPU ? possibleCPUs : 1, storage: storage, storageSize: storageSize,
+                possibleCPUs: possibleCPUs, storage: storage, storageSize: storageSize,
                 auxiliary: auxiliary))
         switch spec.type {
         case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: HashTable.initialize(core)
