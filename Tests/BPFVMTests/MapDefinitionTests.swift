@@ -158,6 +158,13 @@ func expectDefinitionError(
             errno: MapErrno.invalid, mentioning: "initial contents are 3 bytes")
     }
 
+    @Test func rawOffsetsMatchTheBookkeepingLayout() {
+        #expect(MemoryLayout<MapAuxiliaryHeader>.offset(of: \.root) == MapAuxiliaryHeader.rootOffset)
+        #expect(MemoryLayout<MapAuxiliaryHeader>.offset(of: \.producer) == MapAuxiliaryHeader.producerOffset)
+        #expect(MemoryLayout<MapAuxiliaryHeader>.offset(of: \.consumer) == MapAuxiliaryHeader.consumerOffset)
+        #expect(MemoryLayout<MapAuxiliaryHeader>.size <= MapAuxiliaryHeader.size)
+    }
+
     @Test func swiftAPIRefusesWrongSizesWithClearErrors() throws {
         let map = try makeMap(.hash, key: 8, value: 4, entries: 4, name: "counts")
         #expect(throws: MapError.wrongSize(map: "counts", what: "key", expected: 8, actual: 4)) {

@@ -58,7 +58,7 @@ enum LPMTrie {
     /// The root link word (`MapAuxiliaryHeader.root`).
     @inline(__always)
     static func rootLink(_ core: UnsafeMutablePointer<MapCore>) -> UnsafeMutableRawPointer {
-        core.pointee.auxiliary.unsafelyUnwrapped + MemoryLayout<MapAuxiliaryHeader>.offset(of: \.root)!
+        core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.rootOffset
     }
 
     @inline(__always)
@@ -187,15 +187,8 @@ enum LPMTrie {
             index = loadWord(link)
         }
 
-        // A new entry: BPF_EXIST refuses it, a full trie refuses it (trie_check_add_elem).
-        func admitNew() -> Int64 {
-            if flags == MapUpdateFlags.exist { return -Int64(MapErrno.noEntry) }
-            if h.pointee.count == core.pointee.maxEntries { return -Int64(MapErrno.noSpace) }
-            return 0
-        }
-
         if index == 0 {
-            let refusal = admitNew()
+            let refusal = admitNew(core, flags: flags)
             if refusal != 0 { return refusal }
             let fresh = allocate(core)
             if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
@@ -214,7 +207,7 @@ enum LPMTrie {
                 fillLeaf(core, existing, key, value)
                 return 0
             }
-            let refusal = admitNew()
+            let refusal = admitNew(core, flags: flags)
             if refusal != 0 { return refusal }
             fillLeaf(core, existing, key, value)
             storeWord(existing + 12, inUse)
@@ -222,7 +215,7 @@ enum LPMTrie {
             return 0
         }
 
-        let refusal = admitNew()
+        let refusal = admitNew(core, flags: flags)
         if refusal != 0 { return refusal }
         let fresh = allocate(core)
         if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
@@ -252,6 +245,15 @@ enum LPMTrie {
             storeWord(link, joint)
         }
         h.pointee.count += 1
+        return 0
+    }
+
+    /// Whether a new entry may be added (`trie_check_add_elem`): BPF_EXIST refuses it (-ENOENT), a full trie
+    /// refuses it (-ENOSPC).
+    @inline(__always)
+    static func admitNew(_ core: UnsafeMutablePointer<MapCore>, flags: UInt64) -> Int64 {
+        if flags == MapUpdateFlags.exist { return -Int64(MapErrno.noEntry) }
+        if header(core).pointee.count == core.pointee.maxEntries { return -Int64(MapErrno.noSpace) }
         return 0
     }
 

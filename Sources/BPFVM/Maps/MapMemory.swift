@@ -44,6 +44,10 @@ struct MapAuxiliaryHeader {
 
     /// Bytes reserved for the header (buckets of a hash map follow it).
     static let size = 64
+    /// Byte offsets of the fields accessed through raw pointers (atomically).
+    static let rootOffset = 16
+    static let producerOffset = 32
+    static let consumerOffset = 40
 }
 
 /// The per-map spinlock (a word in the auxiliary memory). Held only for a few hundred instructions at most; one per

@@ -28,14 +28,14 @@ enum RingBuffer {
 
     @inline(__always)
     static func producer(_ core: UnsafeMutablePointer<MapCore>) -> UnsafePointer<Atomic<UInt64>> {
-        // MapAuxiliaryHeader.producer
-        UnsafePointer<Atomic<UInt64>>(OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + 32))
+        UnsafePointer<Atomic<UInt64>>(
+            OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.producerOffset))
     }
 
     @inline(__always)
     static func consumer(_ core: UnsafeMutablePointer<MapCore>) -> UnsafePointer<Atomic<UInt64>> {
-        // MapAuxiliaryHeader.consumer
-        UnsafePointer<Atomic<UInt64>>(OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + 40))
+        UnsafePointer<Atomic<UInt64>>(
+            OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.consumerOffset))
     }
 
     @inline(__always)
