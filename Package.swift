@@ -44,7 +44,14 @@ let package = Package(
             ]),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"]),
 
+        // Benchmarks (release builds only; never timed in tests). The C reference interpreter is measured in the
+        // same run as ours, so figures are ratios against it.
+        .target(name: "CReferenceInterpreter", path: "Benchmarks/CReferenceInterpreter"),
+        .executableTarget(
+            name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
     ]
 )

@@ -16,3 +16,14 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// CPU pinning (kernel runner, workers). glibc's sched_{get,set}affinity need _GNU_SOURCE, which changes libc's
+// struct definitions and clashes with Swift's Glibc module, so the raw system calls are wrapped instead.
+static inline long sluice_sched_getaffinity(unsigned long size, void *mask) {
+    return syscall(SYS_sched_getaffinity, 0, size, mask);
+}
+static inline long sluice_sched_setaffinity(unsigned long size, const void *mask) {
+    return syscall(SYS_sched_setaffinity, 0, size, mask);
+}

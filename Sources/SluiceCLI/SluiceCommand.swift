@@ -6,7 +6,7 @@ public struct SluiceCommand: ParsableCommand {
         commandName: "sluice",
         abstract: "Run unmodified XDP/eBPF programs in a verified user-space VM, on AF_XDP sockets or pcap captures.",
         version: SluiceVersion.current,
-        subcommands: []
+        subcommands: [ReplayCommand.self, ConformanceCommand.self, AssembleCommand.self, DisassembleCommand.self]
     )
 
     public init() {}

@@ -33,6 +33,8 @@ public struct ExecutionEnvironment {
     public var redirectValue: UInt32
     /// Tail calls taken in this run (the kernel's limit is 33).
     public var tailCallCount: UInt32
+    /// Checked mode stops a run after this many instructions (verified programs are proven to terminate).
+    public var instructionBudget: UInt64
 
     // MARK: Tables
     /// Memory the program may touch besides packet and stack (map storage, global data), for checked mode.
@@ -61,6 +63,7 @@ public struct ExecutionEnvironment {
         redirectKind = .none
         redirectValue = 0
         tailCallCount = 0
+        instructionBudget = 10_000_000
         regions = nil
         regionCount = 0
         helperTable = nil

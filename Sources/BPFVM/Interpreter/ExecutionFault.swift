@@ -17,6 +17,8 @@ public struct ExecutionFault: Error, Hashable, Sendable, CustomStringConvertible
         case unknownHelper(id: UInt64)
         case invalidCallback
         case invalidInstruction
+        /// Checked mode only: the run executed more instructions than `ExecutionEnvironment.instructionBudget`.
+        case instructionBudgetExceeded
     }
 
     public init(instructionIndex: Int, kind: Kind, address: UInt64 = 0, size: Int = 0) {
@@ -38,6 +40,7 @@ public struct ExecutionFault: Error, Hashable, Sendable, CustomStringConvertible
             case .unknownHelper(let id): "call of unknown helper \(id)"
             case .invalidCallback: "bpf_loop callback is not a code address of this program"
             case .invalidInstruction: "executed an invalid instruction slot"
+            case .instructionBudgetExceeded: "instruction budget exhausted (the program does not terminate in time)"
             }
         return "instruction \(instructionIndex): \(what)"
     }

@@ -12,9 +12,10 @@ enum UncheckedAccess: AccessPolicy {
     static var countsInstructions: Bool { false }
 }
 
+/// Checked runs also count instructions, so an unverified program that never exits is stopped at the budget.
 enum CheckedAccess: AccessPolicy {
     static var isChecked: Bool { true }
-    static var countsInstructions: Bool { false }
+    static var countsInstructions: Bool { true }
 }
 
 enum CountingCheckedAccess: AccessPolicy {
@@ -113,7 +114,12 @@ func interpret<Policy: AccessPolicy>(
 
     while true {
         let insn = code[pc]
-        if Policy.countsInstructions { executed &+= 1 }
+        if Policy.countsInstructions {
+            executed &+= 1
+            if Policy.isChecked && executed > env.pointee.instructionBudget {
+                return fault(.instructionBudgetExceeded)
+            }
+        }
         let d = Int(insn.dst)
         let s = Int(insn.src)
         switch insn.op {
@@ -192,42 +198,75 @@ func interpret<Policy: AccessPolicy>(
         case .swap64: reg[d] = reg[d].byteSwapped
         case .nop: break
 
-        // MARK: Loads
-        case .ldxb, .ldxh, .ldxw, .ldxdw, .ldxsb, .ldxsh, .ldxsw:
+        // MARK: Loads (one case each: a shared case with an inner switch would dispatch twice)
+        case .ldxb:
             let addr = address(reg[s], insn.offset)
-            let size = loadSize(insn.op)
-            if Policy.isChecked, let kind = accessAllowed(addr, size, write: false, env: env, stack: stackRange) {
-                return fault(kind, addr, size)
+            if Policy.isChecked, let kind = accessAllowed(addr, 1, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 1)
             }
-            let p = raw(addr)
-            switch insn.op {
-            case .ldxb: reg[d] = UInt64(p.load(as: UInt8.self))
-            case .ldxh: reg[d] = UInt64(p.loadUnaligned(as: UInt16.self))
-            case .ldxw: reg[d] = UInt64(p.loadUnaligned(as: UInt32.self))
-            case .ldxdw: reg[d] = p.loadUnaligned(as: UInt64.self)
-            case .ldxsb: reg[d] = UInt64(bitPattern: Int64(p.load(as: Int8.self)))
-            case .ldxsh: reg[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int16.self)))
-            default: reg[d] = UInt64(bitPattern: Int64(p.loadUnaligned(as: Int32.self)))
+            reg[d] = UInt64(raw(addr).load(as: UInt8.self))
+        case .ldxh:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 2, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 2)
             }
+            reg[d] = UInt64(raw(addr).loadUnaligned(as: UInt16.self))
+        case .ldxw:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 4, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 4)
+            }
+            reg[d] = UInt64(raw(addr).loadUnaligned(as: UInt32.self))
+        case .ldxdw:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 8, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 8)
+            }
+            reg[d] = raw(addr).loadUnaligned(as: UInt64.self)
+        case .ldxsb:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 1, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 1)
+            }
+            reg[d] = UInt64(bitPattern: Int64(raw(addr).load(as: Int8.self)))
+        case .ldxsh:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 2, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 2)
+            }
+            reg[d] = UInt64(bitPattern: Int64(raw(addr).loadUnaligned(as: Int16.self)))
+        case .ldxsw:
+            let addr = address(reg[s], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 4, write: false, env: env, stack: stackRange) {
+                return fault(kind, addr, 4)
+            }
+            reg[d] = UInt64(bitPattern: Int64(raw(addr).loadUnaligned(as: Int32.self)))
 
         // MARK: Stores
-        case .stb, .sth, .stw, .stdw, .stxb, .stxh, .stxw, .stxdw:
+        case .stb, .stxb:
             let addr = address(reg[d], insn.offset)
-            let size = storeSize(insn.op)
-            if Policy.isChecked, let kind = accessAllowed(addr, size, write: true, env: env, stack: stackRange) {
-                return fault(kind, addr, size)
+            if Policy.isChecked, let kind = accessAllowed(addr, 1, write: true, env: env, stack: stackRange) {
+                return fault(kind, addr, 1)
             }
-            let p = raw(addr)
-            switch insn.op {
-            case .stb: p.storeBytes(of: UInt8(truncatingIfNeeded: insn.imm), as: UInt8.self)
-            case .sth: p.storeBytes(of: UInt16(truncatingIfNeeded: insn.imm), as: UInt16.self)
-            case .stw: p.storeBytes(of: UInt32(truncatingIfNeeded: insn.imm), as: UInt32.self)
-            case .stdw: p.storeBytes(of: insn.imm, as: UInt64.self)
-            case .stxb: p.storeBytes(of: UInt8(truncatingIfNeeded: reg[s]), as: UInt8.self)
-            case .stxh: p.storeBytes(of: UInt16(truncatingIfNeeded: reg[s]), as: UInt16.self)
-            case .stxw: p.storeBytes(of: UInt32(truncatingIfNeeded: reg[s]), as: UInt32.self)
-            default: p.storeBytes(of: reg[s], as: UInt64.self)
+            raw(addr).storeBytes(of: UInt8(truncatingIfNeeded: insn.op == .stb ? insn.imm : reg[s]), as: UInt8.self)
+        case .sth, .stxh:
+            let addr = address(reg[d], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 2, write: true, env: env, stack: stackRange) {
+                return fault(kind, addr, 2)
             }
+            raw(addr).storeBytes(of: UInt16(truncatingIfNeeded: insn.op == .sth ? insn.imm : reg[s]), as: UInt16.self)
+        case .stw, .stxw:
+            let addr = address(reg[d], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 4, write: true, env: env, stack: stackRange) {
+                return fault(kind, addr, 4)
+            }
+            raw(addr).storeBytes(of: UInt32(truncatingIfNeeded: insn.op == .stw ? insn.imm : reg[s]), as: UInt32.self)
+        case .stdw, .stxdw:
+            let addr = address(reg[d], insn.offset)
+            if Policy.isChecked, let kind = accessAllowed(addr, 8, write: true, env: env, stack: stackRange) {
+                return fault(kind, addr, 8)
+            }
+            raw(addr).storeBytes(of: insn.op == .stdw ? insn.imm : reg[s], as: UInt64.self)
 
         // MARK: Atomics
         case .atomicAdd32, .atomicOr32, .atomicAnd32, .atomicXor32, .atomicFetchAdd32, .atomicFetchOr32,
@@ -447,24 +486,6 @@ func interpret<Policy: AccessPolicy>(
     if b == 0 { return UInt64(a) }
     let r = Int32(bitPattern: a).remainderReportingOverflow(dividingBy: Int32(bitPattern: b)).partialValue
     return UInt64(UInt32(bitPattern: r))
-}
-
-@inline(__always) private func loadSize(_ op: DecodedOp) -> Int {
-    switch op {
-    case .ldxb, .ldxsb: 1
-    case .ldxh, .ldxsh: 2
-    case .ldxw, .ldxsw: 4
-    default: 8
-    }
-}
-
-@inline(__always) private func storeSize(_ op: DecodedOp) -> Int {
-    switch op {
-    case .stb, .stxb: 1
-    case .sth, .stxh: 2
-    case .stw, .stxw: 4
-    default: 8
-    }
 }
 
 /// Reads an `xdp_md` field: pointers as the engine's real 64-bit addresses, scalars narrowed as the load asked

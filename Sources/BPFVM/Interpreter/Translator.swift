@@ -87,6 +87,14 @@ public enum Translator {
             do { operation = try Operation(decoding: insn) } catch {
                 throw ProgramError(instructionIndex: pc, reason: error.description)
             }
+            // The second slot's own fields are checked with the lddw below, so it can be named precisely.
+            let secondSlot = operation.isWide && pc + 1 < program.count
+                ? Instruction(opcode: 0, imm: program[pc + 1].imm) : nil
+            if !(operation.isWide && secondSlot == nil) && !operation.isCanonical(insn, secondSlot: secondSlot) {
+                throw ProgramError(
+                    instructionIndex: pc,
+                    reason: "reserved fields must be zero: \(Disassembler.text(of: insn, next: secondSlot))")
+            }
             let d = insn.dst
             let s = insn.src
             let imm = UInt64(bitPattern: Int64(insn.imm))

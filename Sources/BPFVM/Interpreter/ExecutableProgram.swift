@@ -1,0 +1,95 @@
+/// A program translated once into the interpreter's form, ready to run many times. Owns its decoded code and the
+/// `CodeHandle` that PROG_ARRAY slots point at.
+public final class ExecutableProgram: @unchecked Sendable {
+    /// The instructions as loaded (after relocation), for messages and disassembly.
+    public let instructions: [Instruction]
+    let code: UnsafeMutablePointer<DecodedInstruction>
+    let handleStorage: UnsafeMutablePointer<CodeHandle>
+
+    /// Translates `instructions`. `context` resolves helpers, maps and externs; context loads are found by
+    /// `ContextAnalysis` unless the context already lists them (the verifier's rewrite).
+    public init(instructions: [Instruction], context: TranslationContext, analyseContext: Bool = true)
+        throws(ProgramError)
+    {
+        var context = context
+        if analyseContext && context.contextLoads.isEmpty {
+            context.contextLoads = try ContextAnalysis.contextLoads(in: instructions)
+        }
+        let decoded = try Translator.translate(instructions, context: context)
+        self.instructions = instructions
+        code = .allocate(capacity: decoded.count)
+        code.initialize(from: decoded, count: decoded.count)
+        handleStorage = .allocate(capacity: 1)
+        handleStorage.initialize(to: CodeHandle(code: UnsafePointer(code), count: decoded.count))
+    }
+
+    deinit {
+        code.deallocate()
+        handleStorage.deallocate()
+    }
+
+    /// What a PROG_ARRAY slot holds for this program. Valid while the program is alive.
+    public var codeHandle: UnsafePointer<CodeHandle> { UnsafePointer(handleStorage) }
+
+    /// The decoded form, for tests and the disassembler's `--decoded` view.
+    public var decoded: [DecodedInstruction] { Array(UnsafeBufferPointer(start: code, count: instructions.count)) }
+}
+
+/// Runs programs: one per worker, owning the registers, stack and environment it reuses for every run.
+public struct Machine: ~Copyable {
+    let state: MachineState
+    /// The environment helpers see. Stable for the machine's lifetime; the engine sets the frame, clock and tables.
+    public let environment: UnsafeMutablePointer<ExecutionEnvironment>
+
+    public init() {
+        state = MachineState()
+        environment = .allocate(capacity: 1)
+        environment.initialize(to: ExecutionEnvironment())
+    }
+
+    deinit {
+        environment.deinitialize(count: 1)
+        environment.deallocate()
+    }
+
+    /// The value a program receives in r1 as its context pointer. Context loads are rewritten, so it is never
+    /// dereferenced by the program; helpers get the environment instead.
+    public var contextPointer: UInt64 { UInt64(UInt(bitPattern: environment)) }
+
+    /// Runs `program` from its first instruction with r1, r2 as given (the conformance calling convention), without
+    /// bounds checks: only for programs the verifier accepted.
+    @inlinable
+    public func run(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
+        runUnchecked(program.codeEntry, r1, r2)
+    }
+
+    /// Runs with every memory access bounds-checked against the stack, the frame (data_meta..data_end) and the
+    /// regions in the environment; a bad access stops the run with a fault.
+    @inlinable
+    public func runChecked(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
+        runChecked(program.codeEntry, r1, r2)
+    }
+
+    /// Like `run`/`runChecked`, counting executed instructions (slower; for benchmarks and statistics).
+    public func runCounting(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0, checked: Bool)
+        -> RunResult
+    {
+        checked
+            ? interpret(CountingCheckedAccess.self, entry: program.codeEntry, arguments: r1, r2, state: state, env: environment)
+            : interpret(CountingUncheckedAccess.self, entry: program.codeEntry, arguments: r1, r2, state: state, env: environment)
+    }
+
+    @usableFromInline
+    func runUnchecked(_ entry: UnsafePointer<DecodedInstruction>, _ r1: UInt64, _ r2: UInt64) -> RunResult {
+        interpret(UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)
+    }
+
+    @usableFromInline
+    func runChecked(_ entry: UnsafePointer<DecodedInstruction>, _ r1: UInt64, _ r2: UInt64) -> RunResult {
+        interpret(CheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)
+    }
+}
+
+extension ExecutableProgram {
+    @usableFromInline var codeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(code) }
+}

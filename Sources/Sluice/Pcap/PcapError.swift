@@ -1,0 +1,69 @@
+/// Why a capture could not be read or written: the file, the record (0-based packet index) when one is to blame, and
+/// what was wrong with it.
+public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        /// The file does not start with a pcap or pcapng magic number (`nil`: the file is shorter than 4 bytes).
+        case notCapture(magic: UInt32?)
+        /// The file ends in the middle of the file header (`record == nil`) or of a record.
+        case truncated
+        /// The capture's link type is not Ethernet (`DLT_EN10MB`).
+        case unsupportedLinkType(Int32, name: String)
+        /// A record's captured length exceeds the capture's snapshot length (`length` when known).
+        case recordLongerThanSnapshot(length: Int?, snapshotLength: Int)
+        /// A record with no captured bytes.
+        case emptyRecord
+        /// A record does not fit in the frame buffer the caller gave (`capacity` bytes after the headroom).
+        case frameTooSmall(length: Int, capacity: Int)
+        /// A timestamp that is negative or beyond what the format can hold.
+        case timestampOutOfRange
+        /// Anything else libpcap refused, with its message.
+        case malformed(String)
+        /// A failed system call (open, write, rename, …).
+        case system(SystemError)
+    }
+
+    /// The capture file.
+    public var path: String
+    /// The 0-based index of the packet record at fault, `nil` when the file as a whole is.
+    public var record: Int?
+    public var kind: Kind
+
+    public init(path: String, record: Int? = nil, kind: Kind) {
+        self.path = path
+        self.record = record
+        self.kind = kind
+    }
+
+    public var description: String {
+        let inRecord = record.map { " in record \($0)" } ?? ""
+        let recordPrefix = record.map { "record \($0): " } ?? ""
+        switch kind {
+        case .notCapture(let magic?):
+            return "\(path): not a pcap or pcapng file (magic number 0x\(String(magic, radix: 16)))"
+        case .notCapture(nil):
+            return "\(path): not a pcap or pcapng file (shorter than a magic number)"
+        case .truncated:
+            return record == nil
+                ? "\(path): capture truncated in the file header" : "\(path): capture truncated\(inRecord)"
+        case .unsupportedLinkType(let type, let name):
+            return
+                "\(path): link type \(name) (\(type)) is not supported; Sluice replays Ethernet (EN10MB) captures only"
+        case .recordLongerThanSnapshot(let length?, let snapshotLength):
+            return
+                "\(path): \(recordPrefix)captured length \(length) is longer than the snapshot length \(snapshotLength)"
+        case .recordLongerThanSnapshot(nil, let snapshotLength):
+            return "\(path): \(recordPrefix)captured length is longer than the snapshot length \(snapshotLength)"
+        case .emptyRecord:
+            return "\(path): \(recordPrefix)zero-length record (no captured bytes)"
+        case .frameTooSmall(let length, let capacity):
+            return
+                "\(path): \(recordPrefix)\(length) bytes do not fit in the frame buffer (\(capacity) past the headroom)"
+        case .timestampOutOfRange:
+            return "\(path): \(recordPrefix)timestamp out of range"
+        case .malformed(let message):
+            return "\(path): \(recordPrefix)\(message)"
+        case .system(let error):
+            return "\(path): \(recordPrefix)\(error)"
+        }
+    }
+}

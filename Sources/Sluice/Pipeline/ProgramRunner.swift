@@ -1,0 +1,82 @@
+import BPFVM
+
+/// Runs one loaded program on frames: one per worker. Owns the VM machine (registers, stack, environment) and keeps
+/// the program alive. The per-frame call goes through `VMFrameProcessor`, which holds only unmanaged references.
+public final class ProgramRunner {
+    public let program: LoadedProgram
+    let machine: Machine
+    /// Run every memory access bounds-checked (for unverified programs and differential tests).
+    public let checked: Bool
+
+    public init(program: LoadedProgram, checked: Bool, processorID: UInt32 = 0, seed: UInt64 = 0x5eed) {
+        self.program = program
+        self.checked = checked
+        machine = Machine()
+        program.bind(to: machine)
+        machine.environment.pointee.processorID = processorID
+        machine.environment.pointee.possibleCPUs = UInt32(program.maps.first?.core.pointee.possibleCPUs ?? 1)
+        machine.environment.pointee.randomState = RandomSeed.state(for: seed)
+    }
+
+    /// The environment helpers see (clock, trace buffer, …).
+    public var environment: UnsafeMutablePointer<ExecutionEnvironment> { machine.environment }
+
+    /// A processor for the engine's worker loops.
+    public var processor: VMFrameProcessor { VMFrameProcessor(runner: self) }
+
+    /// Runs the program on `frame` in place. `frameEnd` is the end of usable tailroom from `frame.buffer`.
+    @inline(__always)
+    public func run(_ frame: inout Frame, frameEnd: Int) -> XDPRunResult {
+        let env = machine.environment
+        env.pointee.clockNanos = frame.timestampNanos
+        env.pointee.ingressIfindex = frame.ingressIfindex
+        env.pointee.rxQueueIndex = frame.rxQueueIndex
+        let result = machine.runXDP(
+            program.executable, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+            metaLength: frame.metaLength, frameEnd: frameEnd, checked: checked)
+        frame.dataOffset = result.dataOffset
+        frame.length = result.length
+        frame.metaLength = result.metaLength
+        return result
+    }
+}
+
+/// Seeds for `bpf_get_prandom_u32`: the same seed gives the same sequence in every run.
+public enum RandomSeed {
+    public static func state(for seed: UInt64) -> UInt64 {
+        // splitmix64 of the seed; never 0 (the generator's fixed point).
+        var z = seed &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return z == 0 ? 1 : z
+    }
+}
+
+/// The engine's `FrameProcessor` for a VM program: no ARC per frame (the runner is held unowned(unsafe); the engine
+/// keeps the runner alive for as long as it runs).
+public struct VMFrameProcessor: FrameProcessor {
+    unowned(unsafe) let runner: ProgramRunner
+    public private(set) var redirectTarget: RedirectTarget?
+    /// Faults seen (checked mode); the engine reports them as XDP_ABORTED.
+    public private(set) var faults: Int = 0
+
+    init(runner: ProgramRunner) {
+        self.runner = runner
+    }
+
+    @inline(__always)
+    public mutating func process(_ frame: inout Frame) -> UInt64 {
+        let result = runner.run(&frame, frameEnd: frame.bufferSize)
+        if result.fault != nil {
+            faults &+= 1
+            return UInt64(XDPAction.aborted.rawValue)
+        }
+        switch result.redirectKind {
+        case .interface: redirectTarget = .interface(ifindex: result.redirectValue)
+        case .socket: redirectTarget = .socket(index: result.redirectValue)
+        case .none, .cpu: redirectTarget = nil
+        }
+        return result.returnValue
+    }
+}

@@ -1,0 +1,136 @@
+import BPFObject
+import BPFVM
+import Foundation
+
+/// What a run starts with besides the program: map entries (`--maps INIT.json`) and global variables
+/// (`--set NAME=VALUE`). The same state is given to Sluice and to the kernel runner, so their results compare.
+public struct InitialState: Sendable {
+    /// Entries by map name. For global-data maps (`.rodata`, `.data`, `.bss`, …) the key is index 0 and the value
+    /// the whole section (or a prefix of it).
+    public var maps: [String: [(key: [UInt8], value: [UInt8])]] = [:]
+    /// Global variables by BTF name, value bytes in the variable's size.
+    public var globals: [String: [UInt8]] = [:]
+
+    public init() {}
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Parses `{"map name": {"hex key": "hex value", …}, …}`.
+    public mutating func addMaps(json: [UInt8], source: String) throws(Error) {
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(json)) } catch {
+            throw Error("\(source): not valid JSON (\(error.localizedDescription))")
+        }
+        guard let top = object as? [String: Any] else {
+            throw Error("\(source): expected an object of maps: {\"map name\": {\"hex key\": \"hex value\"}}")
+        }
+        for name in top.keys.sorted() {
+            guard let entries = top[name] as? [String: Any] else {
+                throw Error("\(source): map '\(name)' must be an object of \"hex key\": \"hex value\" pairs")
+            }
+            for keyText in entries.keys.sorted() {
+                guard let key = Hex.bytes(keyText) else {
+                    throw Error("\(source): map '\(name)': key '\(keyText)' is not hex")
+                }
+                guard let valueText = entries[keyText] as? String, let value = Hex.bytes(valueText) else {
+                    throw Error("\(source): map '\(name)' key \(keyText): value must be a hex string")
+                }
+                maps[name, default: []].append((key, value))
+            }
+        }
+    }
+
+    /// Parses `NAME=VALUE` for a global of `size` bytes: a decimal or `0x` integer (little-endian, two's complement
+    /// for negatives) or `hex:BYTES` for raw bytes.
+    public mutating func addGlobal(_ assignment: String, object: BPFObjectFile) throws(Error) {
+        guard let equals = assignment.firstIndex(of: "=") else {
+            throw Error("--set '\(assignment)': expected NAME=VALUE")
+        }
+        let name = String(assignment[..<equals])
+        let text = String(assignment[assignment.index(after: equals)...])
+        guard let variable = object.globals.first(where: { $0.name == name }) else {
+            let known = object.globals.map(\.name).sorted().joined(separator: ", ")
+            throw Error("--set \(name): no global variable of that name (globals: \(known.isEmpty ? "none" : known))")
+        }
+        var bytes: [UInt8]
+        if text.hasPrefix("hex:") {
+            guard let raw = Hex.bytes(String(text.dropFirst(4))), raw.count == variable.size else {
+                throw Error("--set \(name): expected \(variable.size) hex bytes after 'hex:'")
+            }
+            bytes = raw
+        } else {
+            let negative = text.hasPrefix("-")
+            let digits = negative ? String(text.dropFirst()) : text
+            let magnitude =
+                digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits, radix: 10)
+            guard let magnitude, variable.size <= 8 else {
+                throw Error("--set \(name): '\(text)' is not an integer for a \(variable.size)-byte variable")
+            }
+            let value = negative ? 0 &- magnitude : magnitude
+            if variable.size < 8 && !negative && value >> (UInt64(variable.size) * 8) != 0 {
+                throw Error("--set \(name): \(text) does not fit in \(variable.size) bytes")
+            }
+            bytes = (0..<variable.size).map { UInt8(truncatingIfNeeded: value >> (UInt64($0) * 8)) }
+        }
+        globals[name] = bytes
+    }
+
+    /// Applies global-data contents (maps named like a data section, and `--set` globals) to the spec before load,
+    /// as the kernel applies them before freezing `.rodata`.
+    public func apply(to spec: inout ProgramSpec, object: BPFObjectFile) throws(Error) {
+        for (index, map) in spec.maps.enumerated() where map.isGlobalData {
+            guard let entries = maps[map.name] else { continue }
+            var value = map.initialValue ?? [UInt8](repeating: 0, count: map.valueSize)
+            for entry in entries {
+                guard entry.key == [0, 0, 0, 0], entry.value.count <= value.count else {
+                    throw Error(
+                        "map \(map.name): global data takes key 00000000 and at most \(value.count) bytes of value")
+                }
+                value.replaceSubrange(0..<entry.value.count, with: entry.value)
+            }
+            spec.maps[index].initialValue = value
+        }
+        for (name, bytes) in globals {
+            guard let variable = object.globals.first(where: { $0.name == name }),
+                spec.maps.indices.contains(variable.mapIndex)
+            else { throw Error("--set \(name): no such global") }
+            var value =
+                spec.maps[variable.mapIndex].initialValue
+                ?? [UInt8](repeating: 0, count: spec.maps[variable.mapIndex].valueSize)
+            guard variable.offset + bytes.count <= value.count else { throw Error("--set \(name): out of range") }
+            value.replaceSubrange(variable.offset..<variable.offset + bytes.count, with: bytes)
+            spec.maps[variable.mapIndex].initialValue = value
+        }
+        for name in spec.siblings.keys { spec.siblings[name]?.maps = spec.maps }
+    }
+
+    /// Fills ordinary maps of a loaded program (global data was applied before load).
+    public func apply(to program: LoadedProgram) throws(Error) {
+        for (name, entries) in maps.sorted(by: { $0.key < $1.key }) {
+            guard let map = program.map(named: name) else {
+                let known = program.maps.map(\.spec.name).joined(separator: ", ")
+                throw Error("--maps: no map named '\(name)' (maps: \(known))")
+            }
+            if map.spec.isGlobalData { continue }
+            for entry in entries {
+                do {
+                    if map.spec.type.isPerCPU && entry.value.count == map.spec.valueSize * map.possibleCPUs
+                        && map.possibleCPUs > 1
+                    {
+                        let values = (0..<map.possibleCPUs).map {
+                            Array(entry.value[$0 * map.spec.valueSize..<($0 + 1) * map.spec.valueSize])
+                        }
+                        try map.updatePerCPU(key: entry.key, values: values)
+                    } else {
+                        try map.update(key: entry.key, value: entry.value)
+                    }
+                } catch {
+                    throw Error("--maps: map '\(name)' key \(Hex.string(entry.key)): \(error)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+import BPFVM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Deterministic replay: a pcap is the packet source, per-verdict pcaps and a JSON-lines file are the sinks, the
+/// clock is the capture's timestamps, randomness is seeded, one ordered worker. The same inputs always give
+/// byte-identical outputs.
+///
+/// Frames are laid out exactly as the kernel's `BPF_PROG_TEST_RUN` lays them out (`XDPFrameGeometry`): frames shorter
+/// than an Ethernet header are refused, and of a frame longer than the linear buffer the program sees the first
+/// `XDPFrameGeometry.maxLinearData` bytes while the rest follows unchanged — both reported per packet.
+public final class Replay {
+    public struct Options: Sendable {
+        /// Directory for `pass.pcap`, `tx.pcap`, `redirect.pcap`, `drop.pcap`, `aborted.pcap`.
+        public var outputDirectory: String?
+        /// JSON-lines results file.
+        public var resultsPath: String?
+        /// Include the output bytes (metadata + frame, hex) in each result line.
+        public var includeBytes = false
+        /// Stop after this many packets.
+        public var limit: Int?
+        /// Leave all-zero values of array maps out of the final maps line.
+        public var omitZeroArrayValues = true
+        /// `xdp_md.ingress_ifindex` the program sees: 1 (loopback), what the kernel's test run reports by default.
+        public var ingressIfindex: UInt32 = 1
+        public init() {}
+    }
+
+    public struct Summary: Sendable {
+        public var packets = 0
+        /// Records the kernel's test-run path refuses (shorter than an Ethernet header).
+        public var refused = 0
+        /// Records longer than the linear buffer (the program saw only the linear part).
+        public var oversized = 0
+        /// Records whose captured length is shorter than the original length.
+        public var truncatedRecords = 0
+        public var counts: [XDPAction: Int] = [:]
+        /// Runs that faulted (checked mode only; counted as aborted too).
+        public var faults = 0
+        public var elapsedNanoseconds: UInt64 = 0
+        /// Differences from the kernel (`--against-kernel`), first ones first.
+        public var differences: [String] = []
+        public var differenceCount = 0
+        public var packetsPerSecond: Double {
+            elapsedNanoseconds == 0 ? 0 : Double(packets) * 1e9 / Double(elapsedNanoseconds)
+        }
+    }
+
+    /// One packet's comparison with the kernel, reported to the caller.
+    public struct KernelComparison {
+        public var runner: KernelRunner
+        /// How many differences to describe (all are counted).
+        public var maxReported = 10
+        public init(runner: KernelRunner) { self.runner = runner }
+    }
+
+    public let runner: ProgramRunner
+    public let options: Options
+    var kernel: KernelComparison?
+
+    public init(runner: ProgramRunner, options: Options, kernel: KernelComparison? = nil) {
+        self.runner = runner
+        self.options = options
+        self.kernel = kernel
+    }
+
+    /// Replays `capturePath`. `progress` is called every 4096 packets with the packet count and the capture's size
+    /// position (bytes read so far) when known.
+    public func run(capturePath: String, progress: ((Int) -> Void)? = nil) throws -> Summary {
+        var reader = try PcapReader(path: capturePath)
+        var summary = Summary()
+        var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
+            try VerdictPcapWriters(directory: directory)
+        }
+        var results = try options.resultsPath.map { path throws(SystemError) in
+            try ResultsWriter(path: path, includeBytes: options.includeBytes)
+        }
+
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var tail = [UInt8]()  // bytes past the linear buffer of oversized frames (rare)
+        var output = [UInt8]()
+        output.reserveCapacity(PcapReader.maximumRecordLength)
+        let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+        let start = Self.monotonicNanoseconds()
+
+        while options.limit.map({ summary.packets < $0 }) ?? true, let record = try reader.next() {
+            let index = record.index
+            summary.packets += 1
+            if record.isTruncated { summary.truncatedRecords += 1 }
+            let lengthIn = record.bytes.count
+            if lengthIn < 14 {
+                summary.refused += 1
+                try results?.writeRefused(
+                    index: index, lengthIn: lengthIn,
+                    note: "refused: \(lengthIn) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)")
+                if let kernel { try compareRefused(kernel.runner, record: record, summary: &summary) }
+                continue
+            }
+            let linear = min(lengthIn, XDPFrameGeometry.maxLinearData)
+            buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(from: record.bytes.baseAddress!, byteCount: linear)
+            tail.removeAll(keepingCapacity: true)
+            var note: String? = nil
+            if linear < lengthIn {
+                summary.oversized += 1
+                tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: record.bytes[linear...]))
+                note = "frame of \(lengthIn) bytes: the program saw the first \(linear) (the kernel's linear XDP buffer); the other \(lengthIn - linear) followed unchanged"
+            }
+            var frame = Frame(
+                buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: linear,
+                timestampNanos: record.timestampNanos, ingressIfindex: options.ingressIfindex)
+            let result = runner.run(&frame, frameEnd: frameEnd)
+            var returnValue = result.returnValue
+            if let fault = result.fault {
+                summary.faults += 1
+                returnValue = UInt64(XDPAction.aborted.rawValue)
+                note = "fault: \(fault)"
+            }
+            let action = XDPAction(returnValue: returnValue)
+            summary.counts[action, default: 0] += 1
+
+            if verdictWriters != nil || results != nil || kernel != nil {
+                output.removeAll(keepingCapacity: true)
+                output.append(contentsOf: UnsafeRawBufferPointer(frame.bytes))
+                output.append(contentsOf: tail)
+                let ours = RunOutcome(
+                    returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
+                    metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
+                if verdictWriters != nil {
+                    try output.withUnsafeBytes { bytes in
+                        try verdictWriters?.write(bytes, timestampNanos: record.timestampNanos, action: action)
+                    }
+                }
+                try results?.writePacket(index: index, lengthIn: lengthIn, outcome: ours, note: note)
+                if let kernel { try compare(kernel, ours: ours, record: record, summary: &summary) }
+            }
+            if summary.packets & 4095 == 0 { progress?(summary.packets) }
+        }
+        summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
+
+        let snapshots = runner.program.mapSnapshots()
+        if let kernel {
+            let theirs = try kernel.runner.mapSnapshots()
+            for difference in MapComparison.differences(sluice: snapshots, kernel: theirs) {
+                record(difference, in: &summary, max: kernel.maxReported)
+            }
+        }
+        try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
+        try results?.close()
+        try verdictWriters?.close()
+        return summary
+    }
+
+    private func compare(
+        _ kernel: KernelComparison, ours: RunOutcome, record: PcapRecord, summary: inout Summary
+    ) throws {
+        let packet = Array(record.bytes)
+        let theirs: RunOutcome
+        do { theirs = try kernel.runner.run(packet: packet) } catch {
+            self.record("packet \(record.index): the kernel refused it (\(error)), Sluice ran it", in: &summary, max: kernel.maxReported)
+            return
+        }
+        var what: [String] = []
+        if theirs.returnValue != ours.returnValue {
+            what.append("verdict: Sluice \(ours.returnValue) (\(ours.action)), kernel \(theirs.returnValue) (\(theirs.action))")
+        }
+        if theirs.packet != ours.packet {
+            what.append("bytes: \(BytesDifference.describe(ours.packet, theirs.packet))")
+        }
+        if theirs.metadata != ours.metadata {
+            what.append("metadata: \(BytesDifference.describe(ours.metadata, theirs.metadata))")
+        }
+        if !what.isEmpty {
+            self.record("packet \(record.index): " + what.joined(separator: "; "), in: &summary, max: kernel.maxReported)
+        }
+    }
+
+    private func compareRefused(_ kernel: KernelRunner, record: PcapRecord, summary: inout Summary) throws {
+        if let outcome = try? kernel.run(packet: Array(record.bytes)) {
+            self.record(
+                "packet \(record.index): Sluice refused a \(record.bytes.count)-byte frame, the kernel ran it (verdict \(outcome.returnValue))",
+                in: &summary, max: self.kernel?.maxReported ?? 10)
+        }
+    }
+
+    private func record(_ difference: String, in summary: inout Summary, max: Int) {
+        summary.differenceCount += 1
+        if summary.differences.count < max { summary.differences.append(difference) }
+    }
+
+    public static func monotonicNanosecondsNow() -> UInt64 { monotonicNanoseconds() }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// Describes where two byte strings first differ.
+enum BytesDifference {
+    static func describe(_ sluice: [UInt8], _ kernel: [UInt8]) -> String {
+        if sluice.count != kernel.count {
+            return "length Sluice \(sluice.count), kernel \(kernel.count)"
+        }
+        let first = sluice.indices.first { sluice[$0] != kernel[$0] } ?? 0
+        return "first difference at byte \(first): Sluice 0x\(String(sluice[first], radix: 16)), kernel 0x\(String(kernel[first], radix: 16))"
+    }
+}
+
+/// Compares final map contents from Sluice and from the kernel.
+public enum MapComparison {
+    public static func differences(sluice: [MapSnapshot], kernel: [MapSnapshot]) -> [String] {
+        var result: [String] = []
+        let kernelByName = Dictionary(kernel.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for ours in sluice {
+            guard let theirs = kernelByName[ours.name] else { continue }
+            // Maps whose contents the kernel runner cannot read (prog arrays, ring buffers, …) have no entries there.
+            if theirs.entries.isEmpty && !ours.entries.isEmpty && !MapSnapshot.comparable(type: ours.type) { continue }
+            if ours.entries != theirs.entries {
+                let ourKeys = Set(ours.entries.map(\.key))
+                let theirKeys = Set(theirs.entries.map(\.key))
+                if ourKeys != theirKeys {
+                    result.append(
+                        "map \(ours.name): keys differ (\(ourKeys.subtracting(theirKeys).count) only in Sluice, \(theirKeys.subtracting(ourKeys).count) only in the kernel)")
+                } else {
+                    let theirEntries = Dictionary(theirs.entries.map { ($0.key, $0.values) }, uniquingKeysWith: { a, _ in a })
+                    let differing = ours.entries.first { theirEntries[$0.key] != $0.values }
+                    let key = differing.map { Hex.string($0.key) } ?? "?"
+                    result.append("map \(ours.name): value of key \(key) differs")
+                }
+            }
+        }
+        return result
+    }
+}
+
+extension MapSnapshot {
+    /// Map types whose entries have a byte image both Sluice and the kernel runner report.
+    static func comparable(type: UInt32) -> Bool {
+        [MapType.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash, .lpmTrie, .devmap, .devmapHash]
+            .contains(MapType(rawValue: type))
+    }
+}
+
+/// Lowercase hex of bytes.
+public enum Hex {
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses hex (even length, optional `0x`); nil if malformed.
+    public static func bytes(_ text: String) -> [UInt8]? {
+        var s = Substring(text)
+        if s.hasPrefix("0x") { s = s.dropFirst(2) }
+        guard s.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(s.count / 2)
+        var index = s.startIndex
+        while index < s.endIndex {
+            let next = s.index(index, offsetBy: 2)
+            guard let byte = UInt8(s[index..<next], radix: 16) else { return nil }
+            out.append(byte)
+            index = next
+        }
+        return out
+    }
+}
+
+extension Replay {
+    /// Everything `sluice replay` does: load the program with its initial state (and the same program into the
+    /// kernel when comparing), replay the capture, write the outputs.
+    public static func run(
+        source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
+        againstKernel: Bool = false, verify: Bool = true, progress: ((Int) -> Void)? = nil
+    ) throws -> Summary {
+        var kernel: KernelRunner? = nil
+        var possibleCPUs = 1
+        if againstKernel {
+            let missing = KernelPrivileges.missing()
+            guard missing.isEmpty else {
+                throw ProgramSource.Error(
+                    description: "--against-kernel needs \(missing.joined(separator: ", ")) (run as root)")
+            }
+            // Per-CPU map slots written by the kernel's test run land on the CPU this thread runs on: make it CPU 0's
+            // counterpart of Sluice's processor id 0.
+            CPUAffinity.pinToFirstCPU()
+            let runner = try source.kernelRunner()
+            kernel = runner
+            possibleCPUs = runner.possibleCPUs
+        }
+        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: verify)
+        try source.state.apply(to: loaded.program)
+        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked, seed: seed)
+        let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
+        return try replay.run(capturePath: capture, progress: progress)
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import BPFObject
+import BPFVM
+import Sluice
+
+/// Options shared by every command that loads a program: which object, which program in it, its initial state.
+struct ProgramOptions: ParsableArguments {
+    @Argument(help: "The BPF object file (clang -O2 -g -target bpf).")
+    var object: String
+
+    @Option(help: "ELF section of the program (xdp, xdp.frags, …).")
+    var section: String?
+
+    @Option(help: "Function name of the program (when a section holds several).")
+    var program: String?
+
+    @Option(help: "Initial map contents: a JSON file {\"map name\": {\"hex key\": \"hex value\"}} (.rodata/.data too).")
+    var maps: String?
+
+    @Option(name: .customLong("set"), help: "Set a global variable by its BTF name: NAME=VALUE (integer or hex:BYTES).")
+    var globals: [String] = []
+
+    /// The object, the selected program with the initial state applied to its global data, and the source.
+    func load() throws -> (source: ProgramSource, object: BPFObjectFile, spec: ProgramSpec) {
+        do {
+            return try ProgramSource.open(
+                objectPath: object, program: program, section: section,
+                mapsJSON: try maps.map { try FileSystem.readBytes($0) }, mapsSource: maps ?? "--maps", globals: globals)
+        } catch let error as ProgramSource.Error { throw CLIError(error.description) }
+    }
+}

@@ -1,0 +1,83 @@
+import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes to standard error (summaries, progress), leaving standard output to data.
+enum StandardError {
+    static func write(_ text: String) {
+        var line = text
+        line.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+    }
+}
+
+/// A one-line progress display on a terminal (nothing when stderr is not a terminal).
+final class ProgressLine {
+    let enabled: Bool
+    let total: Int?
+    let start = Replay.monotonicNanosecondsNow()
+    var shown = false
+
+    init(enabled: Bool, total: Int? = nil) {
+        self.enabled = enabled
+        self.total = total
+    }
+
+    func update(packets: Int) {
+        guard enabled else { return }
+        let elapsed = Double(Replay.monotonicNanosecondsNow() - start) / 1e9
+        let rate = elapsed > 0 ? Double(packets) / elapsed : 0
+        var line = "\r\(packets) packets, \(Int(rate)) packets/s"
+        if let total, total > 0, rate > 0 {
+            let fraction = min(1, Double(packets) / Double(total))
+            let width = 30
+            let done = Int(fraction * Double(width))
+            line += " [" + String(repeating: "#", count: done) + String(repeating: " ", count: width - done) + "]"
+            line += " ETA \(Int(Double(total - packets) / rate))s"
+        }
+        StandardError.write(line)
+        shown = true
+    }
+
+    func finish() {
+        if shown { StandardError.write("\r\u{1b}[K") }
+        shown = false
+    }
+}
+
+enum ReplayReport {
+    static func print(_ summary: Replay.Summary, againstKernel: Bool) {
+        var lines: [String] = []
+        let counts = XDPAction.allCases.map { "\($0): \(summary.counts[$0] ?? 0)" }.joined(separator: ", ")
+        lines.append("\(summary.packets) packets (\(counts))")
+        if summary.refused > 0 {
+            lines.append("\(summary.refused) refused: shorter than an Ethernet header, as the kernel's test run refuses them")
+        }
+        if summary.oversized > 0 {
+            lines.append("\(summary.oversized) longer than the kernel's linear XDP buffer: the program saw the first 3520 bytes")
+        }
+        if summary.truncatedRecords > 0 {
+            lines.append("\(summary.truncatedRecords) records captured shorter than they were on the wire")
+        }
+        if summary.faults > 0 { lines.append("\(summary.faults) runs faulted (counted as aborted)") }
+        let rate = Int(summary.packetsPerSecond)
+        lines.append("\(rate) packets/s")
+        if againstKernel {
+            if summary.differenceCount == 0 {
+                lines.append("against the kernel: no differences")
+            } else {
+                lines.append("against the kernel: \(summary.differenceCount) differences; first ones:")
+                lines.append(contentsOf: summary.differences.map { "  " + $0 })
+            }
+        }
+        StandardError.write(lines.joined(separator: "\n") + "\n")
+    }
+}

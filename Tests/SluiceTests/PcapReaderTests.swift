@@ -1,0 +1,264 @@
+import Foundation
+import Testing
+
+@testable import Sluice
+
+/// What a test sees of one record (the reader's own record borrows libpcap's buffer).
+struct ReadRecord: Equatable {
+    var index: Int
+    var timestampNanos: UInt64
+    var bytes: [UInt8]
+    var originalLength: Int
+}
+
+func readAll(_ path: String) throws(PcapError) -> [ReadRecord] {
+    var reader = try PcapReader(path: path)
+    var records: [ReadRecord] = []
+    while let record = try reader.next() {
+        records.append(
+            ReadRecord(
+                index: record.index, timestampNanos: record.timestampNanos, bytes: Array(record.bytes),
+                originalLength: record.originalLength))
+    }
+    return records
+}
+
+/// The error reading the whole capture ends with, or `nil` if it reads cleanly.
+func readError(_ path: String) -> PcapError? {
+    do {
+        _ = try readAll(path)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+@Suite struct PcapReaderTests {
+    let first = sampleFrame(length: 60, seed: 1)
+    let second = sampleFrame(length: 98, seed: 2)
+
+    @Test func microsecondAndNanosecondFilesGiveTheSameNanoseconds() throws {
+        let directory = try TemporaryDirectory()
+        var micro = ClassicPcapBytes(nanosecond: false)
+        micro.record(seconds: 1_700_000_000, fraction: 123_456, first)
+        micro.record(seconds: 1_700_000_001, fraction: 999_999, second)
+        var nano = ClassicPcapBytes(nanosecond: true)
+        nano.record(seconds: 1_700_000_000, fraction: 123_456_000, first)
+        nano.record(seconds: 1_700_000_001, fraction: 999_999_000, second)
+        var swapped = ClassicPcapBytes(nanosecond: false, bigEndian: true)
+        swapped.record(seconds: 1_700_000_000, fraction: 123_456, first)
+        swapped.record(seconds: 1_700_000_001, fraction: 999_999, second)
+
+        let expected = [
+            ReadRecord(index: 0, timestampNanos: 1_700_000_000_123_456_000, bytes: first, originalLength: 60),
+            ReadRecord(index: 1, timestampNanos: 1_700_000_001_999_999_000, bytes: second, originalLength: 98),
+        ]
+        #expect(try readAll(directory.file("micro.pcap", micro.bytes)) == expected)
+        #expect(try readAll(directory.file("nano.pcap", nano.bytes)) == expected)
+        #expect(try readAll(directory.file("swapped.pcap", swapped.bytes)) == expected)
+
+        let microReader = try PcapReader(path: directory.path + "/micro.pcap")
+        #expect(microReader.format == .pcap(nanosecond: false))
+        #expect(microReader.snapshotLength == 65_535)
+        let nanoReader = try PcapReader(path: directory.path + "/nano.pcap")
+        #expect(nanoReader.format == .pcap(nanosecond: true))
+    }
+
+    @Test func nanosecondsSurviveWhereMicrosecondsCannot() throws {
+        let directory = try TemporaryDirectory()
+        var nano = ClassicPcapBytes(nanosecond: true)
+        // Seconds past 2038 (above Int32.max) and a fraction that is not a whole microsecond.
+        nano.record(seconds: 3_000_000_000, fraction: 123_456_789, first)
+        let records = try readAll(directory.file("late.pcap", nano.bytes))
+        #expect(records.map(\.timestampNanos) == [3_000_000_000_123_456_789])
+    }
+
+    @Test func readsPcapngAtMicroAndNanosecondResolution() throws {
+        let directory = try TemporaryDirectory()
+        var capture = PcapngBytes()
+        capture.interface(tsresol: nil)  // default resolution: microseconds
+        capture.interface(tsresol: 9)
+        capture.packet(interface: 0, timestamp: 1_700_000_000_123_456, first)
+        capture.block(type: 4, body: [0, 0, 0, 0])  // a name resolution block (empty): not a record
+        capture.packet(interface: 1, timestamp: 1_700_000_000_123_456_789, second, originalLength: 1_514)
+        let path = try directory.file("two.pcapng", capture.bytes)
+
+        #expect(
+            try readAll(path) == [
+                ReadRecord(index: 0, timestampNanos: 1_700_000_000_123_456_000, bytes: first, originalLength: 60),
+                ReadRecord(index: 1, timestampNanos: 1_700_000_000_123_456_789, bytes: second, originalLength: 1_514),
+            ])
+        var reader = try PcapReader(path: path)
+        #expect(reader.format == .pcapng)
+        #expect(reader.snapshotLength == PcapReader.maximumRecordLength)  // snaplen 0 means "no limit"
+        while try reader.next() != nil {}
+        #expect(reader.recordsRead == 2)
+        #expect(reader.truncatedRecordCount == 1)
+    }
+
+    @Test func countsRecordsCapturedShorterThanOnTheWire() throws {
+        let directory = try TemporaryDirectory()
+        var capture = ClassicPcapBytes(nanosecond: true, snapshotLength: 64)
+        capture.record(seconds: 1, fraction: 0, first)
+        capture.record(seconds: 2, fraction: 0, Array(second.prefix(64)), originalLength: 98)
+        capture.record(seconds: 3, fraction: 0, first)
+        var reader = try PcapReader(path: directory.file("snap.pcap", capture.bytes))
+        var truncated: [Bool] = []
+        while let record = try reader.next() { truncated.append(record.isTruncated) }
+        #expect(truncated == [false, true, false])
+        #expect(reader.truncatedRecordCount == 1)
+    }
+
+    @Test func refusesNonEthernetLinkTypesByName() throws {
+        let directory = try TemporaryDirectory()
+        var cooked = ClassicPcapBytes(nanosecond: false, linkType: 113)  // LINKTYPE_LINUX_SLL
+        cooked.record(seconds: 1, fraction: 0, first)
+        let error = try #require(readError(directory.file("sll.pcap", cooked.bytes)))
+        #expect(error.kind == .unsupportedLinkType(113, name: "LINUX_SLL"))
+        #expect(error.record == nil)
+        #expect(error.description.contains("link type LINUX_SLL (113) is not supported"))
+
+        var raw = PcapngBytes()
+        raw.interface(linkType: 101)  // LINKTYPE_RAW, libpcap's DLT_RAW
+        raw.packet(timestamp: 0, first)
+        let rawError = try #require(readError(directory.file("raw.pcapng", raw.bytes)))
+        guard case .unsupportedLinkType(_, let name) = rawError.kind else {
+            Issue.record("expected an unsupported link type, got \(rawError)")
+            return
+        }
+        #expect(name == "RAW")
+    }
+
+    @Test func refusesFilesThatAreNotCaptures() throws {
+        let directory = try TemporaryDirectory()
+        let text = try #require(readError(directory.file("text.pcap", Array("hello, world\n".utf8))))
+        #expect(text.kind == .notCapture(magic: 0x6c6c_6568))
+        #expect(text.description.hasSuffix("text.pcap: not a pcap or pcapng file (magic number 0x6c6c6568)"))
+
+        let empty = try #require(readError(directory.file("empty.pcap", [])))
+        #expect(empty.kind == .notCapture(magic: nil))
+
+        let missing = try #require(readError(directory.path + "/missing.pcap"))
+        #expect(
+            missing.kind == .system(SystemError(call: "open", errno: ENOENT, context: directory.path + "/missing.pcap"))
+        )
+    }
+
+    @Test func namesTheRecordWhereTheFileIsTruncated() throws {
+        let directory = try TemporaryDirectory()
+        var capture = ClassicPcapBytes(nanosecond: true)
+        capture.record(seconds: 1, fraction: 0, first)
+        capture.record(seconds: 2, fraction: 0, second)
+        capture.record(seconds: 3, fraction: 0, first)
+        let whole = capture.bytes
+        let recordTwoStart = 24 + (16 + 60) + (16 + 98)
+
+        let inData = try #require(readError(directory.file("data.pcap", Array(whole.prefix(recordTwoStart + 16 + 10)))))
+        #expect(inData.kind == .truncated)
+        #expect(inData.record == 2)
+        #expect(inData.description.hasSuffix("data.pcap: capture truncated in record 2"))
+
+        let inHeader = try #require(readError(directory.file("header.pcap", Array(whole.prefix(recordTwoStart + 5)))))
+        #expect(inHeader.kind == .truncated)
+        #expect(inHeader.record == 2)
+
+        // Cut exactly between records: a shorter but well-formed capture.
+        #expect(try readAll(directory.file("short.pcap", Array(whole.prefix(recordTwoStart)))).count == 2)
+
+        let fileHeader = try #require(readError(directory.file("file.pcap", Array(whole.prefix(10)))))
+        #expect(fileHeader.kind == .truncated)
+        #expect(fileHeader.record == nil)
+        #expect(fileHeader.description.hasSuffix("file.pcap: capture truncated in the file header"))
+
+        var next = PcapngBytes()
+        next.interface()
+        next.packet(timestamp: 1, first)
+        next.packet(timestamp: 2, second)
+        let ngError = try #require(readError(directory.file("cut.pcapng", Array(next.bytes.dropLast(7)))))
+        #expect(ngError.kind == .truncated)
+        #expect(ngError.record == 1)
+
+        let ngHeader = try #require(readError(directory.file("head.pcapng", Array(next.bytes.prefix(20)))))
+        #expect(ngHeader.kind == .truncated)
+        #expect(ngHeader.record == nil)
+    }
+
+    @Test func refusesRecordsLongerThanTheSnapshotLength() throws {
+        let directory = try TemporaryDirectory()
+        var capture = ClassicPcapBytes(nanosecond: true, snapshotLength: 64)
+        capture.record(seconds: 1, fraction: 0, first)
+        capture.record(seconds: 2, fraction: 0, second)  // 98 bytes captured, snapshot length 64
+        let error = try #require(readError(directory.file("long.pcap", capture.bytes)))
+        #expect(error.kind == .recordLongerThanSnapshot(length: 98, snapshotLength: 64))
+        #expect(error.record == 1)
+        #expect(error.description.hasSuffix("record 1: captured length 98 is longer than the snapshot length 64"))
+
+        // A record exactly at the snapshot length is fine.
+        var exact = ClassicPcapBytes(nanosecond: true, snapshotLength: 60)
+        exact.record(seconds: 1, fraction: 0, first)
+        exact.record(seconds: 2, fraction: 0, first)
+        #expect(try readAll(directory.file("exact.pcap", exact.bytes)).count == 2)
+
+        // Beyond libpcap's own maximum (header snapshot length 0 means "the maximum").
+        var huge = ClassicPcapBytes(nanosecond: true, snapshotLength: 0)
+        huge.record(seconds: 1, fraction: 0, first)
+        huge.record(seconds: 2, fraction: 0, first, capturedLength: 300_000, originalLength: 300_000)
+        let hugeError = try #require(readError(directory.file("huge.pcap", huge.bytes)))
+        #expect(hugeError.kind == .recordLongerThanSnapshot(length: 300_000, snapshotLength: 262_144))
+        #expect(hugeError.record == 1)
+
+        var next = PcapngBytes()
+        next.interface(snapshotLength: 64)
+        next.packet(timestamp: 1, first)
+        next.packet(timestamp: 2, first)
+        next.packet(timestamp: 3, second)
+        let ngError = try #require(readError(directory.file("long.pcapng", next.bytes)))
+        #expect(ngError.kind == .recordLongerThanSnapshot(length: 98, snapshotLength: 64))
+        #expect(ngError.record == 2)
+    }
+
+    @Test func refusesZeroLengthRecords() throws {
+        let directory = try TemporaryDirectory()
+        var capture = ClassicPcapBytes(nanosecond: true)
+        capture.record(seconds: 1, fraction: 0, first)
+        capture.record(seconds: 2, fraction: 0, first)
+        capture.record(seconds: 3, fraction: 0, [])
+        let error = try #require(readError(directory.file("zero.pcap", capture.bytes)))
+        #expect(error.kind == .emptyRecord)
+        #expect(error.record == 2)
+        #expect(error.description.hasSuffix("zero.pcap: record 2: zero-length record (no captured bytes)"))
+
+        var next = PcapngBytes()
+        next.interface()
+        next.packet(timestamp: 1, [], originalLength: 60)
+        let ngError = try #require(readError(directory.file("zero.pcapng", next.bytes)))
+        #expect(ngError.kind == .emptyRecord)
+        #expect(ngError.record == 0)
+    }
+
+    @Test func copiesRecordsIntoFramesAfterTheKernelHeadroom() throws {
+        let directory = try TemporaryDirectory()
+        var capture = ClassicPcapBytes(nanosecond: true)
+        capture.record(seconds: 5, fraction: 7, first)
+        capture.record(seconds: 6, fraction: 8, second)
+        var reader = try PcapReader(path: directory.file("frames.pcap", capture.bytes))
+
+        let bufferSize = Frame.kernelHeadroom + 80
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var frame = Frame(buffer: buffer, bufferSize: bufferSize, dataOffset: 0, length: 0, metaLength: 4)
+
+        let record = try #require(try reader.next(into: &frame))
+        #expect(record.index == 0)
+        #expect(frame.dataOffset == Frame.kernelHeadroom)
+        #expect(frame.length == 60)
+        #expect(frame.metaLength == 0)
+        #expect(frame.timestampNanos == 5_000_000_007)
+        #expect(Array(frame.bytes) == first)
+
+        // 98 bytes do not fit in the 80 left after the headroom.
+        #expect(throws: PcapError(path: reader.path, record: 1, kind: .frameTooSmall(length: 98, capacity: 80))) {
+            _ = try reader.next(into: &frame)
+        }
+    }
+}
