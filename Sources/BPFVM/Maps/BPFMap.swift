@@ -146,7 +146,8 @@ public final class BPFMap: @unchecked Sendable {
             guard entries <= 1 << 31 else { throw invalid(spec, "max_entries \(entries) too large", MapErrno.tooBig) }
             let element = HashTable.headerSize + MapMemory.roundUp8(key) + stride * copies
             storage = try product(entries, element)
-            auxiliary = try product(HashTable.auxiliarySize(maxEntries: entries))
+            let lru = spec.type == .lruHash || spec.type == .lruPercpuHash
+            auxiliary = try product(HashTable.auxiliarySize(maxEntries: entries, lruCPUs: lru ? possibleCPUs : nil))
 
         case .devmapHash:
             guard key == 4 else { throw invalid(spec, "devmap_hash key size must be 4, got \(key)") }

@@ -34,10 +34,9 @@ struct MapAuxiliaryHeader {
     var bucketMask: UInt32
     /// LPM: root node (1-based).
     var root: UInt32
-    /// LRU: most recently inserted / re-referenced element, and the eviction end.
-    var lruHead: UInt32
-    var lruTail: UInt32
-    var reserved: UInt32
+    var reserved0: UInt32
+    var reserved1: UInt32
+    var reserved2: UInt32
     /// Ring buffer: byte positions, only growing (the kernel's `producer_pos` / `consumer_pos`).
     var producer: UInt64
     var consumer: UInt64
