@@ -13,7 +13,12 @@ public struct MapEntry: Hashable, Sendable {
 /// storage behind it, and offers a Swift API for everything outside the program (CLI `--maps`, tests, dumps).
 ///
 /// Programs reach the map only through `core` and `MapOperations`; this class is never touched per packet. The
-/// Swift API may run while workers run programs: structural changes take the map's spinlock, as program updates do.
+/// Swift API may run while workers run programs: structural changes take the map's spinlock, as program updates do;
+/// array values are never locked (programs change them in place with atomic instructions). Operations from
+/// outside act as CPU 0 where the CPU matters (the LRU lists of LRU maps).
+///
+/// `possibleCPUs` is the number of CPUs the kernel would report possible: per-CPU maps keep that many values, CPUMAP
+/// accepts that many CPUs, and LRU maps size their per-CPU lists with it.
 public final class BPFMap: @unchecked Sendable {
     public let spec: MapSpec
     public let core: UnsafeMutablePointer<MapCore>

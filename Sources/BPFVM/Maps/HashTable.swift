@@ -7,8 +7,8 @@ import Synchronization
 ///
 ///     0  next      UInt32  bucket chain link, or free-list link (1-based, 0 = end)
 ///     4  hash      UInt32
-///     8  lruPrev   UInt32  LRU list (types with LRU only)
-///    12  lruNext   UInt32
+///     8  lruType   UInt32  LRU types only: the list the element is on, and its CPU (see `LRUList`)
+///    12  lruCPU    UInt32
 ///    16  ref       UInt32  LRU reference bit, set by program lookups
 ///    20  state     UInt32  1 while the element is in the table
 ///    24  key       keySize bytes, padded to 8
@@ -16,8 +16,19 @@ import Synchronization
 ///
 /// `auxiliary`: `MapAuxiliaryHeader`, then `bucketMask + 1` bucket heads (UInt32, 1-based).
 ///
-/// LRU types keep their lists as the kernel does: see `LRUList`. Word 8 and 12 of the header are then the node's
-/// list type and CPU, word 16 its reference bit; the list links and heads follow the buckets in `auxiliary`.
+/// LRU types keep their lists as the kernel does (`LRUList`); the list links and heads follow the buckets in
+/// `auxiliary`.
+///
+/// Semantics as `kernel/bpf/hashtab.c`: unknown flags or `BPF_F_LOCK` → -EINVAL, `BPF_NOEXIST` on a present key
+/// → -EEXIST, `BPF_EXIST` on an absent key → -ENOENT, a new key in a full map → -E2BIG (LRU: evicts instead),
+/// delete of an absent key → -ENOENT. One difference: replacing an existing key of a HASH copies the new value into
+/// the element in place, where the kernel links a new element and frees the old one — only a program that keeps a
+/// value pointer across an update of the same key can tell.
+///
+/// Concurrency: every structural change happens under the map's spinlock (`MapLock`, one per map where the kernel
+/// has one per bucket). Lookups take no lock: they follow chains whose links are read atomically and always hold
+/// valid indices, at most `max_entries` steps, and accept only elements marked in the table — a lookup racing a
+/// delete may still return the element being deleted, as an RCU reader in the kernel may.
 enum HashTable {
     static let headerSize = 24
 
