@@ -6,10 +6,11 @@ import Testing
 struct HelperCaller {
     var environment = ExecutionEnvironment()
 
-    mutating func call(_ helper: HelperFunction, _ r1: UInt64 = 0, _ r2: UInt64 = 0, _ r3: UInt64 = 0, _ r4: UInt64 = 0)
-        -> UInt64
-    {
-        withUnsafeMutablePointer(to: &environment) { helper(UnsafeMutableRawPointer($0), r1, r2, r3, r4, 0) }
+    mutating func call(
+        _ helper: HelperFunction, _ r1: UInt64 = 0, _ r2: UInt64 = 0, _ r3: UInt64 = 0, _ r4: UInt64 = 0,
+        _ r5: UInt64 = 0
+    ) -> UInt64 {
+        withUnsafeMutablePointer(to: &environment) { helper(UnsafeMutableRawPointer($0), r1, r2, r3, r4, r5) }
     }
 }
 
@@ -174,6 +175,45 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
         #expect(programs.program(slot: 2) == nil)
         #expect(throws: MapError.operationFailed(map: "jumps", operation: "delete", errno: MapErrno.noEntry)) {
             try programs.delete(key: mapBytes(UInt32(2)))
+        }
+    }
+
+    @Test func perfEventOutputWritesRecordsOnlyToAttachedSlotsOfTheCurrentCPU() throws {
+        // max_entries 0 means one slot per possible CPU, as libbpf creates the map.
+        let events = try BPFMap(
+            spec: MapSpec(name: "events", type: .perfEventArray, keySize: 4, valueSize: 4, maxEntries: 0),
+            possibleCPUs: 2)
+        #expect(events.spec.maxEntries == 2)
+        #expect(events.regions.isEmpty)
+        var frame: [UInt8] = [0xde, 0xad, 0xbe, 0xef, 0x01]
+        let meta: [UInt8] = [1, 2, 3]
+        try frame.withUnsafeMutableBytes { packet in
+            var caller = HelperCaller()
+            caller.environment.data = packet.baseAddress
+            caller.environment.dataEnd = packet.baseAddress! + 5
+            caller.environment.processorID = 1
+            let currentCPU: UInt64 = 0xffff_ffff
+            func output(_ flags: UInt64) -> Int64 {
+                meta.withUnsafeBytes {
+                    Int64(bitPattern: caller.call(MapHelpers.perfEventOutput, 0, address(events), flags, address($0.baseAddress!), 3))
+                }
+            }
+            // Nobody listens: -ENOENT, as in BPF_PROG_TEST_RUN.
+            #expect(output(currentCPU) == -2)
+            try events.update(key: mapBytes(UInt32(1)), value: mapBytes(UInt32(42)))
+            try events.update(key: mapBytes(UInt32(0)), value: mapBytes(UInt32(41)))
+            #expect(output(currentCPU | 4 << 32) == 0)
+            #expect(output(1) == 0)
+            #expect(output(0) == -95)
+            #expect(output(2) == -7)
+            #expect(output(currentCPU | 6 << 32) == -14)
+            #expect(output(1 << 60) == -22)
+            #expect(events.drainRecords() == [meta + [0xde, 0xad, 0xbe, 0xef], meta])
+            #expect(events.drainRecords() == [])
+            #expect(throws: MapError.self) { try events.update(key: mapBytes(UInt32(0)), value: mapBytes(UInt32(1)), flags: 1) }
+            try events.delete(key: mapBytes(UInt32(1)))
+            #expect(output(currentCPU) == -2)
+            #expect(events.entries() == [MapEntry(key: mapBytes(UInt32(0)), values: [mapBytes(UInt32(41))])])
         }
     }
 }

@@ -40,7 +40,11 @@ public final class BPFMap: @unchecked Sendable {
         static let possibleCPUsMax = 4096
     }
 
+    /// Creates the map. A PERF_EVENT_ARRAY declared with `max_entries` 0 gets one slot per possible CPU, as libbpf
+    /// creates it (`spec` then reports that size).
     public init(spec: MapSpec, possibleCPUs: Int = 1) throws(MapError) {
+        var spec = spec
+        if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = possibleCPUs }
         self.spec = spec
         let (storageSize, auxiliarySize) = try BPFMap.layout(of: spec, possibleCPUs: possibleCPUs)
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(storageSize, 8), alignment: 64)
@@ -191,6 +195,13 @@ public final class BPFMap: @unchecked Sendable {
             }
             storage = try product(entries, SlotMap.slotSize)
 
+        case .perfEventArray:
+            guard key == 4 && value == 4 else {
+                throw invalid(spec, "perf_event_array key and value sizes must be 4, got \(key) and \(value)")
+            }
+            storage = try product(PerfEventArray.storageSize(maxEntries: entries))
+            auxiliary = MapAuxiliaryHeader.size
+
         case .ringbuf:
             guard key == 0 && value == 0 else { throw invalid(spec, "ring buffer key and value sizes must be 0") }
             guard entries & (entries - 1) == 0 && entries % Limits.pageSize == 0 else {
@@ -258,7 +269,7 @@ public final class BPFMap: @unchecked Sendable {
 
     /// Runs `body` under the map's lock (for maps that have one).
     private func locked<R>(_ body: () -> R) -> R {
-        guard spec.type != .ringbuf, let aux = core.pointee.auxiliary else { return body() }
+        guard spec.type != .ringbuf, spec.type != .perfEventArray, let aux = core.pointee.auxiliary else { return body() }
         MapLock.lock(aux)
         defer { MapLock.unlock(aux) }
         return body()
@@ -292,6 +303,11 @@ public final class BPFMap: @unchecked Sendable {
     /// Every CPU's value under `key` (one value for maps that are not per-CPU), or nil.
     public func lookupPerCPU(key: [UInt8]) -> [[UInt8]]? {
         guard key.count == spec.keySize, spec.type != .progArray, spec.type != .ringbuf else { return nil }
+        if spec.type == .perfEventArray {
+            guard let value = key.withUnsafeBytes({ SlotMap.lookup(core, index: $0.loadUnaligned(as: UInt32.self)) })
+            else { return nil }
+            return values(at: value, copies: 1)
+        }
         let copies = spec.type.isPerCPU ? possibleCPUs : 1
         return locked {
             key.withUnsafeBytes { k in
@@ -357,6 +373,15 @@ public final class BPFMap: @unchecked Sendable {
                     return LPMTrie.update(core, key, value, flags: flags)
                 case .devmap, .xskmap, .cpumap:
                     return SlotMap.update(core, index: key.loadUnaligned(as: UInt32.self), value, flags: flags)
+                case .perfEventArray:
+                    // A perf event "fd": any value fills the slot (bpf_fd_array_map_update_elem's rules).
+                    if flags != MapUpdateFlags.any { return -Int64(MapErrno.invalid) }
+                    let index = key.loadUnaligned(as: UInt32.self)
+                    if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
+                    let slot = SlotMap.slot(core, index)
+                    MapMemory.copy(slot + 8, value, count: 4)
+                    SlotMap.setPresent(slot, true)
+                    return 0
                 default:
                     return -Int64(MapErrno.invalid)
                 }
@@ -376,6 +401,13 @@ public final class BPFMap: @unchecked Sendable {
             case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: return HashTable.delete(core, key)
             case .lpmTrie: return LPMTrie.delete(core, key)
             case .devmap, .xskmap, .cpumap: return SlotMap.delete(core, index: key.loadUnaligned(as: UInt32.self))
+            case .perfEventArray:
+                let index = key.loadUnaligned(as: UInt32.self)
+                if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
+                let slot = SlotMap.slot(core, index)
+                if !SlotMap.isPresent(slot) { return -Int64(MapErrno.noEntry) }
+                SlotMap.setPresent(slot, false)
+                return 0
             case .progArray:
                 let index = key.loadUnaligned(as: UInt32.self)
                 if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
@@ -415,7 +447,7 @@ public final class BPFMap: @unchecked Sendable {
                     let key = indexKey(prefix) + Array(UnsafeRawBufferPointer(start: data, count: spec.keySize - 4))
                     result.append(MapEntry(key: key, values: values(at: value, copies: 1)))
                 }
-            case .devmap, .xskmap, .cpumap:
+            case .devmap, .xskmap, .cpumap, .perfEventArray:
                 for i in 0..<UInt32(spec.maxEntries) {
                     if let value = SlotMap.lookup(core, index: i) {
                         result.append(MapEntry(key: indexKey(i), values: values(at: value, copies: 1)))
@@ -463,9 +495,13 @@ public final class BPFMap: @unchecked Sendable {
 
     // MARK: RINGBUF
 
-    /// Consumes the submitted records, in order (discarded ones skipped; stops at a record still reserved).
+    /// Consumes the submitted records, in order (discarded ones skipped; stops at a record still reserved). For a
+    /// PERF_EVENT_ARRAY, the records `bpf_perf_event_output` wrote (data, then packet bytes).
     public func drainRecords() -> [[UInt8]] {
-        guard spec.type == .ringbuf else { return [] }
-        return RingBuffer.drain(core)
+        switch spec.type {
+        case .ringbuf: RingBuffer.drain(core)
+        case .perfEventArray: PerfEventArray.drain(core)
+        default: []
+        }
     }
 }

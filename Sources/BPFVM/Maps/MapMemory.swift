@@ -5,6 +5,7 @@ enum MapTypeCode {
     static let hash: UInt32 = 1
     static let array: UInt32 = 2
     static let progArray: UInt32 = 3
+    static let perfEventArray: UInt32 = 4
     static let percpuHash: UInt32 = 5
     static let percpuArray: UInt32 = 6
     static let lruHash: UInt32 = 9
