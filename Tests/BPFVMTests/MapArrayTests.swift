@@ -46,7 +46,8 @@ import Testing
         #expect(map.lookup(key: mapBytes(UInt32(0))) == mapBytes(UInt64(42)))
         // The pointer lies inside the map's (writable) region.
         let region = try #require(map.regions.first)
-        #expect(region.writable && region.start <= UInt(bitPattern: pointer) && UInt(bitPattern: pointer) + 8 <= region.end)
+        #expect(
+            region.writable && region.start <= UInt(bitPattern: pointer) && UInt(bitPattern: pointer) + 8 <= region.end)
     }
 
     @Test func perCPUArraysKeepOneValuePerCPU() throws {

@@ -76,7 +76,9 @@ func onTwoWorkers(_ body: @escaping @Sendable (Int) -> Void) async {
             }
             // Worker 0 adds 10.x.y.0/24, worker 1 adds 11.x.y.0/24.
             for i in 0..<256 {
-                var key: (UInt32, UInt8, UInt8, UInt8, UInt8) = (24, UInt8(10 + worker), UInt8(i >> 4), UInt8(i & 15), 0)
+                var key: (UInt32, UInt8, UInt8, UInt8, UInt8) = (
+                    24, UInt8(10 + worker), UInt8(i >> 4), UInt8(i & 15), 0
+                )
                 var value = UInt32(worker * 1000 + i)
                 _ = withUnsafeBytes(of: &key) { k in
                     MapOperations.update(trie, key: k.baseAddress!, value: &value, flags: 0, cpu: worker)

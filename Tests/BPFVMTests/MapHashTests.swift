@@ -46,7 +46,9 @@ import Testing
         // Odd key size (13 bytes) exercises the hash's tail bytes and unaligned keys.
         let map = try makeMap(.hash, key: 13, value: 8, entries: 1000)
         func key(_ i: Int) -> [UInt8] {
-            mapBytes(UInt64(i) &* 0x9E37_79B9) + [UInt8(truncatingIfNeeded: i), 1, 2, 3, UInt8(truncatingIfNeeded: i >> 8)]
+            mapBytes(UInt64(i) &* 0x9E37_79B9) + [
+                UInt8(truncatingIfNeeded: i), 1, 2, 3, UInt8(truncatingIfNeeded: i >> 8),
+            ]
         }
         var reference: [[UInt8]: [UInt8]] = [:]
         for i in 0..<1000 {
@@ -64,7 +66,9 @@ import Testing
         #expect(dumped.map(\.key) == reference.keys.sorted { $0.lexicographicallyPrecedes($1) })
         #expect(dumped.allSatisfy { reference[$0.key] == $0.values.first })
         // The freed elements are reusable.
-        for i in stride(from: 0, to: 1000, by: 3) { #expect(programUpdate(map, key: key(i + 2000), value: mapBytes(UInt64(i))) == 0) }
+        for i in stride(from: 0, to: 1000, by: 3) {
+            #expect(programUpdate(map, key: key(i + 2000), value: mapBytes(UInt64(i))) == 0)
+        }
         #expect(map.count == 1000)
     }
 
@@ -134,7 +138,9 @@ import Testing
         // One CPU: each refill takes one element (half of the CPU's share, at least 1). Program lookups set the
         // reference bit, lookups from outside do not; referenced elements move to the active list and survive.
         let map = try makeMap(.lruHash, key: 4, value: 4, entries: 3)
-        for key: UInt32 in [0xA, 0xB, 0xC] { #expect(programUpdate(map, key: mapBytes(key), value: mapBytes(key)) == 0) }
+        for key: UInt32 in [0xA, 0xB, 0xC] {
+            #expect(programUpdate(map, key: mapBytes(key), value: mapBytes(key)) == 0)
+        }
         #expect(programLookup(map, key: mapBytes(UInt32(0xA))) != nil)
         #expect(map.lookup(key: mapBytes(UInt32(0xB))) != nil)
         #expect(programUpdate(map, key: mapBytes(UInt32(0xD)), value: mapBytes(UInt32(0xD))) == 0)

@@ -32,7 +32,8 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
         value.storeBytes(of: UInt64(0x1122), as: UInt64.self)
         #expect(caller.call(MapHelpers.lookupElem, address(map), address(key)) == 0)
         #expect(caller.call(MapHelpers.updateElem, address(map), address(key), address(value), 0) == 0)
-        #expect(Int64(bitPattern: caller.call(MapHelpers.updateElem, address(map), address(key), address(value), 1)) == -17)
+        #expect(
+            Int64(bitPattern: caller.call(MapHelpers.updateElem, address(map), address(key), address(value), 1)) == -17)
         #expect(map.lookupPerCPU(key: mapBytes(UInt32(77)))?[2] == mapBytes(UInt64(0x1122)))
         #expect(map.lookupPerCPU(key: mapBytes(UInt32(77)))?[0] == mapBytes(UInt64(0)))
         let found = caller.call(MapHelpers.lookupElem, address(map), address(key))
@@ -145,12 +146,16 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
         #expect(caller.call(MapHelpers.ringbufSubmit, first, 0) == 0)
         #expect(caller.call(MapHelpers.ringbufDiscard, second, 0) == 0)
         let data: [UInt8] = [1, 2, 3, 4, 5, 6]
-        let result = data.withUnsafeBytes { caller.call(MapHelpers.ringbufOutput, address(ring), address($0.baseAddress!), 6, 0) }
+        let result = data.withUnsafeBytes {
+            caller.call(MapHelpers.ringbufOutput, address(ring), address($0.baseAddress!), 6, 0)
+        }
         #expect(result == 0)
         #expect(ring.drainRecords() == [mapBytes(UInt32(0xfeed)), data])
         // Too big for the buffer: -EAGAIN, as the kernel returns when the reservation fails.
         let big = [UInt8](repeating: 0, count: 4096)
-        let refused = big.withUnsafeBytes { caller.call(MapHelpers.ringbufOutput, address(ring), address($0.baseAddress!), 4096, 0) }
+        let refused = big.withUnsafeBytes {
+            caller.call(MapHelpers.ringbufOutput, address(ring), address($0.baseAddress!), 4096, 0)
+        }
         #expect(Int64(bitPattern: refused) == -11)
     }
 
@@ -195,7 +200,9 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
             let currentCPU: UInt64 = 0xffff_ffff
             func output(_ flags: UInt64) -> Int64 {
                 meta.withUnsafeBytes {
-                    Int64(bitPattern: caller.call(MapHelpers.perfEventOutput, 0, address(events), flags, address($0.baseAddress!), 3))
+                    Int64(
+                        bitPattern: caller.call(
+                            MapHelpers.perfEventOutput, 0, address(events), flags, address($0.baseAddress!), 3))
                 }
             }
             // Nobody listens: -ENOENT, as in BPF_PROG_TEST_RUN.
@@ -210,7 +217,9 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
             #expect(output(1 << 60) == -22)
             #expect(events.drainRecords() == [meta + [0xde, 0xad, 0xbe, 0xef], meta])
             #expect(events.drainRecords() == [])
-            #expect(throws: MapError.self) { try events.update(key: mapBytes(UInt32(0)), value: mapBytes(UInt32(1)), flags: 1) }
+            #expect(throws: MapError.self) {
+                try events.update(key: mapBytes(UInt32(0)), value: mapBytes(UInt32(1)), flags: 1)
+            }
             try events.delete(key: mapBytes(UInt32(1)))
             #expect(output(currentCPU) == -2)
             #expect(events.entries() == [MapEntry(key: mapBytes(UInt32(0)), values: [mapBytes(UInt32(41))])])

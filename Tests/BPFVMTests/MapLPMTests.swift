@@ -91,12 +91,15 @@ func lpmKey(_ prefix: UInt32, _ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) ->
                 .max { $0.prefix < $1.prefix }?.value
         }
         let prefixes = [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 100, 127, 128]
-        var deleted = 0, refused = 0
+        var deleted = 0
+        var refused = 0
         for step in 0..<2000 {
             let prefix = prefixes[random(prefixes.count)]
             let data = randomAddress()
             let key = mapBytes(UInt32(prefix)) + data
-            let existing = reference.firstIndex { $0.prefix == prefix && masked($0.data, prefix) == masked(data, prefix) }
+            let existing = reference.firstIndex {
+                $0.prefix == prefix && masked($0.data, prefix) == masked(data, prefix)
+            }
             if random(3) == 0 {
                 let result = programDelete(trie, key: key)
                 #expect(result == (existing == nil ? -2 : 0), "step \(step)")
@@ -115,8 +118,12 @@ func lpmKey(_ prefix: UInt32, _ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) ->
                     refused += 1
                 }
             }
-            let probe = random(2) == 0 ? randomAddress() : (reference.isEmpty ? randomAddress() : reference[random(reference.count)].data)
-            #expect(programLookup(trie, key: mapBytes(UInt32(128)) + probe) == longestMatch(probe).map(mapBytes), "step \(step)")
+            let probe =
+                random(2) == 0
+                ? randomAddress() : (reference.isEmpty ? randomAddress() : reference[random(reference.count)].data)
+            #expect(
+                programLookup(trie, key: mapBytes(UInt32(128)) + probe) == longestMatch(probe).map(mapBytes),
+                "step \(step)")
         }
         // The walk exercised deletes of present prefixes and a full trie.
         #expect(deleted > 50 && refused > 50)

@@ -36,7 +36,9 @@ import Testing
         #expect(records.count == 255)
         #expect(MapOperations.ringbufReserve(ring.core, size: 1, flags: 0) == nil)
         let payload: [UInt8] = [1, 2, 3]
-        #expect(payload.withUnsafeBytes { MapOperations.ringbufOutput(ring.core, data: $0.baseAddress!, size: 3, flags: 0) } == -11)
+        #expect(
+            payload.withUnsafeBytes { MapOperations.ringbufOutput(ring.core, data: $0.baseAddress!, size: 3, flags: 0) }
+                == -11)
         for record in records { MapOperations.ringbufSubmit(record: record, flags: 0) }
         let drained = ring.drainRecords()
         #expect(drained.count == 255)
@@ -47,7 +49,10 @@ import Testing
             let small = try #require(reserve(ring, 2000, fill: UInt8(round + 100)))
             MapOperations.ringbufSubmit(record: big, flags: 0)
             MapOperations.ringbufSubmit(record: small, flags: 0)
-            #expect(ring.drainRecords() == [Array(repeating: UInt8(round), count: 1000), Array(repeating: UInt8(round + 100), count: 2000)])
+            #expect(
+                ring.drainRecords() == [
+                    Array(repeating: UInt8(round), count: 1000), Array(repeating: UInt8(round + 100), count: 2000),
+                ])
         }
     }
 
@@ -58,7 +63,9 @@ import Testing
         #expect(MapOperations.ringbufReserve(ring.core, size: 8, flags: 1) == nil)
         let payload: [UInt8] = [9, 8, 7, 6, 5]
         let output = { (flags: UInt64) in
-            payload.withUnsafeBytes { MapOperations.ringbufOutput(ring.core, data: $0.baseAddress!, size: 5, flags: flags) }
+            payload.withUnsafeBytes {
+                MapOperations.ringbufOutput(ring.core, data: $0.baseAddress!, size: 5, flags: flags)
+            }
         }
         #expect(output(4) == -22)
         #expect(output(RingbufFlags.noWakeup) == 0)

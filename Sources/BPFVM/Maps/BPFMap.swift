@@ -118,7 +118,8 @@ public final class BPFMap: @unchecked Sendable {
             for factor in factors {
                 let (p, overflow) = result.multipliedReportingOverflow(by: factor)
                 guard !overflow && p <= Limits.memoryMax else {
-                    throw invalid(spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes",
+                    throw invalid(
+                        spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes",
                         MapErrno.outOfMemory)
                 }
                 result = p
@@ -189,9 +190,9 @@ public final class BPFMap: @unchecked Sendable {
 
         case .devmap, .cpumap, .xskmap:
             guard key == 4 else { throw invalid(spec, "\(spec.type) key size must be 4, got \(key)") }
-            let allowed = spec.type == .xskmap ? [4] : [4, 8]
-            guard allowed.contains(value) else {
-                throw invalid(spec, "\(spec.type) value size must be \(allowed.map(String.init).joined(separator: " or ")), got \(value)")
+            let allowed = spec.type == .xskmap ? "4" : "4 or 8"
+            guard value == 4 || (value == 8 && spec.type != .xskmap) else {
+                throw invalid(spec, "\(spec.type) value size must be \(allowed), got \(value)")
             }
             storage = try product(entries, SlotMap.slotSize)
 
@@ -205,7 +206,8 @@ public final class BPFMap: @unchecked Sendable {
         case .ringbuf:
             guard key == 0 && value == 0 else { throw invalid(spec, "ring buffer key and value sizes must be 0") }
             guard entries & (entries - 1) == 0 && entries % Limits.pageSize == 0 else {
-                throw invalid(spec, "ring buffer size \(entries) must be a power of 2 and a multiple of \(Limits.pageSize)")
+                throw invalid(
+                    spec, "ring buffer size \(entries) must be a power of 2 and a multiple of \(Limits.pageSize)")
             }
             storage = try product(2, entries) + RingBuffer.dataOffset
             auxiliary = MapAuxiliaryHeader.size
@@ -214,7 +216,8 @@ public final class BPFMap: @unchecked Sendable {
             throw .unsupportedType(map: spec.name, type: spec.type)
         }
         guard storage + auxiliary <= Limits.memoryMax else {
-            throw invalid(spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes", MapErrno.outOfMemory)
+            throw invalid(
+                spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes", MapErrno.outOfMemory)
         }
         return (storage, auxiliary)
     }
@@ -269,7 +272,9 @@ public final class BPFMap: @unchecked Sendable {
 
     /// Runs `body` under the map's lock (for maps that have one).
     private func locked<R>(_ body: () -> R) -> R {
-        guard spec.type != .ringbuf, spec.type != .perfEventArray, let aux = core.pointee.auxiliary else { return body() }
+        guard spec.type != .ringbuf, spec.type != .perfEventArray, let aux = core.pointee.auxiliary else {
+            return body()
+        }
         MapLock.lock(aux)
         defer { MapLock.unlock(aux) }
         return body()
@@ -342,13 +347,15 @@ public final class BPFMap: @unchecked Sendable {
     private func update(key: [UInt8], packedValues: [UInt8], valueCPUStride: Int, flags: UInt64) throws(MapError) {
         switch spec.type {
         case .progArray:
-            throw .unsupportedOperation(map: name, reason: "prog_array slots hold programs: use setProgram(slot:handle:)")
+            throw .unsupportedOperation(
+                map: name, reason: "prog_array slots hold programs: use setProgram(slot:handle:)")
         case .ringbuf:
             throw .unsupportedOperation(map: name, reason: "ring buffers have no keys; programs write records")
         case .devmap, .devmapHash, .cpumap:
             if spec.valueSize == 8 {
-                let program = Int32(bitPattern: UInt32(packedValues[4]) | UInt32(packedValues[5]) << 8
-                    | UInt32(packedValues[6]) << 16 | UInt32(packedValues[7]) << 24)
+                let program = Int32(
+                    bitPattern: UInt32(packedValues[4]) | UInt32(packedValues[5]) << 8
+                        | UInt32(packedValues[6]) << 16 | UInt32(packedValues[7]) << 24)
                 if program > 0 {
                     throw .unsupportedOperation(
                         map: name, reason: "\(spec.type) entries with a program (fd \(program)) are not supported")
@@ -454,7 +461,8 @@ public final class BPFMap: @unchecked Sendable {
                     }
                 }
             case .progArray:
-                for i in 0..<UInt32(spec.maxEntries) where core.pointee.storage.load(fromByteOffset: Int(i) * 8, as: UInt.self) != 0 {
+                for i in 0..<UInt32(spec.maxEntries)
+                where core.pointee.storage.load(fromByteOffset: Int(i) * 8, as: UInt.self) != 0 {
                     result.append(MapEntry(key: indexKey(i), values: []))
                 }
             default:

@@ -33,7 +33,9 @@ enum HashTable {
     static let headerSize = 24
 
     @inline(__always)
-    static func keyStride(_ core: UnsafeMutablePointer<MapCore>) -> Int { MapMemory.roundUp8(Int(core.pointee.keySize)) }
+    static func keyStride(_ core: UnsafeMutablePointer<MapCore>) -> Int {
+        MapMemory.roundUp8(Int(core.pointee.keySize))
+    }
 
     @inline(__always)
     static func elementSize(_ core: UnsafeMutablePointer<MapCore>) -> Int {
@@ -164,7 +166,8 @@ enum HashTable {
             return -Int64(MapErrno.noEntry)
         }
         if existing != 0 {
-            writeValues(core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false)
+            writeValues(
+                core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false)
             return 0
         }
         let h = header(core)
@@ -226,10 +229,13 @@ enum HashTable {
         if perCPU {
             if existing != 0 {
                 LRUList.setReferenced(core, existing, true)
-                writeValues(core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false)
+                writeValues(
+                    core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false
+                )
                 if fresh != 0 { LRUList.push(core, fresh) }
             } else {
-                writeValues(core, element(core, fresh), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: true)
+                writeValues(
+                    core, element(core, fresh), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: true)
                 link(core, fresh, hash)
             }
             return 0

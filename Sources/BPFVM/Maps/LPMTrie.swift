@@ -93,7 +93,8 @@ enum LPMTrie {
         var matched: UInt32 = 0
         var i = 0
         while matched < limit && i < size {
-            let difference = node.load(fromByteOffset: headerSize + i, as: UInt8.self)
+            let difference =
+                node.load(fromByteOffset: headerSize + i, as: UInt8.self)
                 ^ keyData.load(fromByteOffset: i, as: UInt8.self)
             if difference != 0 {
                 matched += UInt32(difference.leadingZeroBitCount)
@@ -311,7 +312,8 @@ enum LPMTrie {
 
     /// Every entry with a value, in pool order (the caller holds the lock): key bytes and value.
     static func forEachEntry(
-        _ core: UnsafeMutablePointer<MapCore>, _ body: (UInt32, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void
+        _ core: UnsafeMutablePointer<MapCore>,
+        _ body: (UInt32, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void
     ) {
         let n = UInt32(nodeCount(maxEntries: Int(core.pointee.maxEntries)))
         for i in 1...n {

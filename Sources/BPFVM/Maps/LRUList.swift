@@ -142,7 +142,9 @@ enum LRUList {
 
     @inline(__always)
     static func countChange(_ core: UnsafeMutablePointer<MapCore>, _ type: UInt32, _ delta: Int32) {
-        if type <= inactive { counts(core)[Int(type)] = UInt32(bitPattern: Int32(bitPattern: counts(core)[Int(type)]) &+ delta) }
+        if type <= inactive {
+            counts(core)[Int(type)] = UInt32(bitPattern: Int32(bitPattern: counts(core)[Int(type)]) &+ delta)
+        }
     }
 
     // MARK: Setup
