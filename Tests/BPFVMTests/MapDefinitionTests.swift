@@ -179,3 +179,51 @@ func expectDefinitionError(
         #expect(error.description == "map 'counts': update failed: EEXIST")
     }
 }
+
+@Suite struct MapCorruptionTests {
+    /// Fills a map's program-writable regions with bytes a runaway unverified program might leave there.
+    func scribble(_ map: BPFMap, seed: UInt64) {
+        var state = seed
+        for region in map.regions where region.writable {
+            let start = UnsafeMutableRawPointer(bitPattern: region.start)!
+            for offset in 0..<Int(region.end - region.start) {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                start.storeBytes(of: UInt8(truncatingIfNeeded: state >> 56), toByteOffset: offset, as: UInt8.self)
+            }
+        }
+    }
+
+    @Test func garbageInProgramWritableMemoryNeverCrashesTheMapCode() throws {
+        // Checked mode (--no-verify) lets a program write anywhere in the regions; the bookkeeping kept there
+        // (hash links, LPM children, ring buffer headers) is validated before use.
+        for seed: UInt64 in 1...3 {
+            let hash = try makeMap(.hash, key: 4, value: 4, entries: 8)
+            let lru = try makeMap(.lruHash, key: 4, value: 4, entries: 8, cpus: 2)
+            let trie = try makeMap(.lpmTrie, key: 8, value: 4, entries: 8, flags: MapCreationFlags.noPrealloc)
+            let ring = try makeMap(.ringbuf, key: 0, value: 0, entries: 4096)
+            for i: UInt32 in 0..<6 {
+                try hash.update(key: mapBytes(i), value: mapBytes(i))
+                try lru.update(key: mapBytes(i), value: mapBytes(i))
+                try trie.update(key: lpmKey(8 + i, 10, UInt8(i), 0, 0), value: mapBytes(i))
+            }
+            let record = try #require(MapOperations.ringbufReserve(ring.core, size: 16, flags: 0))
+            MapOperations.ringbufSubmit(record: record, flags: 0)
+            for map in [hash, lru, trie, ring] { scribble(map, seed: seed) }
+            for i: UInt32 in 0..<12 {
+                _ = programLookup(hash, key: mapBytes(i))
+                _ = programUpdate(hash, key: mapBytes(i + 100), value: mapBytes(i))
+                _ = programDelete(hash, key: mapBytes(i))
+                _ = programLookup(lru, key: mapBytes(i))
+                _ = programUpdate(lru, key: mapBytes(i + 100), value: mapBytes(i))
+                _ = programDelete(lru, key: mapBytes(i))
+                _ = programLookup(trie, key: lpmKey(32, 10, UInt8(i), 1, 1))
+                _ = programUpdate(trie, key: lpmKey(20, 10, UInt8(i), 0, 0), value: mapBytes(i))
+                _ = programDelete(trie, key: lpmKey(8 + i, 10, UInt8(i), 0, 0))
+            }
+            _ = hash.entries()
+            _ = lru.entries()
+            _ = trie.entries()
+            #expect(ring.drainRecords().count <= 1)
+        }
+    }
+}

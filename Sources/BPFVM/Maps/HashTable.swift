@@ -76,6 +76,14 @@ enum HashTable {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
     }
 
+    /// A link word (1-based element index) from memory a program may write in checked mode: anything beyond the
+    /// pool reads as "end", so a corrupted link can end a walk early but never leave the pool.
+    @inline(__always)
+    static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
+        let index = loadWord(p)
+        return index <= core.pointee.maxEntries ? index : 0
+    }
+
     @inline(__always)
     static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
@@ -114,7 +122,7 @@ enum HashTable {
     @inline(__always)
     static func find(_ core: UnsafeMutablePointer<MapCore>, _ key: UnsafeRawPointer, _ hash: UInt32) -> UInt32 {
         let keySize = Int(core.pointee.keySize)
-        var index = loadWord(bucket(core, hash))
+        var index = loadLink(core, bucket(core, hash))
         var steps: UInt32 = 0
         while index != 0 && steps <= core.pointee.maxEntries {
             let e = element(core, index)
@@ -123,7 +131,7 @@ enum HashTable {
             {
                 return index
             }
-            index = loadWord(e)
+            index = loadLink(core, e)
             steps += 1
         }
         return 0
@@ -173,7 +181,7 @@ enum HashTable {
         let h = header(core)
         let index = h.pointee.freeHead
         if index == 0 { return -Int64(MapErrno.tooBig) }
-        h.pointee.freeHead = element(core, index).load(as: UInt32.self)
+        h.pointee.freeHead = loadLink(core, element(core, index))
         let e = element(core, index)
         e.storeBytes(of: hash, toByteOffset: 4, as: UInt32.self)
         MapMemory.copy(e + headerSize, key, count: Int(core.pointee.keySize))
@@ -190,7 +198,7 @@ enum HashTable {
         let head = bucket(core, hash)
         storeWord(e, loadWord(head))
         storeWord(head, index)
-        header(core).pointee.count += 1
+        header(core).pointee.count &+= 1
     }
 
     /// `htab_lru_map_update_elem` / `__htab_lru_percpu_map_update_elem`: a free element is taken first (which may
@@ -304,16 +312,16 @@ enum HashTable {
         var link = bucket(core, e.load(fromByteOffset: 4, as: UInt32.self))
         var steps: UInt32 = 0
         while steps <= core.pointee.maxEntries {
-            let current = loadWord(link)
+            let current = loadLink(core, link)
             if current == 0 { break }
             if current == index {
-                storeWord(link, loadWord(e))
+                storeWord(link, loadLink(core, e))
                 break
             }
             link = element(core, current)
             steps += 1
         }
-        header(core).pointee.count -= 1
+        header(core).pointee.count &-= 1
     }
 
     /// Every element in the table, in pool order (for dumps; the caller holds the lock).

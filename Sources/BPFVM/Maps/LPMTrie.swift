@@ -66,6 +66,14 @@ enum LPMTrie {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
     }
 
+    /// A child or free link (1-based node index) from memory a program may write in checked mode: anything beyond
+    /// the pool reads as "none".
+    @inline(__always)
+    static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
+        let index = loadWord(p)
+        return index <= 2 &* core.pointee.maxEntries ? index : 0
+    }
+
     @inline(__always)
     static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
@@ -113,7 +121,7 @@ enum LPMTrie {
         let keyData = key + 4
         let maxPrefix = maxPrefixLength(core)
         var found: UnsafeMutableRawPointer? = nil
-        var index = loadWord(rootLink(core))
+        var index = loadLink(core, rootLink(core))
         var steps: UInt32 = 0
         while index != 0 && steps <= maxPrefix + 1 {
             let n = node(core, index)
@@ -126,7 +134,7 @@ enum LPMTrie {
             }
             if matched < prefix { break }
             if isEntry { found = n }
-            index = loadWord(n + 4 * bit(keyData, prefix))
+            index = loadLink(core, n + 4 * bit(keyData, prefix))
             steps += 1
         }
         guard let found else { return nil }
@@ -138,7 +146,7 @@ enum LPMTrie {
         let index = h.pointee.freeHead
         if index == 0 { return 0 }
         let n = node(core, index)
-        h.pointee.freeHead = n.load(as: UInt32.self)
+        h.pointee.freeHead = loadLink(core, n)
         storeWord(n, 0)
         storeWord(n + 4, 0)
         storeWord(n + 12, inUse)
@@ -177,15 +185,17 @@ enum LPMTrie {
         let h = header(core)
 
         var link = rootLink(core)
-        var index = loadWord(link)
+        var index = loadLink(core, link)
         var matched: UInt32 = 0
-        while index != 0 {
+        var steps: UInt32 = 0
+        while index != 0 && steps <= maxPrefixLength(core) {
+            steps += 1
             let n = node(core, index)
             let prefix = n.load(fromByteOffset: 8, as: UInt32.self)
             matched = matchLength(core, n, keyData, keyPrefix)
             if prefix != matched || prefix == keyPrefix || prefix == maxPrefix { break }
             link = n + 4 * bit(keyData, prefix)
-            index = loadWord(link)
+            index = loadLink(core, link)
         }
 
         if index == 0 {
@@ -195,7 +205,7 @@ enum LPMTrie {
             if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
             fillLeaf(core, node(core, fresh), key, value)
             storeWord(link, fresh)
-            h.pointee.count += 1
+            h.pointee.count &+= 1
             return 0
         }
 
@@ -212,7 +222,7 @@ enum LPMTrie {
             if refusal != 0 { return refusal }
             fillLeaf(core, existing, key, value)
             storeWord(existing + 12, inUse)
-            h.pointee.count += 1
+            h.pointee.count &+= 1
             return 0
         }
 
@@ -245,7 +255,7 @@ enum LPMTrie {
             }
             storeWord(link, joint)
         }
-        h.pointee.count += 1
+        h.pointee.count &+= 1
         return 0
     }
 
@@ -270,9 +280,11 @@ enum LPMTrie {
         var link = rootLink(core)
         var parentLink = link
         var parent: UInt32 = 0
-        var index = loadWord(link)
+        var index = loadLink(core, link)
         var matched: UInt32 = 0
-        while index != 0 {
+        var steps: UInt32 = 0
+        while index != 0 && steps <= maxPrefixLength(core) {
+            steps += 1
             let n = node(core, index)
             let prefix = n.load(fromByteOffset: 8, as: UInt32.self)
             matched = matchLength(core, n, keyData, keyPrefix)
@@ -280,7 +292,7 @@ enum LPMTrie {
             parent = index
             parentLink = link
             link = n + 4 * bit(keyData, prefix)
-            index = loadWord(link)
+            index = loadLink(core, link)
         }
         guard index != 0 else { return -Int64(MapErrno.noEntry) }
         let n = node(core, index)
@@ -288,9 +300,9 @@ enum LPMTrie {
         if prefix != keyPrefix || prefix != matched || loadWord(n + 12) & intermediate != 0 {
             return -Int64(MapErrno.noEntry)
         }
-        header(core).pointee.count -= 1
-        let left = loadWord(n)
-        let right = loadWord(n + 4)
+        header(core).pointee.count &-= 1
+        let left = loadLink(core, n)
+        let right = loadLink(core, n + 4)
         if left != 0 && right != 0 {
             storeWord(n + 12, inUse | intermediate)
             return 0
@@ -298,7 +310,7 @@ enum LPMTrie {
         if parent != 0 && left == 0 && right == 0 {
             let p = node(core, parent)
             if loadWord(p + 12) & intermediate != 0 {
-                let sibling = loadWord(p) == index ? loadWord(p + 4) : loadWord(p)
+                let sibling = loadLink(core, p) == index ? loadLink(core, p + 4) : loadLink(core, p)
                 storeWord(parentLink, sibling)
                 release(core, parent)
                 release(core, index)

@@ -389,7 +389,8 @@ enum LRUList {
     /// `bpf_lru_push_free`: a pending element goes back to its CPU's local free list, any other to the global one.
     static func push(_ core: UnsafeMutablePointer<MapCore>, _ i: UInt32) {
         if type(core, i) == localPending {
-            let cpu = Int(HashTable.element(core, i).load(fromByteOffset: 12, as: UInt32.self))
+            let recorded = Int(HashTable.element(core, i).load(fromByteOffset: 12, as: UInt32.self))
+            let cpu = recorded < core.pointee.possibleCPUs ? recorded : 0
             setType(core, i, localFree)
             setReferenced(core, i, false)
             moveToHead(links(core), i, localFreeHead(core, cpu))

@@ -111,6 +111,9 @@ enum RingBuffer {
             let word = lengthWord(header).pointee.load(ordering: .acquiring)
             if word & busy != 0 { break }
             let length = Int(word & ~(busy | discarded))
+            // Headers live in memory the program can write (checked mode): a length that cannot be right ends the
+            // drain instead of reading past the data area.
+            if UInt64(length + headerSize) > capacity { break }
             if word & discarded == 0 {
                 records.append(Array(UnsafeRawBufferPointer(start: header + headerSize, count: length)))
             }
