@@ -100,6 +100,8 @@ public final class Replay {
                 continue
             }
             let linear = min(lengthIn, XDPFrameGeometry.maxLinearData)
+            // The kernel's test run starts every frame with zeroed headroom; adjust_head/meta uncover it unchanged.
+            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.headroom)
             buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(from: record.bytes.baseAddress!, byteCount: linear)
             tail.removeAll(keepingCapacity: true)
             var note: String? = nil
