@@ -96,6 +96,9 @@ func address(_ map: BPFMap) -> UInt64 { UInt64(UInt(bitPattern: map.core)) }
             try devmap.delete(key: mapBytes(UInt32(2)))
         }
         let withProgram = try makeMap(.devmap, key: 4, value: 8, entries: 2)
+        // fd -1: no program; the entry reads back with program id 0, as the kernel reports it.
+        try withProgram.update(key: mapBytes(UInt32(1)), value: mapBytes(UInt32(3)) + mapBytes(UInt32.max))
+        #expect(withProgram.lookup(key: mapBytes(UInt32(1))) == mapBytes(UInt32(3)) + mapBytes(UInt32(0)))
         #expect(throws: MapError.self) {
             try withProgram.update(key: mapBytes(UInt32(0)), value: mapBytes(UInt32(3)) + mapBytes(UInt32(7)))
         }

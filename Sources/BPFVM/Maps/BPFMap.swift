@@ -345,6 +345,7 @@ public final class BPFMap: @unchecked Sendable {
     }
 
     private func update(key: [UInt8], packedValues: [UInt8], valueCPUStride: Int, flags: UInt64) throws(MapError) {
+        var packedValues = packedValues
         switch spec.type {
         case .progArray:
             throw .unsupportedOperation(
@@ -360,6 +361,8 @@ public final class BPFMap: @unchecked Sendable {
                     throw .unsupportedOperation(
                         map: name, reason: "\(spec.type) entries with a program (fd \(program)) are not supported")
                 }
+                // The kernel stores the program's id, 0 without a program (a negative fd means none).
+                packedValues.replaceSubrange(4..<8, with: [0, 0, 0, 0])
             }
         default: break
         }
