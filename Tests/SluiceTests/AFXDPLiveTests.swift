@@ -255,6 +255,20 @@ struct AFXDPLiveTests {
         #expect(engine.notes.contains { $0.contains("zero-copy not supported") }, "\(engine.notes)")
     }
 
+    @Test func aFailedPersistentStartLeavesNoPinsAndNoProgram() throws {
+        let net = try NetnsFixture(tag: "fp")
+        defer { net.destroy() }
+        defer { try? RedirectAttachment.detach(interface: net.hostInterface) }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.persist = true
+        configuration.socket.zeroCopy = .required  // fails on veth after the program was attached and pinned
+        #expect(throws: AFXDPError.self) {
+            _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        }
+        #expect(try !net.hostHasXDP())
+        #expect(!FileManager.default.fileExists(atPath: RedirectAttachment.pinDirectory(interface: net.hostInterface)))
+    }
+
     @Test func busyPollOptionsAreSetOrReported() throws {
         let net = try NetnsFixture(tag: "bp")
         defer { net.destroy() }

@@ -70,6 +70,10 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         }
     }
 
+    // The engine is generic over the processor; the VM's processor gets a specialised loop (the eager specializer
+    // puts a type check in the generic entry), so its per-frame call is static even when another module
+    // instantiates LiveEngine<VMFrameProcessor>.
+    @_specialize(where P == VMFrameProcessor)
     private func loop(_ processor: inout P) -> String? {
         let n = portCount
         let pollFDs = UnsafeMutablePointer<pollfd>.allocate(capacity: max(n, 1))

@@ -96,7 +96,13 @@ public final class LiveEngine<P: FrameProcessor> {
             if !ok {
                 for socket in sockets { socket.close() }
                 tap?.close()
-                for attachment in attachments { attachment.close() }
+                for attachment in attachments {
+                    attachment.close()
+                    // A failed start must not leave behind a persistent redirect it pinned itself.
+                    if attachment.persistent && !attachment.reusedPinned {
+                        try? RedirectAttachment.detach(interface: attachment.interface.name)
+                    }
+                }
                 for socket in sockets { socket.umem.close() }
             }
         }

@@ -111,6 +111,9 @@ public final class RedirectAttachment {
             reusedPinned = true
             attachedMode = nil
             notes.append("using the redirect program pinned at \(dir) (not re-attaching)")
+            // This run's pass-through entries join those already in the pinned maps.
+            for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: pinned.etherTypes) }
+            for flow in passFlows { try Self.insertFlow(flow, fd: pinned.flows) }
             if !persist { notes.append("it stays attached after this run; `sluice detach \(interface.name)` removes it") }
         } else {
             guard access(objectPath, R_OK) == 0 else {

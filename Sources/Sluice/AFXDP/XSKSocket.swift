@@ -193,7 +193,7 @@ public final class XSKSocket {
     public func statistics() throws(AFXDPError) -> XDPSocketStatistics {
         var raw = xdp_statistics()
         var length = socklen_t(MemoryLayout<xdp_statistics>.size)
-        try AFXDPError.wrap { () throws(SystemError) in
+        _ = try AFXDPError.wrap { () throws(SystemError) in
             try SystemError.check("getsockopt", context: "XDP_STATISTICS") {
                 getsockopt(fd, 283 /* SOL_XDP */, XDP_STATISTICS, &raw, &length)
             }
