@@ -13,7 +13,8 @@ struct AFXDPLiveTests {
     @Test func framesSentFromTheNamespaceReachTheProcessor() throws {
         let net = try NetnsFixture(tag: "rx")
         defer { net.destroy() }
-        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger)
+        {
             _ in UDPPortCounter(port: 9999)
         }
         defer { engine.close() }
@@ -44,12 +45,15 @@ struct AFXDPLiveTests {
         defer { engine.close() }
         // veth has native XDP, so auto needs no fallback.
         #expect(engine.attachments[0].attachedMode == (mode == .skb ? .skb : .native))
-        #expect(try Shell.run(["ip", "link", "show", "dev", net.hostInterface]).stdout
-            .contains(mode == .skb ? "xdpgeneric" : "prog/xdp"))
+        #expect(
+            try Shell.run(["ip", "link", "show", "dev", net.hostInterface]).stdout
+                .contains(mode == .skb ? "xdpgeneric" : "prog/xdp"))
         try engine.start()
         let ping = try net.python(Traffic.pinger, [net.hostAddress, "5"])
         let stats = try engine.run(duration: .milliseconds(200))
-        #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "replies: \(ping.stdout) \(ping.stderr)")
+        #expect(
+            ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "replies: \(ping.stdout) \(ping.stderr)"
+        )
         #expect(engine.processors.first?.replies == 5)
         #expect(stats.total.tx.packets == 5)
         #expect(stats.total.txCompleted == 5)
@@ -64,13 +68,16 @@ struct AFXDPLiveTests {
         let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
         let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
         try withExtendedLifetime(runner) {
-            let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface),
-                                        logger: logger) { _ in runner.processor }
+            let engine = try LiveEngine(
+                configuration: LiveTestEnvironment.configuration(net.hostInterface),
+                logger: logger
+            ) { _ in runner.processor }
             defer { engine.close() }
             try engine.start()
             let ping = try net.python(Traffic.pinger, [net.hostAddress, "20"], timeoutSeconds: 40)
             let stats = try engine.run(duration: .milliseconds(200))
-            #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "20", "\(ping.stdout) \(ping.stderr)")
+            #expect(
+                ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "20", "\(ping.stdout) \(ping.stderr)")
             #expect(stats.total.tx.packets == 20)
             #expect(stats.total.txCompleted == 20)
             #expect(stats.total.aborted.packets == 0)
@@ -84,7 +91,8 @@ struct AFXDPLiveTests {
         let tapName = "sxtap\(getpid() % 1_000_000)"
         var configuration = LiveTestEnvironment.configuration(net.hostInterface)
         configuration.passToTap = tapName
-        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .pass) }
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .pass)
+        }
         defer { engine.close() }
         try engine.start()
         #expect(InterfaceInfo.exists(tapName))
@@ -118,8 +126,9 @@ struct AFXDPLiveTests {
         _ = server.finish()
         _ = try net.python(Traffic.udpSender, [net.hostAddress, "7000", "5"])
         let stats = try engine.run(duration: .milliseconds(300))
-        #expect(client.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "hello-through-sluice",
-                "client: \(client.stdout) \(client.stderr)")
+        #expect(
+            client.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "hello-through-sluice",
+            "client: \(client.stdout) \(client.stderr)")
         #expect(engine.processors.first?.blocked == 5)
         #expect(stats.total.drop.packets == 5)
         #expect(stats.total.passReinjected >= 4, "SYN, ACK, data, FIN at least: \(stats.total.passReinjected)")
@@ -137,13 +146,16 @@ struct AFXDPLiveTests {
         var configuration = LiveTestEnvironment.configuration(a.hostInterface)
         configuration.redirectInterface = b.hostInterface
         let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in
-            UDPForwarder(fromIfindex: from.ifindex, toIfindex: to.ifindex, sourceMAC: b.hostMAC,
-                         destinationMAC: b.namespaceMAC)
+            UDPForwarder(
+                fromIfindex: from.ifindex, toIfindex: to.ifindex, sourceMAC: b.hostMAC,
+                destinationMAC: b.namespaceMAC)
         }
         defer { engine.close() }
         try engine.start()
-        let listener = try Shell.start(["ip", "netns", "exec", b.name, "/usr/bin/python3", "-c", Traffic.frameCounter,
-                                        b.namespaceInterface, "3", "sluice-"])
+        let listener = try Shell.start([
+            "ip", "netns", "exec", b.name, "/usr/bin/python3", "-c", Traffic.frameCounter,
+            b.namespaceInterface, "3", "sluice-",
+        ])
         #expect(listener.waitForOutput("LISTENING", timeoutSeconds: 10))
         _ = try a.python(Traffic.udpSender, [a.hostAddress, "5555", "8"])
         let received = listener.finish()
@@ -160,8 +172,9 @@ struct AFXDPLiveTests {
         defer { net.destroy() }
         var configuration = LiveTestEnvironment.configuration(net.hostInterface)
         configuration.passFlows = [
-            PassFlow(source: Self.ipv4(net.namespaceAddress), destination: Self.ipv4(net.hostAddress),
-                     sourcePort: 40000, destinationPort: 6000, ipProtocol: 17)
+            PassFlow(
+                source: Self.ipv4(net.namespaceAddress), destination: Self.ipv4(net.hostAddress),
+                sourcePort: 40000, destinationPort: 6000, ipProtocol: 17)
         ]
         let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in UDPPortCounter(port: 6000) }
         defer { engine.close() }
@@ -176,7 +189,8 @@ struct AFXDPLiveTests {
     @Test func oneSocketAndWorkerPerQueue() throws {
         let net = try NetnsFixture(tag: "mq", queues: 2)
         defer { net.destroy() }
-        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger)
+        {
             _ in UDPPortCounter(port: 3333)
         }
         defer { engine.close() }
@@ -193,8 +207,10 @@ struct AFXDPLiveTests {
     @Test func anotherProgramOnTheInterfaceIsReportedAsBusy() throws {
         let net = try NetnsFixture(tag: "ob")
         defer { net.destroy() }
-        let load = try Shell.run(["ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "obj",
-                                  LiveTestEnvironment.redirectProgram, "sec", "xdp"])
+        let load = try Shell.run([
+            "ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "obj",
+            LiveTestEnvironment.redirectProgram, "sec", "xdp",
+        ])
         try #require(load.status == 0, "ip link … xdpgeneric obj: \(load.stderr)")
         defer { _ = try? Shell.run(["ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "off"]) }
         do {
@@ -249,7 +265,8 @@ struct AFXDPLiveTests {
         }
         #expect(try !net.hostHasXDP(), "a failed start leaves nothing attached")
         configuration.socket.zeroCopy = .auto
-        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop)
+        }
         defer { engine.close() }
         #expect(engine.sockets[0].bindMode == .copy)
         #expect(engine.notes.contains { $0.contains("zero-copy not supported") }, "\(engine.notes)")
@@ -278,7 +295,8 @@ struct AFXDPLiveTests {
         let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in UDPPortCounter(port: 1234) }
         defer { engine.close() }
         for warning in engine.sockets[0].warnings where !warning.contains("zero-copy") {
-            #expect(warning.contains("SO_") || warning.contains("XDP_MAX_TX_SKB_BUDGET"), "names the option: \(warning)")
+            #expect(
+                warning.contains("SO_") || warning.contains("XDP_MAX_TX_SKB_BUDGET"), "names the option: \(warning)")
         }
         try engine.start()
         _ = try net.python(Traffic.udpSender, [net.hostAddress, "1234", "3"])
@@ -290,8 +308,10 @@ struct AFXDPLiveTests {
         let net = try NetnsFixture(tag: "rb")
         defer { net.destroy() }
         for round in 0..<3 {
-            let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface),
-                                        logger: logger) { _ in UDPPortCounter(port: 2000) }
+            let engine = try LiveEngine(
+                configuration: LiveTestEnvironment.configuration(net.hostInterface),
+                logger: logger
+            ) { _ in UDPPortCounter(port: 2000) }
             try engine.start()
             _ = try net.python(Traffic.udpSender, [net.hostAddress, "2000", "2"])
             _ = try engine.run(duration: .milliseconds(150))
@@ -304,8 +324,10 @@ struct AFXDPLiveTests {
     @Test func sigkillLeavesNoXDPProgram() throws {
         let net = try NetnsFixture(tag: "kl")
         defer { net.destroy() }
-        let probe = try Shell.start([LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
-                                     "--program", LiveTestEnvironment.redirectProgram])
+        let probe = try Shell.start([
+            LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
+            "--program", LiveTestEnvironment.redirectProgram,
+        ])
         defer { if probe.process.isRunning { kill(probe.process.processIdentifier, SIGKILL) } }
         #expect(probe.waitForOutput("READY", timeoutSeconds: 15), "probe: \(probe.stdoutSoFar) \(probe.stderrSoFar)")
         #expect(try net.hostHasXDP())
@@ -317,8 +339,10 @@ struct AFXDPLiveTests {
     @Test func sigtermStopsCleanlyWithFinalStats() throws {
         let net = try NetnsFixture(tag: "tm")
         defer { net.destroy() }
-        let probe = try Shell.start([LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
-                                     "--program", LiveTestEnvironment.redirectProgram])
+        let probe = try Shell.start([
+            LiveTestEnvironment.probe, "attach", net.hostInterface, "--seconds", "30",
+            "--program", LiveTestEnvironment.redirectProgram,
+        ])
         defer { if probe.process.isRunning { kill(probe.process.processIdentifier, SIGKILL) } }
         #expect(probe.waitForOutput("READY", timeoutSeconds: 15))
         _ = try net.python(Traffic.udpSender, [net.hostAddress, "9", "4"])
@@ -336,8 +360,10 @@ struct AFXDPLiveTests {
         defer { try? RedirectAttachment.detach(interface: net.hostInterface) }
         let pins = RedirectAttachment.pinDirectory(interface: net.hostInterface)
 
-        let first = try Shell.run([LiveTestEnvironment.probe, "attach", net.hostInterface, "--persist", "--seconds",
-                                   "0.3", "--program", LiveTestEnvironment.redirectProgram])
+        let first = try Shell.run([
+            LiveTestEnvironment.probe, "attach", net.hostInterface, "--persist", "--seconds",
+            "0.3", "--program", LiveTestEnvironment.redirectProgram,
+        ])
         #expect(first.status == 0, "probe: \(first.stderr)")
         #expect(first.stdout.contains("reused=0"))
         let linkID = try #require(Self.field("link", in: first.stdout))
@@ -348,7 +374,8 @@ struct AFXDPLiveTests {
         let ping = try net.python(Traffic.pinger, [net.hostAddress, "2"])
         #expect(ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
 
-        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger)
+        {
             _ in UDPPortCounter(port: 4242)
         }
         #expect(engine.attachments[0].reusedPinned)
@@ -400,9 +427,11 @@ struct AFXDPLiveTests {
     @Test func withoutCapabilitiesTheErrorNamesThem() throws {
         let net = try NetnsFixture(tag: "cp")
         defer { net.destroy() }
-        let out = try Shell.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", LiveTestEnvironment.probe,
-                                 "attach", net.hostInterface, "--seconds", "1", "--program",
-                                 LiveTestEnvironment.redirectProgram])
+        let out = try Shell.run([
+            "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", LiveTestEnvironment.probe,
+            "attach", net.hostInterface, "--seconds", "1", "--program",
+            LiveTestEnvironment.redirectProgram,
+        ])
         #expect(out.status == 1)
         #expect(out.stderr.contains("CAP_NET_ADMIN"), "stderr: \(out.stderr)")
         #expect(out.stderr.contains("CAP_NET_RAW"))
@@ -413,7 +442,8 @@ struct AFXDPLiveTests {
     @Test func deletingTheInterfaceMidRunEndsTheWorkerWithAMessage() throws {
         let net = try NetnsFixture(tag: "gn")
         defer { net.destroy() }
-        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger) {
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger)
+        {
             _ in ConstantVerdict(action: .drop)
         }
         defer { engine.close() }
