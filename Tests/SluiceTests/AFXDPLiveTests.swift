@@ -380,6 +380,8 @@ struct AFXDPLiveTests {
         }
         #expect(engine.attachments[0].reusedPinned)
         #expect(engine.attachments[0].linkID == UInt32(linkID), "no re-attach: the same link")
+        // While no Sluice ran, the two echo requests went through the pinned program's no-socket fallback.
+        #expect((engine.stats().kernelPass.first?.noSocket ?? 0) >= 2)
         try engine.start()
         _ = try net.python(Traffic.udpSender, [net.hostAddress, "4242", "5"])
         _ = try engine.run(duration: .milliseconds(300))
