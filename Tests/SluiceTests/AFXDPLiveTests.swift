@@ -398,6 +398,38 @@ struct AFXDPLiveTests {
         }
     }
 
+    @Test func unknownVerdictsAndFramesOutOfBoundsCountAsAborted() throws {
+        let net = try NetnsFixture(tag: "ab")
+        defer { net.destroy() }
+        let engine = try LiveEngine(configuration: LiveTestEnvironment.configuration(net.hostInterface), logger: logger)
+        {
+            _ in MisbehavingProcessor()
+        }
+        defer { engine.close() }
+        try engine.start()
+        _ = try net.python(Traffic.udpSender, [net.hostAddress, "9", "6"])
+        let stats = try engine.run(duration: .milliseconds(300))
+        #expect(engine.processors.first?.calls == 6)
+        #expect(stats.total.aborted.packets == 6)
+        #expect(stats.total.tx.packets == 0 && stats.total.txCompleted == 0)
+    }
+
+    @Test func badQueueAndBatchSettingsAreRefused() throws {
+        let net = try NetnsFixture(tag: "bq")
+        defer { net.destroy() }
+        var configuration = LiveTestEnvironment.configuration(net.hostInterface)
+        configuration.queues = [3]
+        #expect(throws: AFXDPError.queueOutOfRange(interface: net.hostInterface, queue: 3, queueCount: 1)) {
+            _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        }
+        configuration.queues = nil
+        configuration.batchSize = 0
+        #expect(throws: AFXDPError.self) {
+            _ = try LiveEngine(configuration: configuration, logger: logger) { _ in ConstantVerdict(action: .drop) }
+        }
+        #expect(try !net.hostHasXDP())
+    }
+
     @Test func missingInterfaceIsNamedInTheError() throws {
         let name = "sxnone\(getpid() % 1_000_000)"
         #expect(throws: AFXDPError.interfaceNotFound(name)) {
