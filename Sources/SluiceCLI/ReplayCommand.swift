@@ -62,7 +62,8 @@ struct ReplayCommand: ParsableCommand {
             ) { progress.update(packets: $0) }
         } catch {
             progress.finish()
-            throw CLIError("\(error)")
+            let outputs = outputDirectory != nil || results != nil
+            throw CLIError("\(error)" + (outputs ? " (no output files were written)" : ""))
         }
         progress.finish()
         ReplayReport.print(summary, againstKernel: againstKernel)
