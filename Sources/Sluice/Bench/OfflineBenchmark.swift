@@ -96,9 +96,9 @@ public final class OfflineBenchmark {
         defer { if let temporaryCapture { unlink(temporaryCapture) } }
         let outputDirectory = "\(options.temporaryDirectory)/sluice-bench-\(getpid())-out"
 
-        let kernelRepeat = options.kernelRepeat ?? max(100, 2_000_000 / packets.count)
+        let kernelRepeat = options.kernelRepeat ?? 10_000
         report.kernelRepeat = kernel == nil ? nil : kernelRepeat
-        var vm: [Double] = [], copy: [Double] = [], kernelTimed: [Double] = []
+        var vm: [Double] = [], copy: [Double] = [], kernelTimed: [Double] = [], vmSample: [Double] = []
         var latencies: [Histogram<UInt64>] = []
         var replayPlain: [Double] = [], replayOutputs: [Double] = [], kernelPerPacket: [Double] = []
         loop.throughputPass()  // warm-up: caches, branch predictors, page faults in the frame buffer
@@ -106,7 +106,10 @@ public final class OfflineBenchmark {
             progress?("round \(round + 1)/\(options.rounds)")
             vm.append(Double(loop.throughputPass()) / Double(packets.count))
             copy.append(Double(loop.copyPass()) / Double(packets.count))
-            if let kernel { kernelTimed.append(try Self.kernelTimedPass(kernel, packets: packets, repeat: kernelRepeat)) }
+            if let kernel {
+                kernelTimed.append(try Self.kernelTimedPass(kernel, packets: packets, repeat: kernelRepeat))
+                vmSample.append(Self.vmSamplePass(loop, packets: packets, repeat: kernelRepeat))
+            }
             latencies.append(loop.latencyPass(timerOverhead: UInt64(report.timerOverheadNanoseconds.rounded())))
             if let capturePath {
                 replayPlain.append(try replayRate(capture: capturePath, outputDirectory: nil))
@@ -122,7 +125,11 @@ public final class OfflineBenchmark {
         report.latency = Percentiles(
             p50: histogram.valueAtPercentile(50), p99: histogram.valueAtPercentile(99),
             p999: histogram.valueAtPercentile(99.9), max: histogram.max)
-        if !kernelTimed.isEmpty { report.kernelNanosecondsPerPacket = Stat(kernelTimed) }
+        if !kernelTimed.isEmpty {
+            report.kernelNanosecondsPerPacket = Stat(kernelTimed)
+            report.sampleNanosecondsPerPacket = Stat(vmSample)
+            report.kernelSamplePackets = Self.kernelSample(packets.count).count
+        }
         if !replayPlain.isEmpty {
             report.replayPacketsPerSecond = Stat(replayPlain)
             report.replayWithOutputsPacketsPerSecond = Stat(replayOutputs)
@@ -152,13 +159,31 @@ public final class OfflineBenchmark {
         return summary.packetsPerSecond
     }
 
-    /// The kernel's own average per packet (JIT, `repeat` runs of each packet), averaged over the packets.
+    /// The kernel's own average per packet (JIT, `repeat` runs of each packet), averaged over an evenly spaced
+    /// sample of the packets: every test run with `repeat` > 1 swaps the XDP dispatcher's program in and out, two RCU
+    /// synchronisations of milliseconds each, so one call per packet of a large set would take minutes.
     static func kernelTimedPass(_ kernel: KernelRunner, packets: BenchPackets, repeat count: Int) throws -> Double {
+        let sample = kernelSample(packets.count)
         var total = 0.0
-        for frame in packets.frames {
-            total += Double(try kernel.timedRun(packet: frame, repeat: count).nanosecondsPerRun)
+        for i in sample {
+            total += Double(try kernel.timedRun(packet: packets.frames[i], repeat: count).nanosecondsPerRun)
         }
-        return total / Double(packets.count)
+        return total / Double(sample.count)
+    }
+
+    /// Indices of the packets the kernel's timed runs use: all of them up to 64, otherwise 64 evenly spaced.
+    static func kernelSample(_ count: Int) -> [Int] {
+        let size = min(count, 64)
+        return (0..<size).map { $0 * count / size }
+    }
+
+    /// The VM's time per packet over the same sample as the kernel's (copy + run, `repeat` runs each, like the
+    /// kernel's loop), so the ratio compares the same packets.
+    static func vmSamplePass(_ loop: VMLoop, packets: BenchPackets, repeat count: Int) -> Double {
+        let sample = kernelSample(packets.count)
+        var total: UInt64 = 0
+        for i in sample { total &+= loop.repeatPass(packet: i, count: count) }
+        return Double(total) / Double(sample.count * count)
     }
 
     /// The per-packet kernel path (`KernelRunner.run`, one `BPF_PROG_TEST_RUN` per packet, as `replay
@@ -227,6 +252,20 @@ public final class VMLoop {
         var acc: UInt64 = 0
         let start = OfflineBenchmark.monotonicNanoseconds()
         for i in 0..<n {
+            var f = frame(i)
+            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
+        }
+        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
+        sink &+= acc
+        return elapsed
+    }
+
+    /// Runs packet `i` `count` times (copied in each time); returns the elapsed nanoseconds.
+    @inline(never)
+    func repeatPass(packet i: Int, count: Int) -> UInt64 {
+        var acc: UInt64 = 0
+        let start = OfflineBenchmark.monotonicNanoseconds()
+        for _ in 0..<count {
             var f = frame(i)
             acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
         }
@@ -342,8 +381,12 @@ public struct OfflineBenchReport: Codable, Sendable {
     /// Per-packet latency (copy + run), from the median round's histogram.
     public var latency = Percentiles(p50: 0, p99: 0, p999: 0, max: 0)
     public var kernelRepeat: Int?
-    /// Kernel JIT, `BPF_PROG_TEST_RUN` duration per run.
+    /// Packets (evenly spaced) the kernel's timed runs and the VM's matching runs use.
+    public var kernelSamplePackets: Int?
+    /// Kernel JIT, `BPF_PROG_TEST_RUN` duration per run, averaged over the sample.
     public var kernelNanosecondsPerPacket: Stat?
+    /// VM (copy + run) on the same sample, each packet `kernelRepeat` times in a row, as the kernel runs them.
+    public var sampleNanosecondsPerPacket: Stat?
     public var replayPacketsPerSecond: Stat?
     public var replayWithOutputsPacketsPerSecond: Stat?
     /// One `BPF_PROG_TEST_RUN` per packet (the path of `replay --against-kernel`).
@@ -365,7 +408,7 @@ public struct OfflineBenchReport: Codable, Sendable {
     public var packetsPerSecond = 0.0
     /// (VM ns/packet − copy ns/packet) ÷ instructions per packet.
     public var nanosecondsPerInstruction = 0.0
-    /// VM ns/packet ÷ kernel JIT ns/packet (medians): how many times slower than the JIT.
+    /// VM ns/packet ÷ kernel JIT ns/packet on the same sample, same repetition (medians): times slower than the JIT.
     public var ratioToKernel: Double?
     /// Replay packets/s ÷ per-packet kernel path packets/s (medians); issue 7 wants ≥ 10.
     public var replayRatio: Double?
@@ -376,7 +419,9 @@ public struct OfflineBenchReport: Codable, Sendable {
         nanosecondsPerInstruction =
             instructionsPerPacket == 0
             ? 0 : (nanosecondsPerPacket.median - copyNanosecondsPerPacket.median) / instructionsPerPacket
-        ratioToKernel = kernelNanosecondsPerPacket.map { nanosecondsPerPacket.median / max($0.median, 1e-9) }
+        if let kernel = kernelNanosecondsPerPacket, let sample = sampleNanosecondsPerPacket {
+            ratioToKernel = sample.median / max(kernel.median, 1e-9)
+        }
         if let k = kernelPerPacketPathPacketsPerSecond {
             replayRatio = replayPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
             replayWithOutputsRatio = replayWithOutputsPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
