@@ -14,6 +14,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 /* Repetitions per call: ~30-100 ms at this machine's rates, so a stop request is honoured quickly. */
 #define CHUNK (1u << 18)
@@ -144,4 +148,21 @@ void bench_txgen_stop(struct bench_txgen *g, struct bench_txgen_result *result)
         *result = g->result;
     free(g->packet);
     free(g);
+}
+
+int bench_set_gro(const char *ifname, int on)
+{
+    struct ethtool_value value = {.cmd = ETHTOOL_SGRO, .data = on ? 1 : 0};
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    if (strlen(ifname) >= sizeof(request.ifr_name))
+        return -ENAMETOOLONG;
+    strcpy(request.ifr_name, ifname);
+    request.ifr_data = (void *)&value;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = ioctl(fd, SIOCETHTOOL, &request) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
 }

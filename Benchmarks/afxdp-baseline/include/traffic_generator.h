@@ -31,4 +31,9 @@ int bench_txgen_finished(const struct bench_txgen *generator);
 /// Asks the thread to stop after its current call, joins it, fills `result`, frees the generator.
 void bench_txgen_stop(struct bench_txgen *generator, struct bench_txgen_result *result);
 
+/// Turns generic receive offload on or off for `ifname` (ETHTOOL_SGRO) in the calling thread's network namespace.
+/// A veth whose peer transmits with ndo_xdp_xmit needs NAPI, which a native XDP program or GRO provides: with the
+/// redirect program attached in skb mode, GRO must be on or the generator's frames are dropped. Returns 0 or -errno.
+int bench_set_gro(const char *ifname, int on);
+
 #endif

@@ -69,10 +69,18 @@ public final class LiveBenchmark {
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }
 
+        var report0Notes: [String] = []
         let network: BenchNetwork
         do { network = try BenchNetwork() } catch { throw Error(description: error.description) }
         defer { network.destroy() }
 
+        if options.mode == .skb {
+            let rc = bench_set_gro(network.hostInterface, 1)
+            guard rc == 0 else {
+                throw Error(description: "enabling GRO on \(network.hostInterface) (needed in skb mode): \(String(cString: strerror(-rc)))")
+            }
+            report0Notes.append("skb mode: GRO turned on on \(network.hostInterface) (the veth needs NAPI to receive XDP-transmitted frames)")
+        }
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let receiverCPU = max(cpus - 1, 0)
         Self.pinCurrentThread(to: receiverCPU)  // threads started from here on inherit it
@@ -85,6 +93,7 @@ public final class LiveBenchmark {
         report.notes.append(
             "generator pinned to CPU 0 (with the veth's NAPI and the copy into the socket), receivers to CPU \(receiverCPU) of \(cpus)")
         if cpus < 2 { report.notes.append("only one CPU online: generator and receiver share it") }
+        report.notes += report0Notes
 
         for round in 1...options.rounds {
             let order: [LiveBenchReport.Receiver] = round % 2 == 1 ? [.sluice, .baseline] : [.baseline, .sluice]
@@ -230,6 +239,9 @@ public final class LiveBenchmark {
         }
         let seconds = Double(t1 - t0) / 1e9
         let received = s1.received &- s0.received
+        if received == 0 && !stop.isRequested {
+            throw Error(description: "\(receiver.rawValue): received nothing in \(options.durationSeconds) s while the generator sent \(sent1 &- sent0) frames")
+        }
         return LiveBenchReport.RoundResult(
             round: 0, receiver: receiver, seconds: seconds, received: received,
             packetsPerSecond: Double(received) / seconds, generatorPacketsPerSecond: Double(sent1 &- sent0) / seconds,
