@@ -56,6 +56,20 @@ import Testing
         }
     }
 
+    @Test func offlineFromACaptureWithProgramOptions() throws {
+        let object = try Repository.object("firewall")
+        let out = try Self.run([
+            "bench", object, "--pcap", Repository.path("pcaps/firewall.pcap"), "--maps",
+            Repository.path("pcaps/firewall.maps.json"), "--repeat", "1", "--no-replay",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("packets of \(Repository.path("pcaps/firewall.pcap"))"))
+        #expect(!out.stdout.contains("Sluice replay"), "--no-replay leaves replay out")
+        let badMaps = try Self.run(["bench", object, "--maps", "/nonexistent/maps.json", "--packets", "10"])
+        #expect(badMaps.status != 0)
+        #expect(badMaps.stderr.contains("/nonexistent/maps.json"))
+    }
+
     @Test func offlineBadInputIsAClearErrorNotACrash() throws {
         let missing = try Self.run(["bench", "/nonexistent/prog.o", "--packets", "10"])
         #expect(missing.status != 0)

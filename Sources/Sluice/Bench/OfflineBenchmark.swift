@@ -85,7 +85,7 @@ public final class OfflineBenchmark {
         report.timerOverheadNanoseconds = Self.timerOverhead()
 
         // Replay's capture.
-        var capturePath = options.capturePath
+        var capturePath = options.replay ? options.capturePath : nil
         var temporaryCapture: String? = nil
         if options.replay && capturePath == nil {
             let path = "\(options.temporaryDirectory)/sluice-bench-\(getpid()).pcap"
