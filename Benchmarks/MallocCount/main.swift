@@ -15,7 +15,7 @@ import Logging
 import Sluice
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -69,7 +69,8 @@ do {
     loop.throughputPass()
     let passes = 10
     let vm = measure { for _ in 0..<passes { loop.throughputPass() } }
-    results.append(("VM over in-memory frames (\(loaded.checked ? "checked" : "verified"))", vm, UInt64(passes * packets.count)))
+    results.append(
+        ("VM over in-memory frames (\(loaded.checked ? "checked" : "verified"))", vm, UInt64(passes * packets.count)))
     loop.close()
 
     // 2. Replay's loop without outputs: long capture minus short capture.
@@ -89,9 +90,11 @@ do {
     let longCount = try measure {
         _ = try Replay.run(source: opened.source, spec: opened.spec, capture: long, options: Replay.Options())
     }
-    results.append((
-        "Replay loop, no outputs (\(packets.count) − \(shortPackets.count) packets)",
-        longCount >= shortCount ? longCount - shortCount : 0, UInt64(packets.count - shortPackets.count)))
+    results.append(
+        (
+            "Replay loop, no outputs (\(packets.count) − \(shortPackets.count) packets)",
+            longCount >= shortCount ? longCount - shortCount : 0, UInt64(packets.count - shortPackets.count)
+        ))
 
     // 3. The live worker loop.
     if live {

@@ -85,7 +85,9 @@ struct BenchCommand: ParsableCommand {
         if let rounds, rounds <= 0 || rounds > 100 { throw ValidationError("--rounds must be 1...100") }
         if pcap != nil && synthetic != nil { throw ValidationError("--pcap and --synthetic exclude each other") }
         if live {
-            if pcap != nil || synthetic != nil { throw ValidationError("--live generates its own traffic: no --pcap or --synthetic") }
+            if pcap != nil || synthetic != nil {
+                throw ValidationError("--live generates its own traffic: no --pcap or --synthetic")
+            }
             if size < 60 || size > 3000 { throw ValidationError("--size must be 60...3000 (64 or 1500 are the usual)") }
             if !(duration > 0 && duration <= 60) { throw ValidationError("--duration must be in (0, 60] seconds") }
             if mode == .auto { throw ValidationError("--mode must be native or skb for a fair comparison") }
@@ -177,25 +179,41 @@ enum BenchReportTable {
     static func offline(_ r: OfflineBenchReport, traffic: String) -> String {
         var lines: [String] = []
         lines.append(
-            "program \(r.program) (\(r.object)), \(r.checked ? "checked" : "verified"), \(r.packets) packets of \(traffic), mean \(fixed(r.meanPacketLength, 1)) B; \(r.rounds) rounds on CPU \(r.cpu)")
+            "program \(r.program) (\(r.object)), \(r.checked ? "checked" : "verified"), \(r.packets) packets of \(traffic), mean \(fixed(r.meanPacketLength, 1)) B; \(r.rounds) rounds on CPU \(r.cpu)"
+        )
         if r.skippedShort > 0 { lines.append("  (\(r.skippedShort) packets shorter than 14 bytes left out)") }
         if r.truncatedToLinear > 0 { lines.append("  (\(r.truncatedToLinear) packets cut to the linear XDP buffer)") }
-        lines.append("verdicts: " + r.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            + (r.faults > 0 ? ", faults \(r.faults)" : ""))
+        lines.append(
+            "verdicts: " + r.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                + (r.faults > 0 ? ", faults \(r.faults)" : ""))
         lines.append("")
         lines.append(row("measurement", "median", "min", "unit"))
-        lines.append(row("Sluice VM (copy + run)", fixed(r.nanosecondsPerPacket.median, 1), fixed(r.nanosecondsPerPacket.min, 1), "ns/packet"))
-        lines.append(row("  of which frame copy", fixed(r.copyNanosecondsPerPacket.median, 1), fixed(r.copyNanosecondsPerPacket.min, 1), "ns/packet"))
-        lines.append(row("Sluice VM rate", rate(r.packetsPerSecond), rate(1e9 / max(r.nanosecondsPerPacket.min, 1e-9)), "packets/s"))
+        lines.append(
+            row(
+                "Sluice VM (copy + run)", fixed(r.nanosecondsPerPacket.median, 1), fixed(r.nanosecondsPerPacket.min, 1),
+                "ns/packet"))
+        lines.append(
+            row(
+                "  of which frame copy", fixed(r.copyNanosecondsPerPacket.median, 1),
+                fixed(r.copyNanosecondsPerPacket.min, 1), "ns/packet"))
+        lines.append(
+            row(
+                "Sluice VM rate", rate(r.packetsPerSecond), rate(1e9 / max(r.nanosecondsPerPacket.min, 1e-9)),
+                "packets/s"))
         lines.append(row("eBPF instructions", fixed(r.instructionsPerPacket, 1), "", "insn/packet"))
         lines.append(row("VM per instruction", fixed(r.nanosecondsPerInstruction, 2), "", "ns/insn (copy excluded)"))
-        lines.append(row("latency p50 / p99 / p99.9", "\(r.latency.p50) / \(r.latency.p99) / \(r.latency.p999)", "", "ns (timer \(fixed(r.timerOverheadNanoseconds, 0)) ns subtracted)"))
+        lines.append(
+            row(
+                "latency p50 / p99 / p99.9", "\(r.latency.p50) / \(r.latency.p99) / \(r.latency.p999)", "",
+                "ns (timer \(fixed(r.timerOverheadNanoseconds, 0)) ns subtracted)"))
         if let k = r.kernelNanosecondsPerPacket, let v = r.sampleNanosecondsPerPacket {
             let how = "\(r.kernelSamplePackets ?? 0) packets × \(r.kernelRepeat ?? 0)"
             lines.append(row("Sluice VM, kernel's sample (\(how))", fixed(v.median, 1), fixed(v.min, 1), "ns/packet"))
             lines.append(row("kernel JIT, test run (\(how))", fixed(k.median, 1), fixed(k.min, 1), "ns/packet"))
         }
-        if let p = r.replayPacketsPerSecond { lines.append(row("Sluice replay, no outputs", rate(p.median), rate(p.max), "packets/s")) }
+        if let p = r.replayPacketsPerSecond {
+            lines.append(row("Sluice replay, no outputs", rate(p.median), rate(p.max), "packets/s"))
+        }
         if let p = r.replayWithOutputsPacketsPerSecond {
             lines.append(row("Sluice replay, pcaps + results", rate(p.median), rate(p.max), "packets/s"))
         }
@@ -203,8 +221,12 @@ enum BenchReportTable {
             lines.append(row("kernel per-packet test run", rate(p.median), rate(p.max), "packets/s"))
         }
         lines.append("")
-        if let ratio = r.ratioToKernel { lines.append("ratio Sluice VM / kernel JIT (ns/packet, same sample): \(fixed(ratio, 2))") }
-        if let ratio = r.replayRatio { lines.append("ratio replay / per-packet kernel path (packets/s): \(fixed(ratio, 1))") }
+        if let ratio = r.ratioToKernel {
+            lines.append("ratio Sluice VM / kernel JIT (ns/packet, same sample): \(fixed(ratio, 2))")
+        }
+        if let ratio = r.replayRatio {
+            lines.append("ratio replay / per-packet kernel path (packets/s): \(fixed(ratio, 1))")
+        }
         if let ratio = r.replayWithOutputsRatio {
             lines.append("ratio replay with outputs / per-packet kernel path (packets/s): \(fixed(ratio, 1))")
         }
@@ -214,27 +236,33 @@ enum BenchReportTable {
     static func live(_ r: LiveBenchReport) -> String {
         var lines: [String] = []
         lines.append(
-            "live: \(r.program) on veth \(r.interface) (\(r.mode), copy mode), \(r.frameSize)-byte frames, \(r.rounds) rounds of \(fixed(r.durationSeconds, 1)) s per receiver")
+            "live: \(r.program) on veth \(r.interface) (\(r.mode), copy mode), \(r.frameSize)-byte frames, \(r.rounds) rounds of \(fixed(r.durationSeconds, 1)) s per receiver"
+        )
         lines.append("")
         lines.append(row("receiver", "Mpps (median)", "CPU ns/packet", "rx_ring_full / fill_ring_empty per s"))
         for (name, s) in [("Sluice VM", r.sluice), ("C baseline (libxdp rxdrop)", r.baseline)] {
-            lines.append(row(
-                name, fixed(s.packetsPerSecond.median / 1e6, 2), fixed(s.cpuNanosecondsPerPacket.median, 1),
-                "\(rate(s.rxRingFullPerSecond.median)) / \(rate(s.fillRingEmptyPerSecond.median))"))
+            lines.append(
+                row(
+                    name, fixed(s.packetsPerSecond.median / 1e6, 2), fixed(s.cpuNanosecondsPerPacket.median, 1),
+                    "\(rate(s.rxRingFullPerSecond.median)) / \(rate(s.fillRingEmptyPerSecond.median))"))
         }
         lines.append(row("generator (sent)", fixed(r.generatorPacketsPerSecond.median / 1e6, 2), "", ""))
         lines.append("")
         lines.append("ratio Sluice / baseline (packets/s, medians): \(fixed(r.ratio, 2))")
         lines.append("ratio Sluice / baseline (CPU ns/packet, medians): \(fixed(r.cpuRatio, 2))")
         for round in r.perRound {
-            lines.append("  round \(round.round) \(round.receiver): \(fixed(round.packetsPerSecond / 1e6, 2)) Mpps, \(fixed(round.cpuNanosecondsPerPacket, 1)) ns CPU/packet, received \(round.received), rx_ring_full \(round.rxRingFull), fill_ring_empty \(round.fillRingEmpty)")
+            lines.append(
+                "  round \(round.round) \(round.receiver): \(fixed(round.packetsPerSecond / 1e6, 2)) Mpps, \(fixed(round.cpuNanosecondsPerPacket, 1)) ns CPU/packet, received \(round.received), rx_ring_full \(round.rxRingFull), fill_ring_empty \(round.fillRingEmpty)"
+            )
         }
         for note in r.notes { lines.append("note: \(note)") }
         return lines.joined(separator: "\n")
     }
 
     static func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        func pad(_ s: String, _ n: Int) -> String {
+            s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count)
+        }
         return pad(a, 50) + pad(b, 16) + pad(c, 14) + d
     }
 

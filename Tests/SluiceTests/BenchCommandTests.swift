@@ -19,16 +19,19 @@ import Testing
 
     /// Runs `sluice ARGS` from the repository root (the default program paths are relative to it).
     static func run(_ arguments: [String], timeout: Double = 120) throws -> Shell.Output {
-        try Shell.run(["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, sluice] + arguments,
-                      timeoutSeconds: timeout)
+        try Shell.run(
+            ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, sluice] + arguments,
+            timeoutSeconds: timeout)
     }
 
     @Test func offlineHumanTableNamesEveryMeasurement() throws {
         let object = try Repository.object("parse_bench")
         let out = try Self.run(["bench", object, "--packets", "200", "--repeat", "1"])
         #expect(out.status == 0, "\(out.stderr)")
-        for field in ["ns/packet", "packets/s", "insn/packet", "ns/insn", "latency p50 / p99 / p99.9",
-                      "Sluice replay, no outputs", "verdicts: drop"] {
+        for field in [
+            "ns/packet", "packets/s", "insn/packet", "ns/insn", "latency p50 / p99 / p99.9",
+            "Sluice replay, no outputs", "verdicts: drop",
+        ] {
             #expect(out.stdout.contains(field), "missing \(field) in:\n\(out.stdout)")
         }
         #expect(!out.stdout.contains("kernel JIT"), "no kernel figures without --against-kernel")
@@ -43,14 +46,18 @@ import Testing
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any], "not JSON: \(out.stdout)")
         #expect(json["packets"] as? Int == 200)
-        for key in ["nanosecondsPerPacket", "instructionsPerPacket", "packetsPerSecond", "latency", "verdicts",
-                    "replayPacketsPerSecond", "replayWithOutputsPacketsPerSecond"] {
+        for key in [
+            "nanosecondsPerPacket", "instructionsPerPacket", "packetsPerSecond", "latency", "verdicts",
+            "replayPacketsPerSecond", "replayWithOutputsPacketsPerSecond",
+        ] {
             #expect(json[key] != nil, "missing \(key)")
         }
         let latency = try #require(json["latency"] as? [String: Any])
         #expect(Set(latency.keys) == ["p50", "p99", "p999", "max"])
         if Repository.isRoot {
-            for key in ["kernelNanosecondsPerPacket", "ratioToKernel", "kernelPerPacketPathPacketsPerSecond", "replayRatio"] {
+            for key in [
+                "kernelNanosecondsPerPacket", "ratioToKernel", "kernelPerPacketPathPacketsPerSecond", "replayRatio",
+            ] {
                 #expect(json[key] != nil, "missing \(key)")
             }
         }
@@ -109,8 +116,10 @@ import Testing
     func liveHumanTableAndCleanupAfterSIGINT() throws {
         _ = LiveTestEnvironment.redirectProgram
         let process = try Shell.start(
-            ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, Self.sluice, "bench", "--live",
-             "--duration", "5", "--rounds", "3"])
+            [
+                "/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, Self.sluice, "bench", "--live",
+                "--duration", "5", "--rounds", "3",
+            ])
         // Interrupt in the middle of the first measurement.
         var waited = 0
         while process.process.isRunning && !process.stderrSoFar.contains("round 1") && waited < 3000 {

@@ -32,8 +32,10 @@ import Testing
     }
 
     @Test func benchPacketsLeaveOutRuntFramesAndCutOversizedOnes() {
-        let packets = BenchPackets(frames: [[UInt8](repeating: 0, count: 10), [UInt8](repeating: 1, count: 60),
-                                            [UInt8](repeating: 2, count: 5000)])
+        let packets = BenchPackets(frames: [
+            [UInt8](repeating: 0, count: 10), [UInt8](repeating: 1, count: 60),
+            [UInt8](repeating: 2, count: 5000),
+        ])
         #expect(packets.count == 2)
         #expect(packets.skippedShort == 1)
         #expect(packets.truncatedToLinear == 1)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The live benchmark's own network namespace and veth pair: `NAME` (namespace), `NAME-h` (root namespace end, where
@@ -28,7 +28,9 @@ public final class BenchNetwork {
         namespaceInterface = name + "-n"
         do {
             try Self.ip(["netns", "add", name])
-            try Self.ip(["link", "add", hostInterface, "type", "veth", "peer", "name", namespaceInterface, "netns", name])
+            try Self.ip([
+                "link", "add", hostInterface, "type", "veth", "peer", "name", namespaceInterface, "netns", name,
+            ])
             // No IPv6 on the host end: no router or neighbour solicitations among the measured frames.
             Self.write("/proc/sys/net/ipv6/conf/\(hostInterface)/disable_ipv6", "1")
             try Self.ip(["link", "set", hostInterface, "up"])

@@ -1,7 +1,7 @@
 import BPFVM
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Synthetic traffic for `sluice bench --synthetic`: Ethernet/IPv4 frames with valid IPv4 header checksums, varied

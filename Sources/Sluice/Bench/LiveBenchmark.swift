@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sluice bench --live`: Sluice's AF_XDP engine running a program, against a minimal C libxdp receiver, on a veth
@@ -53,10 +53,16 @@ public final class LiveBenchmark {
     /// Runs all rounds; `progress` gets one line per measurement. Tears everything down on every path.
     public func run(installSignalHandlers: Bool = true, progress: ((String) -> Void)? = nil) throws -> LiveBenchReport {
         guard geteuid() == 0 else {
-            throw Error(description: "sluice bench --live needs root: it creates a network namespace and a veth pair, attaches XDP programs and opens AF_XDP sockets (run it with sudo)")
+            throw Error(
+                description:
+                    "sluice bench --live needs root: it creates a network namespace and a veth pair, attaches XDP programs and opens AF_XDP sockets (run it with sudo)"
+            )
         }
         for path in [options.redirectProgramPath, options.generatorProgramPath] where access(path, R_OK) != 0 {
-            throw Error(description: "\(path): \(String(cString: strerror(errno))) (build the programs with programs/build.sh, from the repository root)")
+            throw Error(
+                description:
+                    "\(path): \(String(cString: strerror(errno))) (build the programs with programs/build.sh, from the repository root)"
+            )
         }
         if installSignalHandlers { stop.stopOnSignals() }
         let loadAverageBefore = Self.loadAverage()
@@ -77,9 +83,14 @@ public final class LiveBenchmark {
         if options.mode == .skb {
             let rc = bench_set_gro(network.hostInterface, 1)
             guard rc == 0 else {
-                throw Error(description: "enabling GRO on \(network.hostInterface) (needed in skb mode): \(String(cString: strerror(-rc)))")
+                throw Error(
+                    description:
+                        "enabling GRO on \(network.hostInterface) (needed in skb mode): \(String(cString: strerror(-rc)))"
+                )
             }
-            report0Notes.append("skb mode: GRO turned on on \(network.hostInterface) (the veth needs NAPI to receive XDP-transmitted frames)")
+            report0Notes.append(
+                "skb mode: GRO turned on on \(network.hostInterface) (the veth needs NAPI to receive XDP-transmitted frames)"
+            )
         }
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let receiverCPU = max(cpus - 1, 0)
@@ -91,7 +102,8 @@ public final class LiveBenchmark {
             interface: network.hostInterface, mode: options.mode.rawValue, frameSize: packet.count,
             durationSeconds: options.durationSeconds, rounds: options.rounds, checked: loaded.checked)
         report.notes.append(
-            "generator pinned to CPU 0 (with the veth's NAPI and the copy into the socket), receivers to CPU \(receiverCPU) of \(cpus)")
+            "generator pinned to CPU 0 (with the veth's NAPI and the copy into the socket), receivers to CPU \(receiverCPU) of \(cpus)"
+        )
         if cpus < 2 { report.notes.append("only one CPU online: generator and receiver share it") }
         report.notes += report0Notes
 
@@ -110,7 +122,8 @@ public final class LiveBenchmark {
                 r.round = round
                 report.perRound.append(r)
                 progress?(
-                    "round \(round) \(receiver.rawValue): \(LiveBenchReport.megapackets(r.packetsPerSecond)) Mpps, \(Int(r.cpuNanosecondsPerPacket.rounded())) ns CPU/packet")
+                    "round \(round) \(receiver.rawValue): \(LiveBenchReport.megapackets(r.packetsPerSecond)) Mpps, \(Int(r.cpuNanosecondsPerPacket.rounded())) ns CPU/packet"
+                )
             }
         }
         report.stoppedBySignal = stop.receivedSignal
@@ -171,7 +184,9 @@ public final class LiveBenchmark {
             throw Error(description: "XSKMAP insert for the C baseline: \(error)")
         }
         let started = afxdp_baseline_start(baseline)
-        guard started == 0 else { throw Error(description: "C baseline thread: \(String(cString: strerror(-started)))") }
+        guard started == 0 else {
+            throw Error(description: "C baseline thread: \(String(cString: strerror(-started)))")
+        }
         return try measure(receiver: .baseline, network: network, generator: generator, packet: packet) {
             var counters = afxdp_baseline_counters()
             afxdp_baseline_counters(baseline, &counters)
@@ -231,16 +246,24 @@ public final class LiveBenchmark {
         bench_txgen_stop(txgen, &result)
         stopped = true
         if result.error != 0 {
-            let step = withUnsafeBytes(of: result.failed_step) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let step = withUnsafeBytes(of: result.failed_step) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             throw Error(description: "generator: \(step) failed: \(String(cString: strerror(-result.error)))")
         }
         guard s0.cpuClock != nil, s1.cpuClock != nil else {
-            throw Error(description: "\(receiver.rawValue): no packet reached the receiver within 5 s (generator sent \(sent0)\(stop.isRequested ? ", stopped by a signal" : ""))")
+            throw Error(
+                description:
+                    "\(receiver.rawValue): no packet reached the receiver within 5 s (generator sent \(sent0)\(stop.isRequested ? ", stopped by a signal" : ""))"
+            )
         }
         let seconds = Double(t1 - t0) / 1e9
         let received = s1.received &- s0.received
         if received == 0 && !stop.isRequested {
-            throw Error(description: "\(receiver.rawValue): received nothing in \(options.durationSeconds) s while the generator sent \(sent1 &- sent0) frames")
+            throw Error(
+                description:
+                    "\(receiver.rawValue): received nothing in \(options.durationSeconds) s while the generator sent \(sent1 &- sent0) frames"
+            )
         }
         return LiveBenchReport.RoundResult(
             round: 0, receiver: receiver, seconds: seconds, received: received,

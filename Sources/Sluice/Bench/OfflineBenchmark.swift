@@ -2,7 +2,7 @@ import BPFVM
 import Histogram
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sluice bench PROG.o`: times a program over packets held in memory, next to references measured in the same run
@@ -98,9 +98,14 @@ public final class OfflineBenchmark {
 
         let kernelRepeat = options.kernelRepeat ?? 10_000
         report.kernelRepeat = kernel == nil ? nil : kernelRepeat
-        var vm: [Double] = [], copy: [Double] = [], kernelTimed: [Double] = [], vmSample: [Double] = []
+        var vm: [Double] = []
+        var copy: [Double] = []
+        var kernelTimed: [Double] = []
+        var vmSample: [Double] = []
         var latencies: [Histogram<UInt64>] = []
-        var replayPlain: [Double] = [], replayOutputs: [Double] = [], kernelPerPacket: [Double] = []
+        var replayPlain: [Double] = []
+        var replayOutputs: [Double] = []
+        var kernelPerPacket: [Double] = []
         loop.throughputPass()  // warm-up: caches, branch predictors, page faults in the frame buffer
         for round in 0..<options.rounds {
             progress?("round \(round + 1)/\(options.rounds)")
@@ -119,7 +124,9 @@ public final class OfflineBenchmark {
         }
         report.nanosecondsPerPacket = Stat(vm)
         report.copyNanosecondsPerPacket = Stat(copy)
-        let medianRound = latencies.indices.sorted { latencies[$0].valueAtPercentile(50) < latencies[$1].valueAtPercentile(50) }[
+        let medianRound = latencies.indices.sorted {
+            latencies[$0].valueAtPercentile(50) < latencies[$1].valueAtPercentile(50)
+        }[
             latencies.count / 2]
         let histogram = latencies[medianRound]
         report.latency = Percentiles(
@@ -343,8 +350,11 @@ public struct Stat: Codable, Sendable, Hashable {
         let sorted = samples.sorted()
         min = sorted.first ?? 0
         max = sorted.last ?? 0
-        median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        median =
+            sorted.isEmpty
+            ? 0
+            : (sorted.count % 2 == 1
+                ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
     }
 }
 
