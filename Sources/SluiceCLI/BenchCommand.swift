@@ -256,6 +256,7 @@ enum BenchReportTable {
             )
         }
         for note in r.notes { lines.append("note: \(note)") }
+        lines.append("load average: \(r.loadAverageBefore) before, \(r.loadAverageAfter) after")
         return lines.joined(separator: "\n")
     }
 
