@@ -1,0 +1,251 @@
+/// Proves an XDP program safe before it runs, as the kernel's verifier does: every path is explored with an abstract
+/// state (register types, scalar bounds, stack contents, proven packet ranges, held references), and every memory
+/// access, helper call and exit is checked against it. Accepted programs run without bounds checks.
+///
+/// The result also lists the program's context loads, which the translator rewrites (`TranslationContext.contextLoads`).
+public struct Verifier: Sendable {
+    public struct Options: Sendable {
+        /// Instructions processed over all paths before giving up (the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`).
+        public var instructionLimit: Int
+        /// Helper description by kernel id; nil = unknown helper.
+        public var helper: @Sendable (Int32) -> HelperSpec?
+        /// kfunc description by name; nil = not provided.
+        public var kfunc: @Sendable (String) -> HelperSpec?
+
+        public init(
+            instructionLimit: Int = 1_000_000,
+            helper: @escaping @Sendable (Int32) -> HelperSpec? = Verifier.defaultHelper,
+            kfunc: @escaping @Sendable (String) -> HelperSpec? = Verifier.defaultKfunc
+        ) {
+            self.instructionLimit = instructionLimit
+            self.helper = helper
+            self.kfunc = kfunc
+        }
+    }
+
+    public var options: Options
+    public init(options: Options = .init()) { self.options = options }
+
+    public func verify(_ program: ProgramSpec) throws(VerifierError) -> VerificationReport {
+        let run = try VerifierRun(program: program, options: options)
+        return try run.verify()
+    }
+}
+
+/// The kernel's limits the verifier enforces.
+enum VerifierLimits {
+    static let maxFrames = 8
+    static let stackSize: Int64 = 512
+    /// `BPF_MAX_VAR_OFF`: pointer offsets (fixed and variable) stay within ±2^29.
+    static let maxOffset: Int64 = 1 << 29
+    /// `BPF_MAX_VAR_SIZ`: helper memory sizes.
+    static let maxMemorySize: UInt64 = 1 << 29
+    /// `MAX_PACKET_OFF`.
+    static let maxPacketOffset: Int64 = 0xffff
+    static let maxLoops: UInt64 = 1 << 23
+}
+
+/// One verification: the program, its structure, the exploration state and the results.
+final class VerifierRun {
+    let program: ProgramSpec
+    let insns: [Instruction]
+    let options: Options
+    typealias Options = Verifier.Options
+    var structure: ProgramStructure! = nil
+
+    // Results
+    var contextLoads: [Int: ContextField] = [:]
+    var nonContextLoads: Set<Int> = []
+    var warnings: [String] = []
+    var stackDepth: [Int]  // per sub-program, bytes
+    var processed = 0
+    var pruned = 0
+    var peakPending = 0
+
+    // Exploration
+    struct Stored {
+        var state: AbstractState
+        var branches: Int
+        var parent: Int
+    }
+    var stored: [Stored] = []
+    var storedAt: [[Int]]
+    var nextID: UInt32 = 0
+
+    init(program: ProgramSpec, options: Options) throws(VerifierError) {
+        self.program = program
+        self.insns = program.instructions
+        self.options = options
+        stackDepth = []
+        storedAt = Array(repeating: [], count: program.instructions.count)
+        let s = try ProgramStructure(program) { pc, reason in self.makeError(pc, reason) }
+        structure = s
+        stackDepth = Array(repeating: 0, count: s.subprograms.count)
+    }
+
+    func newID() -> UInt32 {
+        nextID += 1
+        return nextID
+    }
+
+    // MARK: Errors
+
+    func makeError(_ pc: Int, _ reason: String, register: Int? = nil, state: AbstractState? = nil) -> VerifierError {
+        let index = max(0, min(pc, insns.count - 1))
+        let text =
+            insns.isEmpty
+            ? "(none)" : Disassembler.text(of: insns[index], next: index + 1 < insns.count ? insns[index + 1] : nil)
+        var registerText: String? = nil
+        if let register, let state {
+            registerText = "R\(register) = " + state[register: register].description(maps: program.maps)
+        }
+        return VerifierError(
+            instructionIndex: index, instruction: text, source: sourceLocation(index), registerState: registerText,
+            reason: reason)
+    }
+
+    func sourceLocation(_ pc: Int) -> SourceLocation? {
+        var i = pc
+        while i >= 0 {
+            if let l = program.lineInfo[i], l.line > 0 { return l }
+            i -= 1
+        }
+        return nil
+    }
+
+    func at(_ pc: Int) -> String {
+        if let l = sourceLocation(pc) { return "instruction \(pc) (\(l.file.split(separator: "/").last ?? ""):\(l.line))" }
+        return "instruction \(pc)"
+    }
+
+    // MARK: Driver
+
+    struct Pending {
+        var state: AbstractState
+        var pc: Int
+        var parent: Int
+    }
+
+    func verify() throws(VerifierError) -> VerificationReport {
+        var entry = AbstractState(frames: [FrameState(frameIndex: 0, callSite: -1, subprogram: 0)])
+        entry[register: 1] = .pointer(.context)
+        var work: [Pending] = [Pending(state: entry, pc: 0, parent: -1)]
+        while var path = work.popLast() {
+            try explore(&path, &work)
+        }
+        try checkStackDepth()
+        return VerificationReport(
+            contextLoads: contextLoads, instructionsProcessed: processed, statesStored: stored.count,
+            statesPruned: pruned, peakPendingStates: peakPending, stackDepth: maxChainDepth, warnings: warnings)
+    }
+
+    /// A path ended (exit or pruned): its nearest stored ancestors may now be complete.
+    func finishPath(parent: Int) {
+        var p = parent
+        while p >= 0 {
+            stored[p].branches -= 1
+            if stored[p].branches > 0 { return }
+            p = stored[p].parent
+        }
+    }
+
+    /// Follows one path until it ends, pushing the other side of every undecided branch.
+    func explore(_ path: inout Pending, _ work: inout [Pending]) throws(VerifierError) {
+        while true {
+            let pc = path.pc
+            processed += 1
+            if processed > options.instructionLimit {
+                throw makeError(
+                    pc, "program too complex: more than \(options.instructionLimit) instructions processed "
+                        + "(loops must end within that budget over all paths)")
+            }
+            if structure.isPrunePoint[pc] {
+                switch try checkPrunePoint(path) {
+                case .prune:
+                    pruned += 1
+                    finishPath(parent: path.parent)
+                    return
+                case .continueWith(let parent):
+                    path.parent = parent
+                }
+            }
+            switch try step(&path.state, pc) {
+            case .next(let n):
+                path.pc = n
+            case .branch(let taken, let target, let fallState, let fall):
+                switch (taken, fallState) {
+                case (let t?, let f?):
+                    if path.parent >= 0 { stored[path.parent].branches += 1 }
+                    work.append(Pending(state: t, pc: target, parent: path.parent))
+                    peakPending = max(peakPending, work.count)
+                    path.state = f
+                    path.pc = fall
+                case (let t?, nil):
+                    path.state = t
+                    path.pc = target
+                case (nil, let f?):
+                    path.state = f
+                    path.pc = fall
+                case (nil, nil):
+                    finishPath(parent: path.parent)
+                    return
+                }
+            case .end:
+                finishPath(parent: path.parent)
+                return
+            }
+        }
+    }
+
+    enum PruneDecision {
+        case prune
+        case continueWith(parent: Int)
+    }
+
+    func checkPrunePoint(_ path: Pending) throws(VerifierError) -> PruneDecision {
+        for index in storedAt[path.pc] {
+            let old = stored[index]
+            if subsumes(old.state, path.state, pc: path.pc) {
+                if old.branches == 0 { return .prune }
+                throw makeError(
+                    path.pc, "infinite loop detected at instruction \(path.pc): the state repeats without progress")
+            }
+        }
+        if storedAt[path.pc].count >= 64 { return .continueWith(parent: path.parent) }
+        stored.append(Stored(state: path.state, branches: 1, parent: path.parent))
+        storedAt[path.pc].append(stored.count - 1)
+        return .continueWith(parent: stored.count - 1)
+    }
+
+    // MARK: Stack depth
+
+    var maxChainDepth = 0
+
+    func checkStackDepth() throws(VerifierError) {
+        let subs = structure.subprograms
+        func frameSize(_ s: Int) -> Int { (max(stackDepth[s], 1) + 31) / 32 * 32 }
+        func walk(_ s: Int, depth: Int, total: Int, chain: [Int]) throws(VerifierError) {
+            let t = total + frameSize(s)
+            if t > Int(VerifierLimits.stackSize) {
+                let names = (chain + [s]).map { "\(subs[$0]) (\(frameSize($0)) bytes)" }.joined(separator: " → ")
+                throw makeError(
+                    subs[s], "combined stack size of \(chain.count + 1) calls is \(t) bytes, more than 512: \(names)")
+            }
+            if depth > VerifierLimits.maxFrames {
+                throw makeError(subs[s], "the call chain is \(depth) frames deep; at most 8 are allowed")
+            }
+            maxChainDepth = max(maxChainDepth, t)
+            for c in structure.callees[s] where !chain.contains(c) && c != s {
+                try walk(c, depth: depth + 1, total: t, chain: chain + [s])
+            }
+        }
+        try walk(0, depth: 1, total: 0, chain: [])
+    }
+}
+
+extension Verifier {
+    /// `HelperTable`'s helpers.
+    public static let defaultHelper: @Sendable (Int32) -> HelperSpec? = { HelperTable.spec(id: $0) }
+    /// `HelperTable`'s kfuncs.
+    public static let defaultKfunc: @Sendable (String) -> HelperSpec? = { HelperTable.kfunc(named: $0) }
+}
