@@ -45,4 +45,27 @@ struct VerifierKernelAgreementTests {
             }
         }
     }
+
+    /// Debian's xdp-tools objects (`/usr/lib/*/bpf/*.o`, `/usr/lib/bpf/*.o`).
+    static let xdpToolsObjects: [String] = {
+        var directories = ["/usr/lib/bpf"]
+        let lib = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib")) ?? []
+        directories += lib.map { "/usr/lib/\($0)/bpf" }
+        return directories.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasSuffix(".o") }.sorted().map { "\(directory)/\($0)" }
+        }
+    }()
+
+    @Test("every XDP program of xdp-tools is accepted", arguments: xdpToolsObjects)
+    func xdpToolsAreAccepted(path: String) throws {
+        for program in try Self.xdpPrograms(path) {
+            do {
+                let report = try Verifier().verify(program)
+                print("\(path) \(program.name): \(report.instructionsProcessed) insns, \(report.statesStored) states")
+            } catch {
+                Issue.record("\(path) \(program.name):\n\(error)")
+            }
+        }
+    }
 }

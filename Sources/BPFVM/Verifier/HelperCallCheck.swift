@@ -58,12 +58,12 @@ extension VerifierRun {
                     index += 2
                     continue
                 }
-                if size.umin == 0 && !zeroAllowed {
-                    throw fail(sizeRegister, "the size may be 0 [\(size.description)]; it must be at least 1")
-                }
                 guard size.umax < VerifierLimits.maxMemorySize else {
                     throw fail(sizeRegister,
                         "unbounded memory size [\(size.description)]; bound it ('if (len > N) …' or 'len &= N')")
+                }
+                if size.umin == 0 && !zeroAllowed {
+                    throw fail(sizeRegister, "the size may be 0 [\(size.description)]; it must be at least 1")
                 }
                 if size.umax > 0 {
                     try memoryArgument(

@@ -27,8 +27,8 @@ extension VerifierRun {
         let n = Int64(size)
         let maxSize = sizeRange?.max ?? n
         let fixed = reg.offset + offset
-        let lo = fixed + reg.value.smin
-        let hi = fixed + reg.value.smax + maxSize
+        let lo = fixed &+ reg.value.smin  // meaningful (and bounded) only for the pointer kinds below
+        let hi = fixed &+ reg.value.smax &+ maxSize
         let what = access.isWrite ? "write" : "read"
         func fail(_ reason: String) -> VerifierError { makeError(pc, reason, register: r, state: s) }
         func scalarOfSize() -> RegisterState {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Proves an XDP program safe before it runs, as the kernel's verifier does: every path is explored with an abstract
 /// state (register types, scalar bounds, stack contents, proven packet ranges, held references), and every memory
 /// access, helper call and exit is checked against it. Accepted programs run without bounds checks.
@@ -134,6 +138,7 @@ final class VerifierRun {
             try explore(&path, &work)
         }
         try checkStackDepth()
+        if let v = getenv("SLUICE_VERIFIER_DEBUG"), v.pointee != 0 { print(debugStoredStates()) }
         return VerificationReport(
             contextLoads: contextLoads, instructionsProcessed: processed, statesStored: stored.count,
             statesPruned: pruned, peakPendingStates: peakPending, stackDepth: maxChainDepth, warnings: warnings)
@@ -248,4 +253,26 @@ extension Verifier {
     public static let defaultHelper: @Sendable (Int32) -> HelperSpec? = { HelperTable.spec(id: $0) }
     /// `HelperTable`'s kfuncs.
     public static let defaultKfunc: @Sendable (String) -> HelperSpec? = { HelperTable.kfunc(named: $0) }
+}
+
+extension VerifierRun {
+    /// Debug aid: where states pile up and how the last two stored at the busiest instruction differ.
+    func debugStoredStates() -> String {
+        let busiest = storedAt.indices.max { storedAt[$0].count < storedAt[$1].count } ?? 0
+        var out = "busiest \(busiest) with \(storedAt[busiest].count)\n"
+        let list = storedAt[busiest]
+        if list.count >= 2 {
+            let a = stored[list[list.count - 1]].state
+            let b = stored[list[list.count - 2]].state
+            for f in a.frames.indices where f < b.frames.count {
+                for r in 0..<11 where a.frames[f].registers[r] != b.frames[f].registers[r] {
+                    out += "f\(f) r\(r): \(a.frames[f].registers[r].description(maps: program.maps)) vs \(b.frames[f].registers[r].description(maps: program.maps)) live=\(structure.liveIn[busiest] >> r & 1)\n"
+                }
+                for i in 0..<max(a.frames[f].slots.count, b.frames[f].slots.count) where a.frames[f].slot(i) != b.frames[f].slot(i) {
+                    out += "f\(f) slot \(i): \(a.frames[f].slot(i)) vs \(b.frames[f].slot(i))\n"
+                }
+            }
+        }
+        return out
+    }
 }
