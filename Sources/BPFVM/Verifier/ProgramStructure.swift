@@ -27,6 +27,10 @@ struct ProgramStructure {
             let op: Operation
             do { op = try Operation(decoding: insns[pc]) } catch let e { throw error(pc, e.description) }
             operations[pc] = op
+            let second = op.isWide && pc + 1 < count ? Instruction(opcode: 0, imm: insns[pc + 1].imm) : nil
+            if !(op.isWide && second == nil) && !op.isCanonical(insns[pc], secondSlot: second) {
+                throw error(pc, "reserved fields must be zero: \(Disassembler.text(of: insns[pc], next: second))")
+            }
             switch op {
             case .loadImmediate64(let kind):
                 guard pc + 1 < count else { throw error(pc, "lddw is truncated: its second slot is missing") }

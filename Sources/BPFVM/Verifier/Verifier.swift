@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Proves an XDP program safe before it runs, as the kernel's verifier does: every path is explored with an abstract
 /// state (register types, scalar bounds, stack contents, proven packet ranges, held references), and every memory
 /// access, helper call and exit is checked against it. Accepted programs run without bounds checks.
@@ -138,7 +134,6 @@ final class VerifierRun {
             try explore(&path, &work)
         }
         try checkStackDepth()
-        if let v = getenv("SLUICE_VERIFIER_DEBUG"), v.pointee != 0 { print(debugStoredStates()) }
         return VerificationReport(
             contextLoads: contextLoads, instructionsProcessed: processed, statesStored: stored.count,
             statesPruned: pruned, peakPendingStates: peakPending, stackDepth: maxChainDepth, warnings: warnings)
