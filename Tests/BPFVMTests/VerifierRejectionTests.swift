@@ -287,7 +287,7 @@ struct VerifierRejectionTests {
         Case(name: "jump to itself", expect: "infinite loop detected", source: "mov %r0, 0\nl:\nja l"),
         Case(name: "loop whose condition never changes", expect: "infinite loop detected",
             source: checked14 + "\nldxb %r6, [%r2+0]\nl:\nmov %r0, 2\njne %r6, 7, l\nexit\n" + out14),
-        Case(name: "counter loop without an exit", expect: "program too complex", source: "mov %r0, 0\nl:\nadd %r0, 1\nja l",
+        Case(name: "counter loop without an exit", expect: "infinite loop detected", source: "mov %r0, 0\nl:\nadd %r0, 1\nja l",
             limit: 5_000),
         Case(name: "loop bounded only by an unknown value", expect: "program too complex",
             source: checked14 + "\nldxw %r6, [%r2+0]\nmov %r0, 0\nl:\nadd %r0, 1\njlt %r0, %r6, l\nmov %r0, 2\nexit\n" + out14,

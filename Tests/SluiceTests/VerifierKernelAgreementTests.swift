@@ -60,7 +60,10 @@ struct VerifierKernelAgreementTests {
     func xdpToolsAreAccepted(path: String) throws {
         for program in try Self.xdpPrograms(path) {
             do {
-                _ = try Verifier().verify(program)
+                let clock = ContinuousClock()
+                let start = clock.now
+                let report = try Verifier().verify(program)
+                print("\(program.name): \(report.instructionsProcessed) instructions, \(report.statesStored) states, \(clock.now - start)")
                 #expect(!Self.usesUnprovidedHelper(program), "\(program.name) calls a helper Sluice lacks, yet was accepted")
             } catch {
                 // xdpdump's XDP program calls bpf_perf_event_output (25), which Sluice does not provide: the verifier

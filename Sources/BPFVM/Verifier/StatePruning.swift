@@ -27,8 +27,13 @@ extension VerifierRun {
             else { return false }
             let live: UInt16 =
                 f == old.top ? structure.liveIn[pc] : (structure.liveIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
+            let precise: UInt16 =
+                f == old.top
+                ? structure.preciseIn[pc] : (structure.preciseIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
             for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
-                if !registerSubsumes(of.registers[r], nf.registers[r], &ids) { return false }
+                let o = of.registers[r]
+                if o.kind == .scalar && nf.registers[r].kind == .scalar && precise & (1 << UInt16(r)) == 0 { continue }
+                if !registerSubsumes(o, nf.registers[r], &ids) { return false }
             }
             for i in 0..<max(of.slots.count, nf.slots.count) {
                 if !slotSubsumes(of.slot(i), nf.slot(i), &ids) { return false }
