@@ -12,6 +12,7 @@ extension VerifierRun {
 
     func callWithSpec(_ s: inout AbstractState, _ pc: Int, _ spec: HelperSpec) throws(VerifierError) -> StepResult {
         var map: MapSpec? = nil
+        var mapIndex = 0
         var constantSize: Int64? = nil
         var releasedReference: UInt32? = nil
         var callback: Int? = nil
@@ -39,6 +40,7 @@ extension VerifierRun {
                     throw fail(r, "expected a map (lddw map[…]), got \(reg.description(maps: program.maps))")
                 }
                 map = program.maps[Int(reg.target)]
+                mapIndex = Int(reg.target)
             case .mapKey, .mapValue:
                 guard let m = map else { throw fail(r, "no map argument precedes the key/value") }
                 let size = kind == .mapKey ? m.keySize : m.valueSize
@@ -131,7 +133,7 @@ extension VerifierRun {
         case .void:
             s[register: 0] = .notInitialised
         case .mapValueOrNull:
-            guard let m = map, let mapIndex = program.maps.firstIndex(of: m) else {
+            guard map != nil else {
                 throw makeError(pc, "\(name) returns a map value but has no map argument")
             }
             var r0 = RegisterState.pointer(.mapValueOrNull, target: Int32(mapIndex))

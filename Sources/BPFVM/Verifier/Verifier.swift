@@ -51,7 +51,7 @@ final class VerifierRun {
     let insns: [Instruction]
     let options: Options
     typealias Options = Verifier.Options
-    var structure: ProgramStructure! = nil
+    let structure: ProgramStructure
 
     // Results
     var contextLoads: [Int: ContextField] = [:]
@@ -76,11 +76,11 @@ final class VerifierRun {
         self.program = program
         self.insns = program.instructions
         self.options = options
-        stackDepth = []
         storedAt = Array(repeating: [], count: program.instructions.count)
-        let s = try ProgramStructure(program) { pc, reason in self.makeError(pc, reason) }
-        structure = s
-        stackDepth = Array(repeating: 0, count: s.subprograms.count)
+        structure = try ProgramStructure(program) { pc, reason in
+            VerifierRun.makeError(program, pc, reason, registerText: nil, source: nil)
+        }
+        stackDepth = Array(repeating: 0, count: structure.subprograms.count)
     }
 
     func newID() -> UInt32 {
@@ -91,17 +91,31 @@ final class VerifierRun {
     // MARK: Errors
 
     func makeError(_ pc: Int, _ reason: String, register: Int? = nil, state: AbstractState? = nil) -> VerifierError {
-        let index = max(0, min(pc, insns.count - 1))
-        let text =
-            insns.isEmpty
-            ? "(none)" : Disassembler.text(of: insns[index], next: index + 1 < insns.count ? insns[index + 1] : nil)
         var registerText: String? = nil
         if let register, let state {
             registerText = "R\(register) = " + state[register: register].description(maps: program.maps)
         }
+        return VerifierRun.makeError(program, pc, reason, registerText: registerText, source: nil)
+    }
+
+    static func makeError(
+        _ program: ProgramSpec, _ pc: Int, _ reason: String, registerText: String?, source: SourceLocation?
+    ) -> VerifierError {
+        let insns = program.instructions
+        let index = max(0, min(pc, insns.count - 1))
+        let text =
+            insns.isEmpty
+            ? "(none)" : Disassembler.text(of: insns[index], next: index + 1 < insns.count ? insns[index + 1] : nil)
+        var location = source
+        if location == nil {
+            var i = index
+            while i >= 0 && location == nil {
+                if let l = program.lineInfo[i], l.line > 0 { location = l }
+                i -= 1
+            }
+        }
         return VerifierError(
-            instructionIndex: index, instruction: text, source: sourceLocation(index), registerState: registerText,
-            reason: reason)
+            instructionIndex: index, instruction: text, source: location, registerState: registerText, reason: reason)
     }
 
     func sourceLocation(_ pc: Int) -> SourceLocation? {
