@@ -182,6 +182,8 @@ struct VerifierRejectionTests {
             source: lookup + "\njeq %r0, 0, out\nldxb %r0, [%r0-1]\nexit\nout:\nmov %r0, 2\nexit"),
         Case(name: "arithmetic on a map value before the NULL check", expect: "pointer arithmetic on map value or NULL prohibited",
             source: lookup + "\nadd %r0, 4\nexit"),
+        Case(name: "32-bit NULL check proves nothing", expect: "check it against NULL first",
+            source: lookup + "\njeq32 %r0, 0, out\nldxdw %r0, [%r0+0]\nexit\nout:\nmov %r0, 2\nexit"),
         Case(name: "dereference in the NULL branch", expect: "a scalar is not a pointer",
             source: lookup + "\njne %r0, 0, out\nldxdw %r0, [%r0+0]\nexit\nout:\nmov %r0, 2\nexit"),
         Case(name: "map value plus an index up to 255", expect: "whose values have 16 bytes",

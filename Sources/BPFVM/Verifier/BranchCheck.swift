@@ -31,10 +31,10 @@ extension VerifierRun {
                 fall = nil
             }
         } else if (cond == .eq || cond == .ne), a.kind.isPointer != b.kind.isPointer,
-            (a.kind.isPointer ? b : a).value.constantValue == 0, width == .bits64 || true
+            (a.kind.isPointer ? b : a).value.constantValue == 0, width == .bits64
         {
+            // (Only 64-bit comparisons: the low half of a valid pointer may be zero, so JMP32 decides nothing.)
             // Pointer compared with NULL.
-            let pointerRegister = a.kind.isPointer ? d : sr
             let pointer = a.kind.isPointer ? a : b
             let isNullState: AbstractState?
             let notNullState: AbstractState?
@@ -52,7 +52,6 @@ extension VerifierRun {
                 isNullState = nil
                 notNullState = s
             }
-            _ = pointerRegister
             if cond == .eq {
                 taken = isNullState
                 fall = notNullState
@@ -60,7 +59,7 @@ extension VerifierRun {
                 taken = notNullState
                 fall = isNullState
             }
-        } else if width == .bits64, let (pointer, end, relation) = packetComparison(a, b, cond) {
+        } else if width == .bits64, let (pointer, _, relation) = packetComparison(a, b, cond) {
             // relation: what holds in the taken branch between `pointer` and `end`.
             if let range = provenRange(pointer, relation) {
                 markRange(&taken!, pointer, range, pc)
@@ -68,7 +67,6 @@ extension VerifierRun {
             if let range = provenRange(pointer, relation.negated) {
                 markRange(&fall!, pointer, range, pc)
             }
-            _ = end
         }
         return .branch(taken: taken, target: target, fall: fall, fallTarget: pc + 1)
     }
