@@ -67,6 +67,24 @@ final class VerifierRun {
         var state: AbstractState
         var branches: Int
         var parent: Int
+        /// Register kinds of the top frame, 4 bits each (a quick filter before the full comparison), and which of
+        /// them must match (live and initialised in the stored state).
+        var kinds: UInt64
+        var kindMask: UInt64
+    }
+
+    /// Kinds of the top frame's live registers, 4 bits per register.
+    func kindSignature(_ state: AbstractState, pc: Int) -> (kinds: UInt64, mask: UInt64) {
+        let live = structure.liveIn[pc]
+        var kinds: UInt64 = 0
+        var mask: UInt64 = 0
+        let top = state.frames[state.top]
+        for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
+            let kind = top.registers[r].kind
+            kinds |= UInt64(kind.rawValue) << UInt64(4 * r)
+            if kind != .notInitialised { mask |= 0xf << UInt64(4 * r) }
+        }
+        return (kinds, mask | UInt64(state.frames.count) << 60 | 0xf << 60)
     }
     var stored: [Stored] = []
     var storedAt: [[Int]]
@@ -217,7 +235,10 @@ final class VerifierRun {
     }
 
     func checkPrunePoint(_ path: Pending) throws(VerifierError) -> PruneDecision {
+        var (kinds, _) = kindSignature(path.state, pc: path.pc)
+        kinds |= UInt64(path.state.frames.count) << 60
         for index in storedAt[path.pc] {
+            if (stored[index].kinds ^ kinds) & stored[index].kindMask != 0 { continue }
             let old = stored[index]
             if subsumes(old.state, path.state, pc: path.pc) {
                 if old.branches == 0 { return .prune }
@@ -225,8 +246,8 @@ final class VerifierRun {
                     path.pc, "infinite loop detected at instruction \(path.pc): the state repeats without progress")
             }
         }
-        if storedAt[path.pc].count >= 64 { return .continueWith(parent: path.parent) }
-        stored.append(Stored(state: path.state, branches: 1, parent: path.parent))
+        if storedAt[path.pc].count >= 512 { return .continueWith(parent: path.parent) }
+        stored.append(Stored(state: path.state, branches: 1, parent: path.parent, kinds: kinds, kindMask: kindSignature(path.state, pc: path.pc).mask))
         storedAt[path.pc].append(stored.count - 1)
         return .continueWith(parent: stored.count - 1)
     }
