@@ -316,4 +316,107 @@ struct VerifierKernelAgreementTests {
         #expect(best < .milliseconds(100), "\(name) took \(best)")
         #endif
     }
+
+    // MARK: - Soundness on real programs
+
+    /// Mutants of the example programs: whenever the verifier accepts one, it runs in checked mode over random
+    /// packets and must never fault (a fault is a verifier bug). `SLUICE_FUZZ_SECONDS` lengthens the run.
+    @Test("accepted mutants of the example programs never fault in checked mode")
+    func realProgramMutantsNeverFault() throws {
+        var seeds: [ProgramSpec] = []
+        for path in Self.exampleObjects { seeds += try Self.xdpPrograms(path) }
+        try #require(!seeds.isEmpty)
+        let seconds = ProcessInfo.processInfo.environment["SLUICE_FUZZ_SECONDS"].flatMap(Double.init)
+        var rng = UInt64(ProcessInfo.processInfo.environment["SLUICE_FUZZ_SEED"].flatMap(UInt64.init) ?? 0xfeed)
+        func next() -> UInt64 {
+            rng &+= 0x9e37_79b9_7f4a_7c15
+            var z = rng
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+        let verifier = Verifier(options: .init(instructionLimit: 200_000))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        defer { buffer.deallocate() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var mutants = 0
+        var accepted = 0
+        var failures: [String] = []
+        while failures.count < 3 {
+            if let seconds {
+                if clock.now - start > .milliseconds(Int64(seconds * 1000)) { break }
+            } else if mutants >= 150 {
+                break
+            }
+            var spec = seeds[Int(next() % UInt64(seeds.count))]
+            for _ in 0..<Int(next() % 3 + 1) {
+                let i = Int(next() % UInt64(spec.instructions.count))
+                if spec.instructions[i].opcode == 0x18 || (i > 0 && spec.instructions[i - 1].opcode == 0x18) { continue }
+                var insn = spec.instructions[i]
+                let small = Int(next() % 9) - 4
+                switch next() % 6 {
+                case 0: insn.offset = insn.offset &+ Int16(small)
+                case 1: insn.imm = insn.imm &+ Int32(small)
+                case 2: insn.dst = UInt8(next() % 11)
+                case 3: insn.src = UInt8(next() % 11)
+                case 4:
+                    let cls = insn.opcode & 0x07
+                    if (cls == 0x05 || cls == 0x06) && [0x10, 0x20, 0x30, 0x50, 0xa0, 0xb0].contains(insn.opcode & 0xf0) {
+                        let ops: [UInt8] = [0x10, 0x20, 0x30, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0]
+                        insn.opcode = ops[Int(next() % UInt64(ops.count))] | (insn.opcode & 0x0f)
+                    }
+                default:
+                    let cls = insn.opcode & 0x07
+                    if cls >= 0x01 && cls <= 0x03 && insn.opcode & 0xe0 == 0x60 {
+                        insn.opcode = (insn.opcode & ~0x18) | UInt8(next() % 4) << 3
+                    }
+                }
+                spec.instructions[i] = insn
+            }
+            mutants += 1
+            guard let report = try? verifier.verify(spec) else { continue }
+            accepted += 1
+            guard let loaded = try? LoadedProgram(spec, options: .init(loadSiblings: false)) else { continue }
+            let maps = loaded.maps
+            let context = TranslationContext(
+                helper: { id in HelperTable.function(id: id) },
+                kfunc: { name in HelperTable.kfuncFunction(named: name) },
+                mapPointer: { maps.indices.contains($0) ? UInt64(UInt(bitPattern: maps[$0].core)) : nil },
+                mapValueAddress: { maps.indices.contains($0) ? maps[$0].valueAddress(offset: $1) : nil },
+                kfuncCalls: spec.kfuncCalls, externAddresses: spec.externAddresses,
+                contextLoads: report.contextLoads)
+            let executable: ExecutableProgram
+            do {
+                executable = try ExecutableProgram(instructions: spec.instructions, context: context, analyseContext: false)
+            } catch {
+                failures.append("\(spec.name): accepted but not translatable: \(error)")
+                continue
+            }
+            let machine = Machine()
+            loaded.bind(to: machine)
+            machine.environment.pointee.instructionBudget = 5_000_000
+            for _ in 0..<8 {
+                let length = next() % 4 == 0 ? Int(next() % 14) : Int(next() % 1501)
+                for i in 0..<4096 { buffer.storeBytes(of: UInt8(truncatingIfNeeded: next()), toByteOffset: i, as: UInt8.self) }
+                if length >= 24 && next() % 2 == 0 {
+                    // An IPv4 EtherType and a plausible IHL, so the parsers go deep.
+                    buffer.storeBytes(of: 0x08, toByteOffset: 256 + 12, as: UInt8.self)
+                    buffer.storeBytes(of: 0x00, toByteOffset: 256 + 13, as: UInt8.self)
+                    buffer.storeBytes(of: 0x45, toByteOffset: 256 + 14, as: UInt8.self)
+                }
+                let result = machine.runXDP(
+                    executable, buffer: buffer, dataOffset: 256, length: length, metaLength: 0,
+                    frameEnd: 4096 - 320, checked: true)
+                if let fault = result.fault {
+                    failures.append("\(spec.name), packet of \(length) bytes: \(fault)\n"
+                        + Disassembler.listing(of: spec.instructions).joined(separator: "\n"))
+                    break
+                }
+            }
+        }
+        print("real-program verifier fuzz: \(mutants) mutants, \(accepted) accepted")
+        #expect(accepted > 0)
+        for failure in failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
+    }
 }
