@@ -71,7 +71,9 @@ public struct BPFObjectFile: Hashable, Sendable {
     }
 
     private func choose(name: String?, section: String?) throws(ObjectLoadError) -> ProgramInfo {
-        let candidates = programs.filter { (name == nil || $0.name == name) && (section == nil || $0.section == section) }
+        let candidates = programs.filter {
+            (name == nil || $0.name == name) && (section == nil || $0.section == section)
+        }
         if name == nil && section == nil {
             if let xdp = programs.first(where: \.isXDP) { return xdp }
             if programs.count == 1 { return programs[0] }

@@ -6,9 +6,14 @@ public struct ObjectLoadError: Error, Hashable, Sendable, CustomStringConvertibl
     /// What was wrong, in one sentence (section, symbol or relocation named).
     public var reason: String
 
-    public init(path: String, reason: String) {
+    /// The object is well-formed but uses a feature Sluice does not implement (CO-RE, `.kconfig` externs, calls
+    /// outside `.text`, map-in-map initialisers); false for malformed or unreadable files.
+    public var isUnsupportedFeature: Bool
+
+    public init(path: String, reason: String, isUnsupportedFeature: Bool = false) {
         self.path = path
         self.reason = reason
+        self.isUnsupportedFeature = isUnsupportedFeature
     }
 
     public var description: String { "\(path): \(reason)" }

@@ -55,6 +55,9 @@ struct MalformedObjectTests {
             Issue.record("the damaged object was accepted", sourceLocation: sourceLocation)
             throw Accepted()
         }
+        #expect(
+            !error.isUnsupportedFeature, "damage is not an unsupported feature: \(error)",
+            sourceLocation: sourceLocation)
         return error.reason
     }
 
@@ -79,7 +82,9 @@ struct MalformedObjectTests {
     @Test("flipped bytes in headers, symbols, relocations and BTF never crash the loader")
     func flippedBytes() throws {
         let elf = try Self.compiled()
-        var regions: [Range<Int>] = [0..<64, elf.sectionHeaderOffset..<(elf.sectionHeaderOffset + elf.sectionCount * 64)]
+        var regions: [Range<Int>] = [
+            0..<64, elf.sectionHeaderOffset..<(elf.sectionHeaderOffset + elf.sectionCount * 64),
+        ]
         for name in [".symtab", ".relxdp", ".rel.text", ".rel.maps", "xdp", ".text", "maps", ".BTF.ext"] {
             if let section = elf.section(name) { regions.append(section.data..<(section.data + section.size)) }
         }
@@ -185,7 +190,42 @@ struct MalformedObjectTests {
         var patched = elf
         for size in [4, 12, 19] {
             patched.put64(size, at: maps.header + 32)
-            #expect(try Self.reason(patched.bytes) == "legacy map definitions are \(size) bytes; struct bpf_map_def needs 20")
+            #expect(
+                try Self.reason(patched.bytes)
+                    == "legacy map definitions are \(size) bytes; struct bpf_map_def needs 20")
+        }
+    }
+
+    @Test(".maps without BTF is refused, naming what is missing")
+    func mapsWithoutBTF() throws {
+        var elf = try Self.compiled()
+        let btf = try #require(elf.section(".BTF"))
+        // Rename .BTF to .BTX in the section name table.
+        let nameAt = elf.u64(elf.header(elf.u16(0x3e)) + 24) + elf.u32(btf.header)
+        elf.bytes[nameAt + 3] = UInt8(ascii: "X")
+        #expect(try Self.reason(elf.bytes).contains(".maps section needs BTF"))
+    }
+
+    @Test("random multi-byte damage to the shipped objects never crashes the loader")
+    func randomDamage() throws {
+        var generator = SplitMix64(seed: 0x5eed_0b1e)
+        for path in ShippedObjectTests.objects {
+            let elf = try ELFPatcher(path: path)
+            // Damage where the loader reads: headers and every non-DWARF section.
+            var positions =
+                Array(0..<64) + Array(elf.sectionHeaderOffset..<(elf.sectionHeaderOffset + elf.sectionCount * 64))
+            for index in 0..<elf.sectionCount where !elf.name(ofSection: index).contains(".debug") {
+                let header = elf.header(index)
+                guard elf.u32(header + 4) != 8 else { continue }  // SHT_NOBITS has no bytes in the file
+                positions += Array(elf.u64(header + 24)..<(elf.u64(header + 24) + elf.u64(header + 32)))
+            }
+            for _ in 0..<200 {
+                var bytes = elf.bytes
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    bytes[positions.randomElement(using: &generator)!] = UInt8.random(in: 0...255, using: &generator)
+                }
+                _ = Self.attempt(bytes)
+            }
         }
     }
 
@@ -197,5 +237,18 @@ struct MalformedObjectTests {
         #expect(error.reason == "no section tc; available: broken (section xdp)")
         let unreadable = try #require(throws: ObjectLoadError.self) { try BPFObjectFile(path: "/nonexistent/x.o") }
         #expect(unreadable.reason.contains("cannot open"))
+    }
+}
+
+/// A seeded generator, so a damage pattern that fails can be reproduced.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 }

@@ -10,11 +10,6 @@ struct ObjectLoaderTests {
         #include <linux/bpf.h>
         #include <bpf/bpf_helpers.h>
 
-        struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
-        struct bpf_map_def SEC("maps") legacy_counts = {
-            .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 16,
-        };
-
         struct {
             __uint(type, BPF_MAP_TYPE_HASH);
             __type(key, __u32);
@@ -22,6 +17,12 @@ struct ObjectLoaderTests {
             __uint(max_entries, 128);
             __uint(map_flags, BPF_F_NO_PREALLOC);
         } flows SEC(".maps");
+
+        // Declared after the BTF map, ordered before it (libbpf: legacy maps first).
+        struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+        struct bpf_map_def SEC("maps") legacy_counts = {
+            .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 16,
+        };
 
         const volatile __u32 threshold = 7;
         const volatile __u16 port = 0x1234;
@@ -50,7 +51,8 @@ struct ObjectLoaderTests {
     func mapDefinitions() throws {
         let object = try BPFCompiler.load(Self.mapsAndGlobalsSource)
         try #require(object.maps.count >= 2)
-        #expect(object.maps[0] == MapSpec(name: "legacy_counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 16))
+        #expect(
+            object.maps[0] == MapSpec(name: "legacy_counts", type: .array, keySize: 4, valueSize: 8, maxEntries: 16))
         #expect(
             object.maps[1]
                 == MapSpec(name: "flows", type: .hash, keySize: 4, valueSize: 8, maxEntries: 128, flags: 1))
@@ -176,9 +178,10 @@ struct ObjectLoaderTests {
         #expect(two.instructions.last?.opcode == 0x95)
 
         // Line info follows the appended function.
-        let scaleLine = try #require(
-            Self.subprogramSource.split(separator: "\n", omittingEmptySubsequences: false)
-                .firstIndex { $0.contains("return v * 3") }) + 1
+        let scaleLine =
+            try #require(
+                Self.subprogramSource.split(separator: "\n", omittingEmptySubsequences: false)
+                    .firstIndex { $0.contains("return v * 3") }) + 1
         let appended = (twoCount..<two.instructions.count).compactMap { two.lineInfo[$0] }
         #expect(!appended.isEmpty && appended.allSatisfy { $0.line == scaleLine && $0.file.hasSuffix("prog.c") })
         #expect((0..<twoCount).compactMap { two.lineInfo[$0] }.allSatisfy { $0.line != scaleLine })
@@ -334,7 +337,8 @@ struct ObjectLoaderTests {
             """, compiler: .swiftToolchain, flags: ["-mcpu=v4"])
         let program = try object.program()
         #expect(program.calls(.local).count == 1)
-        #expect(!program.indices { _, operation in if case .alu(.sdiv, _, _) = operation { true } else { false } }.isEmpty)
+        #expect(
+            !program.indices { _, operation in if case .alu(.sdiv, _, _) = operation { true } else { false } }.isEmpty)
         try expectDecodes(program)
     }
 
@@ -352,7 +356,8 @@ struct ObjectLoaderTests {
             }
             """)
         let coreError = try #require(throws: ObjectLoadError.self) { try core.program() }
-        #expect(coreError.reason.contains("CO-RE relocation against struct pkt_meta"))
+        #expect(coreError.isUnsupportedFeature)
+        #expect(coreError.reason.contains("CO-RE relocation against struct pkt_meta (field byte offset of pkt_meta.b)"))
 
         let kconfig = try BPFCompiler.load(
             """
@@ -364,6 +369,43 @@ struct ObjectLoaderTests {
             """)
         let kconfigError = try #require(throws: ObjectLoadError.self) { try kconfig.program() }
         #expect(kconfigError.reason.contains("CONFIG_HZ") && kconfigError.reason.contains("not supported"))
+        #expect(kconfigError.isUnsupportedFeature)
+
+        let custom = try BPFCompiler.load(
+            """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            int config_value SEC(".custom") = 5;
+            SEC("xdp")
+            int custom(struct xdp_md *ctx) { return config_value; }
+            """)
+        let customError = try #require(throws: ObjectLoadError.self) { try custom.program() }
+        #expect(customError.isUnsupportedFeature)
+        #expect(customError.reason.contains("config_value in section .custom, which is neither a map nor global data"))
+
+        let mapInMap = try #require(throws: ObjectLoadError.self) {
+            try BPFCompiler.load(
+                """
+                #include <linux/bpf.h>
+                #include <bpf/bpf_helpers.h>
+                struct inner {
+                    __uint(type, BPF_MAP_TYPE_ARRAY);
+                    __uint(max_entries, 1);
+                    __type(key, __u32);
+                    __type(value, __u32);
+                } inner_a SEC(".maps");
+                struct {
+                    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+                    __uint(max_entries, 2);
+                    __type(key, __u32);
+                    __array(values, struct inner);
+                } outer SEC(".maps") = { .values = { &inner_a } };
+                SEC("xdp")
+                int uses(struct xdp_md *ctx) { return bpf_map_lookup_elem(&outer, &(__u32){0}) ? XDP_PASS : XDP_DROP; }
+                """)
+        }
+        #expect(mapInMap.isUnsupportedFeature)
+        #expect(mapInMap.reason.contains("map outer (map type 12) initialises slot 0 with inner_a"))
     }
 }
 

@@ -37,7 +37,7 @@ struct ShippedObjectTests {
                 do {
                     try expectDecodes(try object.program(named: info.name, section: info.section))
                 } catch let error as ObjectLoadError {
-                    #expect(error.reason.contains("not supported"), "\(error)")
+                    #expect(error.isUnsupportedFeature && error.reason.contains("not supported"), "\(error)")
                 }
             }
         }
@@ -59,5 +59,18 @@ struct ShippedObjectTests {
         #expect(targets.count == 11)
         #expect(targets.allSatisfy { program.instructions[$0 - 1].opcode == 0x95 })
         #expect(program.siblings.keys.sorted() == ["xdp_pass"])
+    }
+
+    @Test("xdpdump's tracing object lists its fentry/fexit programs, has no XDP program, and refuses CO-RE")
+    func tracingObject() throws {
+        let path = try #require(Self.objects.first { $0.hasSuffix("/xdpdump_bpf.o") })
+        let object = try BPFObjectFile(path: path)
+        #expect(object.programs.map(\.section) == ["fentry/func", "fexit/func"])
+        #expect(object.maps.map(\.name) == ["xdpdump_perf_map", ".data"])
+        let none = try #require(throws: ObjectLoadError.self) { try object.program() }
+        #expect(none.reason.hasPrefix("no XDP program"))
+        let core = try #require(throws: ObjectLoadError.self) { try object.program(named: "trace_on_entry") }
+        #expect(core.isUnsupportedFeature)
+        #expect(core.reason.contains("CO-RE relocation against struct xdp_buff (field byte offset of xdp_buff.data)"))
     }
 }

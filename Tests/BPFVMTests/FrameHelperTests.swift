@@ -35,7 +35,8 @@ final class TestFrame {
 
     /// Calls `helper` as the interpreter would, with this frame's environment.
     @discardableResult
-    func call(_ helper: HelperFunction, _ r1: UInt64 = 0, _ r2: UInt64 = 0, _ r3: UInt64 = 0, _ r4: UInt64 = 0,
+    func call(
+        _ helper: HelperFunction, _ r1: UInt64 = 0, _ r2: UInt64 = 0, _ r3: UInt64 = 0, _ r4: UInt64 = 0,
         _ r5: UInt64 = 0
     ) -> Int64 {
         Int64(bitPattern: helper(UnsafeMutableRawPointer(environment), r1, r2, r3, r4, r5))
@@ -209,10 +210,12 @@ struct FrameLoadStoreTests {
         #expect(out == Array(45...60))
     }
 
-    @Test("past data_end → -EINVAL; offset or length above 0xffff → -EFAULT; nothing copied", arguments: [
-        (UInt64(45), UInt64(16), Errno.EINVAL), (65535, 16, Errno.EINVAL), (65536, 16, Errno.EFAULT),
-        (0xffff_ffff, 16, Errno.EFAULT), (0, 0x10000, Errno.EFAULT), (0, 61, Errno.EINVAL),
-    ])
+    @Test(
+        "past data_end → -EINVAL; offset or length above 0xffff → -EFAULT; nothing copied",
+        arguments: [
+            (UInt64(45), UInt64(16), Errno.EINVAL), (65535, 16, Errno.EINVAL), (65536, 16, Errno.EFAULT),
+            (0xffff_ffff, 16, Errno.EFAULT), (0, 0x10000, Errno.EFAULT), (0, 61, Errno.EINVAL),
+        ])
     func loadFailures(offset: UInt64, length: UInt64, expected: Int64) {
         let frame = TestFrame(packet: TestFrame.countingPacket())
         var out = [UInt8](repeating: 0xEE, count: 16)
@@ -227,10 +230,14 @@ struct FrameLoadStoreTests {
     func stores() {
         let frame = TestFrame(packet: TestFrame.countingPacket())
         let bytes: [UInt8] = [9, 8, 7, 6]
-        let stored = bytes.withUnsafeBytes { frame.call(XDPHelpers.storeBytes, 0, 56, UInt64(UInt(bitPattern: $0.baseAddress)), 4) }
+        let stored = bytes.withUnsafeBytes {
+            frame.call(XDPHelpers.storeBytes, 0, 56, UInt64(UInt(bitPattern: $0.baseAddress)), 4)
+        }
         #expect(stored == 0)
         #expect(Array(frame.data.suffix(4)) == bytes)
-        let refused = bytes.withUnsafeBytes { frame.call(XDPHelpers.storeBytes, 0, 57, UInt64(UInt(bitPattern: $0.baseAddress)), 4) }
+        let refused = bytes.withUnsafeBytes {
+            frame.call(XDPHelpers.storeBytes, 0, 57, UInt64(UInt(bitPattern: $0.baseAddress)), 4)
+        }
         #expect(refused == Errno.EINVAL)
         #expect(frame.bytes(316..<320) == [UInt8](repeating: TestFrame.headroomMarker, count: 4))
     }

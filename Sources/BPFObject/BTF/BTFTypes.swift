@@ -10,9 +10,26 @@ import CLibXDP
 final class BTFTypes {
     /// BTF kinds (`BTF_KIND_*` in `linux/btf.h`).
     enum Kind: UInt16 {
-        case void = 0, int = 1, pointer = 2, array = 3, structure = 4, union = 5, enumeration = 6, forward = 7
-        case typedef = 8, volatile = 9, const = 10, restrict = 11, function = 12, functionPrototype = 13
-        case variable = 14, dataSection = 15, float = 16, declarationTag = 17, typeTag = 18, enumeration64 = 19
+        case void = 0
+        case int = 1
+        case pointer = 2
+        case array = 3
+        case structure = 4
+        case union = 5
+        case enumeration = 6
+        case forward = 7
+        case typedef = 8
+        case volatile = 9
+        case const = 10
+        case restrict = 11
+        case function = 12
+        case functionPrototype = 13
+        case variable = 14
+        case dataSection = 15
+        case float = 16
+        case declarationTag = 17
+        case typeTag = 18
+        case enumeration64 = 19
     }
 
     struct Member {

@@ -116,7 +116,8 @@ struct ELFImage {
                 && !name.hasPrefix(".rel.debug") && header.sh_type != UInt32(SHT_STRTAB)
             if needsBytes {
                 if header.sh_type != UInt32(SHT_NULL) && header.sh_size > 0 {
-                    guard header.sh_offset <= UInt64(bytes.count), header.sh_size <= UInt64(bytes.count) - header.sh_offset
+                    guard header.sh_offset <= UInt64(bytes.count),
+                        header.sh_size <= UInt64(bytes.count) - header.sh_offset
                     else {
                         throw fail(
                             "section \(name) (offset \(header.sh_offset), size \(header.sh_size)) extends past the end "
@@ -182,7 +183,8 @@ struct ELFImage {
         var relocations: [Int: [Relocation]] = [:]
         for table in relocationSections {
             guard table.target > 0, table.target < sectionCount else {
-                throw fail("relocation section \(table.name) applies to section index \(table.target), which does not exist")
+                throw fail(
+                    "relocation section \(table.name) applies to section index \(table.target), which does not exist")
             }
             var entries: [Relocation] = []
             entries.reserveCapacity(table.count)
@@ -216,7 +218,9 @@ struct ELFImage {
         guard bytes[4] == 2 else {
             throw fail("wrong ELF class \(bytes[4]) (\(bytes[4] == 1 ? "32-bit" : "unknown")); BPF objects are ELF64")
         }
-        guard bytes[5] == 1 else { throw fail("not a little-endian ELF file; only little-endian BPF objects are supported") }
+        guard bytes[5] == 1 else {
+            throw fail("not a little-endian ELF file; only little-endian BPF objects are supported")
+        }
         let type = UInt16(bytes[16]) | UInt16(bytes[17]) << 8
         let machine = UInt16(bytes[18]) | UInt16(bytes[19]) << 8
         guard machine == machineBPF else {

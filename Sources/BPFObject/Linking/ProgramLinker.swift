@@ -6,6 +6,9 @@ extension BPFObjectFile {
     /// immediates become pc-relative distances into the combined array, map loads become pseudo-loads by index.
     func link(_ program: ProgramInfo) throws(ObjectLoadError) -> ProgramSpec {
         func fail(_ reason: String) -> ObjectLoadError { ObjectLoadError(path: path, reason: reason) }
+        func unsupported(_ reason: String) -> ObjectLoadError {
+            ObjectLoadError(path: path, reason: reason, isUnsupportedFeature: true)
+        }
         guard
             let sectionIndex = codeSections.indices.first(where: {
                 $0 != textSection && codeSections[$0].name == program.section
@@ -52,7 +55,7 @@ extension BPFObjectFile {
                 if let record = section.lineInfo[sourceIndex] { location = record }
                 if let location { lineInfo[at] = location }
                 if let core = section.coreRelocations[sourceIndex] {
-                    throw fail("program \(program.name): \(core)")
+                    throw unsupported("program \(program.name): \(core)")
                 }
                 guard let reference = section.references[sourceIndex] else { continue }
                 let site = "\(section.name) instruction \(sourceIndex) (function \(piece.function.name))"
@@ -91,7 +94,7 @@ extension BPFObjectFile {
                     instructions[at + 1].imm = 0
                     externAddresses[at] = extern
                 case .unsupported(let reason):
-                    throw fail("program \(program.name): \(reason)")
+                    throw unsupported("program \(program.name): \(reason)")
                 }
             }
         }

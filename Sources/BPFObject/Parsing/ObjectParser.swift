@@ -51,6 +51,9 @@ struct ObjectParser {
     }
 
     func fail(_ reason: String) -> ObjectLoadError { ObjectLoadError(path: path, reason: reason) }
+    func unsupported(_ reason: String) -> ObjectLoadError {
+        ObjectLoadError(path: path, reason: reason, isUnsupportedFeature: true)
+    }
 
     private func symbols(in section: Int) -> [ELFImage.Symbol] {
         image.symbols.filter { $0.sectionIndex == section }
@@ -216,19 +219,23 @@ struct ObjectParser {
             let map = maps[layout.map]
             guard let valuesOffset = layout.valuesOffset, relocation.offset >= layout.offset + valuesOffset,
                 (relocation.offset - layout.offset - valuesOffset) % 8 == 0
-            else { throw fail("relocation at .maps+\(relocation.offset) in map \(map.name) is not in its values array") }
+            else {
+                throw fail("relocation at .maps+\(relocation.offset) in map \(map.name) is not in its values array")
+            }
             guard relocation.type == Self.relocationAbs64 else {
                 throw fail("relocation type \(relocation.type) in map \(map.name)'s values is not R_BPF_64_ABS64")
             }
             let slot = Int((relocation.offset - layout.offset - valuesOffset) / 8)
             guard relocation.symbolIndex > 0, relocation.symbolIndex < image.symbols.count else {
-                throw fail("relocation in map \(map.name)'s values names symbol \(relocation.symbolIndex), out of range")
+                throw fail(
+                    "relocation in map \(map.name)'s values names symbol \(relocation.symbolIndex), out of range")
             }
             let symbol = image.symbols[relocation.symbolIndex]
-            let target = symbol.sectionIndex > 0 && symbol.sectionIndex < image.sections.count
+            let target =
+                symbol.sectionIndex > 0 && symbol.sectionIndex < image.sections.count
                 ? image.sections[symbol.sectionIndex] : nil
             guard map.type == .progArray, symbol.isFunction, let target, target.isExecutable else {
-                throw fail(
+                throw unsupported(
                     "map \(map.name) (\(map.type)) initialises slot \(slot) with \(symbol.name), which is not a "
                         + "program; only PROG_ARRAY initialisers are supported")
             }
@@ -249,7 +256,8 @@ struct ObjectParser {
         for section in image.sections where Self.isGlobalDataSection(section.name) && !section.isExecutable {
             guard section.type == UInt32(SHT_PROGBITS) || section.isNoBits, section.size > 0 else { continue }
             guard section.size <= Self.maximumGlobalDataSize else {
-                throw fail("section \(section.name) is \(section.size) bytes, more than Sluice supports for global data")
+                throw fail(
+                    "section \(section.name) is \(section.size) bytes, more than Sluice supports for global data")
             }
             let initial: [UInt8]
             if section.isNoBits {
@@ -273,7 +281,8 @@ struct ObjectParser {
                     let offset = Int(exactly: symbol?.value ?? UInt64(entry.offset)) ?? -1
                     let size = btf.resolvedSize(entry.typeID) ?? Int(entry.size)
                     guard offset >= 0, size >= 0, offset <= section.size, size <= section.size - offset else {
-                        throw fail("variable \(entry.name) (offset \(offset), \(size) bytes) lies outside \(section.name)")
+                        throw fail(
+                            "variable \(entry.name) (offset \(offset), \(size) bytes) lies outside \(section.name)")
                     }
                     globals.append(
                         GlobalVariable(
@@ -281,7 +290,8 @@ struct ObjectParser {
                 }
             } else {
                 for symbol in sectionSymbols {
-                    guard symbol.value <= UInt64(section.size), symbol.size <= UInt64(section.size) - symbol.value else {
+                    guard symbol.value <= UInt64(section.size), symbol.size <= UInt64(section.size) - symbol.value
+                    else {
                         throw fail("symbol \(symbol.name) lies outside \(section.name)")
                     }
                     globals.append(
@@ -326,7 +336,8 @@ struct ObjectParser {
                 isStart[index] = true
                 if instructions[index].opcode == 0x18 {
                     guard index + 1 < instructions.count else {
-                        throw fail("lddw at \(section.name) instruction \(index) is truncated by the end of the section")
+                        throw fail(
+                            "lddw at \(section.name) instruction \(index) is truncated by the end of the section")
                     }
                     index += 2
                 } else {
@@ -367,15 +378,49 @@ struct ObjectParser {
             }
             for record in coreRelocations[section.name] ?? [] {
                 let index = Int(record.instructionOffset / 8)
-                let type = btf?.describe(record.typeID) ?? "type \(record.typeID)"
-                let access = btf?.string(at: record.accessStringOffset) ?? "?"
                 code.coreRelocations[index] =
-                    "CO-RE relocation against \(type) (access \(access), kind \(record.kind)) at \(section.name) "
-                    + "instruction \(index) is not supported"
+                    "CO-RE relocation against \(describeCORE(record)) at \(section.name) instruction \(index) "
+                    + "is not supported"
             }
             if isText { textSection = codeSections.count }
             codeSections.append(code)
         }
+    }
+
+    /// "struct xdp_buff (field byte offset of xdp_buff.data)": the type, the relocation kind and the access path
+    /// (`0:1:2` = element 0 of the root, member 1, member or element 2) spelled with member names.
+    private func describeCORE(_ record: BTFExtension.CORERecord) -> String {
+        let kinds = [
+            "field byte offset", "field byte size", "field exists", "field signedness", "field left shift",
+            "field right shift", "local type id", "target type id", "type exists", "type size", "enum value exists",
+            "enum value", "type matches",
+        ]
+        let kind = record.kind < kinds.count ? kinds[Int(record.kind)] : "kind \(record.kind)"
+        guard let btf else { return "type \(record.typeID) (\(kind))" }
+        let access = btf.string(at: record.accessStringOffset) ?? ""
+        var path = btf.name(record.typeID)
+        var current = btf.skippingModifiers(record.typeID)
+        for (position, part) in access.split(separator: ":").enumerated() {
+            guard let index = Int(part), index >= 0 else { break }
+            if position == 0 {
+                if index != 0 { path += "[\(index)]" }
+                continue
+            }
+            let kindOfCurrent = btf.kind(current)
+            if kindOfCurrent == .structure || kindOfCurrent == .union {
+                let members = btf.members(current)
+                guard index < members.count else { break }
+                path += ".\(members[index].name)"
+                current = btf.skippingModifiers(members[index].typeID)
+            } else if kindOfCurrent == .array, let element = btf.arrayElement(current) {
+                path += "[\(index)]"
+                current = btf.skippingModifiers(element)
+            } else {
+                break
+            }
+        }
+        let isField = record.kind <= 5
+        return "\(btf.describe(record.typeID)) (\(kind)\(isField ? " of \(path)" : ""))"
     }
 
     private func readFunctions(
@@ -448,7 +493,8 @@ struct ObjectParser {
             else { throw fail("\(place) is not on an instruction") }
             let index = Int(relocation.offset / 8)
             guard relocation.symbolIndex > 0, relocation.symbolIndex < image.symbols.count else {
-                throw fail("\(place) names symbol \(relocation.symbolIndex), out of range (\(image.symbols.count) symbols)")
+                throw fail(
+                    "\(place) names symbol \(relocation.symbolIndex), out of range (\(image.symbols.count) symbols)")
             }
             let symbol = image.symbols[relocation.symbolIndex]
             guard symbol.isUndefined || symbol.value <= UInt64(Int32.max) else {
@@ -460,17 +506,22 @@ struct ObjectParser {
             switch relocation.type {
             case Self.relocation64:
                 guard isLoad else {
-                    throw fail("\(place) (R_BPF_64_64 against \(symbol.name)) applies to opcode 0x\(String(insn.opcode, radix: 16)), not lddw")
+                    throw fail(
+                        "\(place) (R_BPF_64_64 against \(symbol.name)) applies to opcode 0x\(String(insn.opcode, radix: 16)), not lddw"
+                    )
                 }
             case Self.relocation32:
                 guard isCall else {
-                    throw fail("\(place) (R_BPF_64_32 against \(symbol.name)) applies to opcode 0x\(String(insn.opcode, radix: 16)), not call")
+                    throw fail(
+                        "\(place) (R_BPF_64_32 against \(symbol.name)) applies to opcode 0x\(String(insn.opcode, radix: 16)), not call"
+                    )
                 }
             default:
                 throw fail("\(place) has unknown or unexpected relocation type \(relocation.type) for code")
             }
             guard code.references[index] == nil else { throw fail("\(place) relocates an instruction twice") }
-            let symbolName = symbol.name.isEmpty && symbol.sectionIndex > 0 && symbol.sectionIndex < image.sections.count
+            let symbolName =
+                symbol.name.isEmpty && symbol.sectionIndex > 0 && symbol.sectionIndex < image.sections.count
                 ? image.sections[symbol.sectionIndex].name : symbol.name
             let reference: CodeReference
 
@@ -483,9 +534,12 @@ struct ObjectParser {
                 case .function?:
                     reference = isCall ? .kfunc(extern) : .externAddress(extern)
                 case nil:
-                    reference = isCall
+                    reference =
+                        isCall
                         ? .kfunc(extern)
-                        : .unsupported("extern \(symbol.name) has no BTF description; only extern functions (kfuncs) are supported")
+                        : .unsupported(
+                            "extern \(symbol.name) has no BTF description; only extern functions (kfuncs) are supported"
+                        )
                 }
                 if isCall && !(insn.src == 1 || insn.src == 2) {
                     throw fail("\(place): call of extern \(symbol.name) has source kind \(insn.src), not a kfunc call")
@@ -506,7 +560,8 @@ struct ObjectParser {
                 guard let textSize = image.sections.first(where: { $0.index == textIndex })?.size,
                     target >= 0, target < Int64(textSize / 8)
                 else { throw fail("\(place) targets .text instruction \(target), outside .text") }
-                reference = isCall ? .call(textInstruction: Int(target)) : .functionAddress(textInstruction: Int(target))
+                reference =
+                    isCall ? .call(textInstruction: Int(target)) : .functionAddress(textInstruction: Int(target))
             } else if symbol.sectionIndex > 0, symbol.sectionIndex < image.sections.count {
                 let target = image.sections[symbol.sectionIndex]
                 if isCall {
@@ -531,7 +586,8 @@ struct ObjectParser {
                             + "\(target.name), which is neither a map nor global data")
                 }
             } else {
-                throw fail("\(place) refers to \(symbolName), which has no usable section (index \(symbol.sectionIndex))")
+                throw fail(
+                    "\(place) refers to \(symbolName), which has no usable section (index \(symbol.sectionIndex))")
             }
             code.references[index] = reference
         }

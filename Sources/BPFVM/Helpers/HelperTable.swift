@@ -70,8 +70,10 @@ public enum HelperTable {
                 implementation: XDPHelpers.redirect),
             HelperSpec(
                 id: 28, name: "bpf_csum_diff",
-                arguments: [.readableMemoryOrNull, .constantSizeOrZero, .readableMemoryOrNull, .constantSizeOrZero,
-                    .anything],
+                arguments: [
+                    .readableMemoryOrNull, .constantSizeOrZero, .readableMemoryOrNull, .constantSizeOrZero,
+                    .anything,
+                ],
                 returns: .integer, implementation: ChecksumHelpers.csumDiff),
             HelperSpec(
                 id: 44, name: "bpf_xdp_adjust_head", arguments: [.context, .anything], returns: .integer,
@@ -87,7 +89,8 @@ public enum HelperTable {
                 returns: .integer, implementation: nil,
                 refusal: "bpf_fib_lookup needs the kernel's FIB; not available in user space"),
             HelperSpec(
-                id: 118, name: "bpf_jiffies64", arguments: [], returns: .integer, implementation: ServiceHelpers.jiffies64),
+                id: 118, name: "bpf_jiffies64", arguments: [], returns: .integer,
+                implementation: ServiceHelpers.jiffies64),
             HelperSpec(
                 id: 125, name: "bpf_ktime_get_boot_ns", arguments: [], returns: .integer,
                 implementation: ServiceHelpers.ktimeGetBootNs),
@@ -95,7 +98,8 @@ public enum HelperTable {
                 id: 160, name: "bpf_ktime_get_coarse_ns", arguments: [], returns: .integer,
                 implementation: ServiceHelpers.ktimeGetCoarseNs),
             HelperSpec(
-                id: 181, name: "bpf_loop", arguments: [.anything, .callback, .stackOrNull, .anything], returns: .integer,
+                id: 181, name: "bpf_loop", arguments: [.anything, .callback, .stackOrNull, .anything],
+                returns: .integer,
                 implementation: nil),
             HelperSpec(
                 id: 188, name: "bpf_xdp_get_buff_len", arguments: [.context], returns: .integer,

@@ -33,6 +33,10 @@ public enum TracePrintk {
         var writer = MessageWriter(base: trace.pointee.bytes + trace.pointee.count, limit: min(room, maxMessageLength))
         TracePrintk.format(fmt, length, a1, a2, a3, into: &writer)
         let stored = min(writer.length, maxMessageLength)
+        guard stored <= room else {
+            trace.pointee.dropped += 1
+            return UInt64(writer.length)
+        }
         let needsNewline = stored == 0 || trace.pointee.bytes[trace.pointee.count + stored - 1] != UInt8(ascii: "\n")
         let recordLength = stored + (needsNewline ? 1 : 0)
         if recordLength <= room {
@@ -65,7 +69,9 @@ public enum TracePrintk {
             case .invalidCharacter: "format contains a byte that is not printable ASCII or white space"
             case .tooManyConversions: "format has more than 3 conversions"
             case .invalidConversion: "format has a conversion the kernel does not accept"
-            case .readsKernelMemory: "format has a conversion that reads memory (%s, %pks, %pus, %pB, %ps, %pS, %pI4, %pI6), which Sluice does not support"
+            case .readsKernelMemory:
+                "format has a conversion that reads memory (%s, %pks, %pus, %pB, %ps, %pS, %pI4, %pI6), "
+                    + "which Sluice does not support"
             }
         }
     }
@@ -211,7 +217,8 @@ public enum TracePrintk {
                     let base: UInt64 = conversion == UInt8(ascii: "u") ? 10 : 16
                     spec.plus = false  // sign flags apply to %d and %i only
                     spec.space = false
-                    w.number(magnitude: bits, negative: false, base: base, uppercase: conversion == UInt8(ascii: "X"), spec)
+                    w.number(
+                        magnitude: bits, negative: false, base: base, uppercase: conversion == UInt8(ascii: "X"), spec)
                 }
             }
         }
@@ -296,7 +303,9 @@ struct MessageWriter {
             let digit = UInt8(truncatingIfNeeded: rest / scale)
             rest %= scale
             scale /= base
-            put(digit < 10 ? UInt8(ascii: "0") + digit : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) + digit - 10)
+            put(
+                digit < 10
+                    ? UInt8(ascii: "0") + digit : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) + digit - 10)
         }
         if spec.left { repeating(UInt8(ascii: " "), padding) }
     }

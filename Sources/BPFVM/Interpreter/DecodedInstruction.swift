@@ -9,7 +9,7 @@ public struct DecodedInstruction: Sendable {
     public var op: DecodedOp
     public var dst: UInt8
     public var src: UInt8
-    /// Spare byte: the field selector of context loads.
+    /// Spare byte: the field selector of context loads; the third register of `boundsCheckJgt`.
     public var aux: UInt8
     /// Memory offset, or absolute jump target.
     public var offset: Int32
@@ -71,6 +71,14 @@ public enum DecodedOp: UInt8, Sendable {
     /// `bpf_loop`.
     case loop
     case exit
+    // Superinstructions (unchecked code only; see `Superinstructions`). The slots they cover stay decoded as
+    // themselves, so a jump into the middle of a fused group still runs correctly.
+    /// `mov dst, src; add dst, imm`.
+    case movAdd64
+    /// `mov dst, src; add dst, imm; jgt dst, aux, offset` — the packet bounds check clang emits.
+    case boundsCheckJgt
+    /// `ldxh dst, [src+off]; be16 dst`.
+    case ldxhBE16
     /// The second slot of `lddw`, or an instruction the translator refused to make reachable.
     case invalid
 }

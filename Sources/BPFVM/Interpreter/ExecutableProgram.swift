@@ -4,6 +4,7 @@ public final class ExecutableProgram: @unchecked Sendable {
     /// The instructions as loaded (after relocation), for messages and disassembly.
     public let instructions: [Instruction]
     let code: UnsafeMutablePointer<DecodedInstruction>
+    let fastCode: UnsafeMutablePointer<DecodedInstruction>
     let handleStorage: UnsafeMutablePointer<CodeHandle>
 
     /// Translates `instructions`. `context` resolves helpers, maps and externs; context loads are found by
@@ -19,12 +20,17 @@ public final class ExecutableProgram: @unchecked Sendable {
         self.instructions = instructions
         code = .allocate(capacity: decoded.count)
         code.initialize(from: decoded, count: decoded.count)
+        let fused = Superinstructions.fuse(decoded)
+        fastCode = .allocate(capacity: fused.count)
+        fastCode.initialize(from: fused, count: fused.count)
         handleStorage = .allocate(capacity: 1)
-        handleStorage.initialize(to: CodeHandle(code: UnsafePointer(code), count: decoded.count))
+        handleStorage.initialize(
+            to: CodeHandle(code: UnsafePointer(code), fastCode: UnsafePointer(fastCode), count: decoded.count))
     }
 
     deinit {
         code.deallocate()
+        fastCode.deallocate()
         handleStorage.deallocate()
     }
 
@@ -60,7 +66,7 @@ public struct Machine: ~Copyable {
     /// bounds checks: only for programs the verifier accepted.
     @inlinable
     public func run(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
-        runUnchecked(program.codeEntry, r1, r2)
+        runUnchecked(program.fastCodeEntry, r1, r2)
     }
 
     /// Runs with every memory access bounds-checked against the stack, the frame (data_meta..data_end) and the
@@ -92,4 +98,5 @@ public struct Machine: ~Copyable {
 
 extension ExecutableProgram {
     @usableFromInline var codeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(code) }
+    @usableFromInline var fastCodeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(fastCode) }
 }

@@ -401,7 +401,9 @@ func interpret<Policy: AccessPolicy>(
             continue
         case .tailCall:
             // bpf_tail_call(ctx, prog_array, index): on success control does not come back.
-            if let target = tailCallTarget(reg[2], reg[3], env) {
+            if let target = tailCallTarget(
+                reg[2], reg[3], env, fast: !Policy.isChecked && !Policy.countsInstructions)
+            {
                 env.pointee.tailCallCount += 1
                 code = target
                 pc = 0
@@ -455,6 +457,23 @@ func interpret<Policy: AccessPolicy>(
             reg[10] = frame.r10
             code = frame.code.unsafelyUnwrapped
             pc = frame.returnIndex
+            continue
+        case .movAdd64:
+            reg[d] = reg[s] &+ insn.imm
+            pc += 2
+            continue
+        case .boundsCheckJgt:
+            let end = reg[s] &+ insn.imm
+            reg[d] = end
+            if end > reg[Int(insn.aux)] {
+                pc = Int(insn.offset)
+            } else {
+                pc += 3
+            }
+            continue
+        case .ldxhBE16:
+            reg[d] = UInt64(raw(address(reg[s], insn.offset)).loadUnaligned(as: UInt16.self).byteSwapped)
+            pc += 2
             continue
         case .invalid:
             return fault(.invalidInstruction)
@@ -512,7 +531,7 @@ private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointe
 /// Resolves a tail call: the PROG_ARRAY slot's program, or nil (empty slot, index out of range, limit reached).
 @inline(__always)
 private func tailCallTarget(
-    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>
+    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>, fast: Bool
 ) -> UnsafePointer<DecodedInstruction>? {
     guard env.pointee.tailCallCount < KernelLimits.maxTailCalls,
         let core = UnsafePointer<MapCore>(bitPattern: UInt(map)), core.pointee.type == MapType.progArray.rawValue,
@@ -520,5 +539,5 @@ private func tailCallTarget(
     else { return nil }
     let slot = core.pointee.storage.load(fromByteOffset: Int(index) * 8, as: UInt.self)
     guard let handle = UnsafePointer<CodeHandle>(bitPattern: slot) else { return nil }
-    return handle.pointee.code
+    return fast ? handle.pointee.fastCode : handle.pointee.code
 }

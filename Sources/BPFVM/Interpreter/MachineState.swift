@@ -52,6 +52,9 @@ struct CallFrame {
 /// A program's decoded code, as PROG_ARRAY slots and the tail-call instruction refer to it.
 @frozen
 public struct CodeHandle {
+    /// Plain decoded code (checked and counting runs).
     public var code: UnsafePointer<DecodedInstruction>
+    /// The same with superinstructions (unchecked runs).
+    public var fastCode: UnsafePointer<DecodedInstruction>
     public var count: Int
 }

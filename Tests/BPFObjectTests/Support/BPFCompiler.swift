@@ -23,7 +23,8 @@ enum BPFCompiler {
 
     /// The directory of the `swift` driver, resolved through symlinks, holds the toolchain's clang.
     static let swiftToolchainClang: String = {
-        let swift = (try? run("/bin/sh", ["-c", "readlink -f \"$(command -v swift)\""]))?
+        let swift =
+            (try? run("/bin/sh", ["-c", "readlink -f \"$(command -v swift)\""]))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return URL(fileURLWithPath: swift).deletingLastPathComponent().appendingPathComponent("clang").path
     }()
@@ -44,7 +45,9 @@ enum BPFCompiler {
         try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
         _ = try run(
             compiler.path,
-            ["-O2", "-g", "-target", "bpf", "-I/usr/include/\(multiarch)"] + flags + ["-c", sourcePath, "-o", objectPath])
+            ["-O2", "-g", "-target", "bpf", "-I/usr/include/\(multiarch)"] + flags + [
+                "-c", sourcePath, "-o", objectPath,
+            ])
         return objectPath
     }
 

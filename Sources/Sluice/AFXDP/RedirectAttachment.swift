@@ -1,0 +1,400 @@
+import CLibXDP
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How to attach the kernel-side redirect program.
+public enum XDPAttachMode: String, CaseIterable, Sendable {
+    /// Native (driver) mode, falling back to generic (skb) mode when the driver refuses; the fallback is reported.
+    case auto
+    /// `XDP_FLAGS_DRV_MODE` only.
+    case native
+    /// `XDP_FLAGS_SKB_MODE` (generic XDP) only.
+    case skb
+}
+
+/// The mode the program ended up attached in.
+public enum XDPAttachedMode: String, Sendable {
+    case native
+    case skb
+}
+
+/// An IPv4 flow the redirect program passes straight to the kernel stack (`pass_flows` key). Addresses and ports
+/// are host-order values; `protocol` is the IP protocol number; ports are 0 for protocols without ports.
+public struct PassFlow: Hashable, Sendable {
+    public var source: UInt32
+    public var destination: UInt32
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var ipProtocol: UInt8
+    public init(
+        source: UInt32, destination: UInt32, sourcePort: UInt16 = 0, destinationPort: UInt16 = 0,
+        ipProtocol: UInt8
+    ) {
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.ipProtocol = ipProtocol
+    }
+
+    /// The 16-byte `struct sluice_flow_v4` key, fields in network byte order.
+    var keyBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: source >> UInt32(shift)))
+        }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: destination >> UInt32(shift)))
+        }
+        bytes += [UInt8(sourcePort >> 8), UInt8(truncatingIfNeeded: sourcePort)]
+        bytes += [UInt8(destinationPort >> 8), UInt8(truncatingIfNeeded: destinationPort)]
+        bytes += [ipProtocol, 0, 0, 0]
+        return bytes
+    }
+}
+
+/// Frames the kernel-side program handed to the stack itself ("PASS in kernel"), counted since it was loaded.
+public struct KernelPassCounters: Hashable, Sendable, Codable {
+    public var interface: String
+    /// EtherType listed in `pass_ethertypes` (ARP by default).
+    public var byEtherType: UInt64
+    /// IPv4 flow listed in `pass_flows`.
+    public var byFlow: UInt64
+    /// No socket bound on the frame's queue (`bpf_redirect_map` fell back to XDP_PASS).
+    public var noSocket: UInt64
+}
+
+/// Sluice's kernel-side program (`programs/sluice_redirect.c`) loaded with libbpf and attached through a bpf_link,
+/// so that the kernel detaches it when the last reference goes away, including when the process is killed.
+///
+/// With `persist`, the link and maps are pinned under `/sys/fs/bpf/sluice/IFNAME/`: the program stays after Sluice
+/// exits, and a later Sluice (persistent or not) finds the pins, re-inserts its sockets and does not re-attach.
+/// `RedirectAttachment.detach(interface:)` removes the pins and thereby the program.
+public final class RedirectAttachment {
+    public let interface: InterfaceInfo
+    public let attachedMode: XDPAttachedMode?
+    /// True when the link and maps are pinned (this run pinned them, or an earlier one did).
+    public let persistent: Bool
+    /// True when an existing pinned attachment was taken over instead of attaching.
+    public let reusedPinned: Bool
+    /// Fallbacks and other things worth telling the user.
+    public private(set) var notes: [String] = []
+    /// The bpf_link id and program id (as `bpftool link` / `ip link` show them).
+    public let linkID: UInt32
+    public let programID: UInt32
+
+    private var object: OpaquePointer?
+    private var linkFD: Int32
+    let xsksMapFD: Int32
+    let passEtherTypesFD: Int32
+    let passFlowsFD: Int32
+    /// `pass_counters` (per-CPU array), or -1 when a pinned attachment from an older program has none.
+    let passCountersFD: Int32
+    private var closed = false
+
+    /// bpffs directory of an interface's pins.
+    public static func pinDirectory(interface name: String) -> String { "/sys/fs/bpf/sluice/\(name)" }
+
+    /// Loads and attaches the program (or takes over a pinned one). `passEtherTypes` are host-order EtherTypes
+    /// (ARP, 0x0806, by default) inserted before the program sees traffic.
+    public init(
+        interface: InterfaceInfo, objectPath: String, mode: XDPAttachMode = .auto, persist: Bool = false,
+        passEtherTypes: [UInt16] = [0x0806], passFlows: [PassFlow] = [], logger: Logger
+    ) throws(AFXDPError) {
+        self.interface = interface
+        let dir = Self.pinDirectory(interface: interface.name)
+        var notes: [String] = []
+
+        if let pinned = try Self.openPinned(interface: interface, logger: logger) {
+            linkFD = pinned.link
+            xsksMapFD = pinned.xsks
+            passEtherTypesFD = pinned.etherTypes
+            passFlowsFD = pinned.flows
+            passCountersFD = pinned.counters
+            object = nil
+            persistent = true
+            reusedPinned = true
+            attachedMode = nil
+            notes.append("using the redirect program pinned at \(dir) (not re-attaching)")
+            // This run's pass-through entries join those already in the pinned maps.
+            for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: pinned.etherTypes) }
+            for flow in passFlows { try Self.insertFlow(flow, fd: pinned.flows) }
+            if !persist {
+                notes.append("it stays attached after this run; `sluice detach \(interface.name)` removes it")
+            }
+        } else {
+            guard access(objectPath, R_OK) == 0 else {
+                throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(errno)))
+            }
+            // libbpf's messages go to the logger and are quoted when opening or loading fails.
+            let (opened, messages) = LibbpfLog.capturing(logger: logger) { () -> (OpaquePointer?, Int32, Int32) in
+                guard let obj = bpf_object__open_file(objectPath, nil) else { return (nil, errno, 0) }
+                return (obj, 0, bpf_object__load(obj))
+            }
+            let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
+            guard let obj = opened.0 else {
+                throw .redirectProgramUnavailable(
+                    path: objectPath, reason: String(cString: strerror(opened.1)) + quoted)
+            }
+            var ok = false
+            defer { if !ok { bpf_object__close(obj) } }
+            if opened.2 < 0 {
+                throw .system(SystemError(call: "bpf_object__load", errno: -opened.2, context: objectPath + quoted))
+            }
+            guard let program = bpf_object__find_program_by_name(obj, "sluice_redirect") else {
+                throw .redirectProgramIncomplete(path: objectPath, missing: "program sluice_redirect")
+            }
+            let progFD = bpf_program__fd(program)
+            func mapFD(_ name: String) throws(AFXDPError) -> Int32 {
+                let fd = bpf_object__find_map_fd_by_name(obj, name)
+                guard fd >= 0 else { throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)") }
+                return fd
+            }
+            let xsks = try mapFD("xsks_map")
+            let etherTypes = try mapFD("pass_ethertypes")
+            let flows = try mapFD("pass_flows")
+            let counters = try mapFD("pass_counters")
+            // Pass-through entries go in before the program sees its first frame.
+            for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: etherTypes) }
+            for flow in passFlows { try Self.insertFlow(flow, fd: flows) }
+
+            let attempts: [XDPAttachedMode] =
+                switch mode {
+                case .auto: [.native, .skb]
+                case .native: [.native]
+                case .skb: [.skb]
+                }
+            var failures: [String] = []
+            var attached: (fd: Int32, mode: XDPAttachedMode)?
+            for attempt in attempts {
+                var opts = bpf_link_create_opts()
+                opts.sz = MemoryLayout<bpf_link_create_opts>.size
+                opts.flags = attempt == .native ? UInt32(XDP_FLAGS_DRV_MODE) : UInt32(XDP_FLAGS_SKB_MODE)
+                let fd = bpf_link_create(progFD, Int32(interface.ifindex), BPF_XDP, &opts)
+                if fd >= 0 {
+                    attached = (fd, attempt)
+                    break
+                }
+                let code = -fd
+                if code == EBUSY || code == EEXIST {
+                    throw .interfaceBusy(
+                        interface: interface.name,
+                        detail: "another XDP program is attached (see `ip link show \(interface.name)`); "
+                            + "remove it, or `sluice detach \(interface.name)` if it is a persistent Sluice redirect")
+                }
+                if code == ENODEV || code == ENXIO { throw .interfaceNotFound(interface.name) }
+                failures.append("\(attempt): bpf_link_create: \(String(cString: strerror(code)))")
+                logger.debug("attach \(attempt) mode on \(interface.name) failed: \(String(cString: strerror(code)))")
+            }
+            guard let attached else { throw .attachFailed(interface: interface.name, attempts: failures) }
+            if mode == .auto && attached.mode == .skb {
+                notes.append(
+                    "native XDP not available on \(interface.name) (\(failures.joined(separator: "; "))); using skb (generic) mode"
+                )
+            }
+            linkFD = attached.fd
+            xsksMapFD = xsks
+            passEtherTypesFD = etherTypes
+            passFlowsFD = flows
+            passCountersFD = counters
+            attachedMode = attached.mode
+            reusedPinned = false
+            persistent = persist
+            object = obj
+            if persist {
+                if let note = try Self.ensureBPFFS() { notes.append(note) }
+                do {
+                    try Self.pin(
+                        linkFD: attached.fd,
+                        maps: [
+                            (xsks, "xsks_map"), (etherTypes, "pass_ethertypes"),
+                            (flows, "pass_flows"), (counters, "pass_counters"),
+                        ],
+                        dir: dir)
+                } catch {
+                    Glibc.close(attached.fd)
+                    throw error
+                }
+                notes.append("pinned at \(dir); the redirect stays after exit until `sluice detach \(interface.name)`")
+            }
+            ok = true
+        }
+        (linkID, programID) = Self.linkIDs(linkFD)
+        self.notes = notes
+        for note in notes { logger.info("\(note)") }
+    }
+
+    /// Puts `socketFD` into `xsks_map[queue]` (replacing a stale entry).
+    public func insert(socketFD: Int32, queue: UInt32) throws(AFXDPError) {
+        var key = queue
+        var value = UInt32(bitPattern: socketFD)
+        let rc = bpf_map_update_elem(xsksMapFD, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 {
+            throw .system(SystemError(call: "bpf_map_update_elem", errno: -rc, context: "xsks_map[\(queue)]"))
+        }
+    }
+
+    /// Adds a host-order EtherType to the pass-through set.
+    public func addPassEtherType(_ etherType: UInt16) throws(AFXDPError) {
+        try Self.insertEtherType(etherType, fd: passEtherTypesFD)
+    }
+
+    /// Adds an IPv4 flow to the pass-through set.
+    public func addPassFlow(_ flow: PassFlow) throws(AFXDPError) { try Self.insertFlow(flow, fd: passFlowsFD) }
+
+    /// What the kernel program passed to the stack itself (summed over CPUs); nil when unavailable.
+    public func kernelPassCounters() -> KernelPassCounters? {
+        guard passCountersFD >= 0, !closed else { return nil }
+        let cpus = Int(libbpf_num_possible_cpus())
+        guard cpus > 0 else { return nil }
+        var values = [UInt64](repeating: 0, count: cpus)
+        var sums: [UInt64] = []
+        for index in UInt32(0)..<3 {
+            var key = index
+            guard bpf_map_lookup_elem(passCountersFD, &key, &values) == 0 else { return nil }
+            sums.append(values.reduce(0, &+))
+        }
+        return KernelPassCounters(interface: interface.name, byEtherType: sums[0], byFlow: sums[1], noSocket: sums[2])
+    }
+
+    /// Releases the attachment: closes the link (which detaches the program unless it is pinned) and the object.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(linkFD)
+        if let object {
+            bpf_object__close(object)  // closes the program and map fds it owns
+        } else {
+            Glibc.close(xsksMapFD)
+            Glibc.close(passEtherTypesFD)
+            Glibc.close(passFlowsFD)
+            if passCountersFD >= 0 { Glibc.close(passCountersFD) }
+        }
+        object = nil
+    }
+
+    deinit { close() }
+
+    /// Removes a persistent redirect: detaches the pinned link and deletes the pins.
+    public static func detach(interface name: String) throws(AFXDPError) {
+        let dir = pinDirectory(interface: name)
+        let linkPath = dir + "/link"
+        guard access(linkPath, F_OK) == 0 else { throw .notPersisted(interface: name, path: dir) }
+        let fd = bpf_obj_get(linkPath)
+        if fd >= 0 {
+            let rc = bpf_link_detach(fd)
+            Glibc.close(fd)
+            // ENOLINK: the interface went away and the link is already defunct; the pins still need removing.
+            if rc < 0 && -rc != ENOLINK && errno != ENOLINK {
+                throw .system(SystemError(call: "bpf_link_detach", errno: rc < 0 ? -rc : errno, context: linkPath))
+            }
+        }
+        removePins(dir: dir)
+    }
+
+    // MARK: - Internals
+
+    static func insertEtherType(_ etherType: UInt16, fd: Int32) throws(AFXDPError) {
+        var key = etherType.bigEndian
+        var value: UInt8 = 1
+        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 {
+            throw .system(
+                SystemError(
+                    call: "bpf_map_update_elem", errno: -rc,
+                    context: "pass_ethertypes[0x\(String(etherType, radix: 16))]"))
+        }
+    }
+
+    static func insertFlow(_ flow: PassFlow, fd: Int32) throws(AFXDPError) {
+        var key = flow.keyBytes
+        var value: UInt8 = 1
+        let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
+        if rc < 0 { throw .system(SystemError(call: "bpf_map_update_elem", errno: -rc, context: "pass_flows")) }
+    }
+
+    /// Makes sure a bpf filesystem is mounted at /sys/fs/bpf (as `ip` and `bpftool` do when they need one).
+    /// Returns a note when it had to mount it.
+    static func ensureBPFFS() throws(AFXDPError) -> String? {
+        let mounts = readSmallFile("/proc/self/mounts") ?? ""
+        if mounts.split(separator: "\n").contains(where: {
+            $0.split(separator: " ").dropFirst().prefix(2) == ["/sys/fs/bpf", "bpf"]
+        }) {
+            return nil
+        }
+        if mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) != 0 {
+            throw .system(
+                SystemError(call: "mount", errno: errno, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
+        }
+        return "mounted a bpf filesystem at /sys/fs/bpf (needed for pinning)"
+    }
+
+    static func pin(linkFD: Int32, maps: [(Int32, String)], dir: String) throws(AFXDPError) {
+        if mkdir("/sys/fs/bpf/sluice", 0o700) != 0 && errno != EEXIST {
+            throw .system(SystemError(call: "mkdir", errno: errno, context: "/sys/fs/bpf/sluice"))
+        }
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw .system(SystemError(call: "mkdir", errno: errno, context: dir))
+        }
+        // The link last: its presence marks a complete set of pins.
+        for (fd, name) in maps + [(linkFD, "link")] {
+            let rc = bpf_obj_pin(fd, dir + "/" + name)
+            if rc < 0 {
+                let code = rc == -1 ? errno : -rc
+                removePins(dir: dir)
+                throw .system(SystemError(call: "bpf_obj_pin", errno: code, context: dir + "/" + name))
+            }
+        }
+    }
+
+    static func removePins(dir: String) {
+        for name in ["link", "xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"] { unlink(dir + "/" + name) }
+        rmdir(dir)
+        rmdir("/sys/fs/bpf/sluice")  // only succeeds when no other interface has pins
+    }
+
+    /// Opens the pins of a persistent redirect on `interface`, if there are live ones. Stale pins (the link no
+    /// longer points at this interface, e.g. it was deleted and re-created) are removed.
+    static func openPinned(interface: InterfaceInfo, logger: Logger) throws(AFXDPError)
+        -> (link: Int32, xsks: Int32, etherTypes: Int32, flows: Int32, counters: Int32)?
+    {
+        let dir = pinDirectory(interface: interface.name)
+        guard access(dir + "/link", F_OK) == 0 else { return nil }
+        let link = bpf_obj_get(dir + "/link")
+        guard link >= 0 else {
+            throw .system(SystemError(call: "bpf_obj_get", errno: errno, context: dir + "/link"))
+        }
+        var info = bpf_link_info()
+        var length = UInt32(MemoryLayout<bpf_link_info>.size)
+        let rc = bpf_obj_get_info_by_fd(link, &info, &length)
+        if rc < 0 || info.xdp.ifindex != interface.ifindex {
+            logger.info("removing stale Sluice pins at \(dir) (link no longer attached to \(interface.name))")
+            Glibc.close(link)
+            removePins(dir: dir)
+            return nil
+        }
+        var fds: [Int32] = []
+        for name in ["xsks_map", "pass_ethertypes", "pass_flows"] {
+            let fd = bpf_obj_get(dir + "/" + name)
+            if fd < 0 {
+                let code = errno
+                for opened in fds { Glibc.close(opened) }
+                Glibc.close(link)
+                throw .system(SystemError(call: "bpf_obj_get", errno: code, context: dir + "/" + name))
+            }
+            fds.append(fd)
+        }
+        return (link, fds[0], fds[1], fds[2], bpf_obj_get(dir + "/pass_counters"))
+    }
+
+    static func linkIDs(_ fd: Int32) -> (UInt32, UInt32) {
+        var info = bpf_link_info()
+        var length = UInt32(MemoryLayout<bpf_link_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return (0, 0) }
+        return (info.id, info.prog_id)
+    }
+}

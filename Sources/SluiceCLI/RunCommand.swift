@@ -1,0 +1,168 @@
+import ArgumentParser
+import BPFVM
+import Foundation
+import Logging
+import Sluice
+
+/// `sluice run --iface IFACE PROG.o`: the program on the wire, through AF_XDP.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an XDP program on a live interface through AF_XDP sockets.",
+        discussion: """
+            Sluice attaches its redirect program (programs/build/sluice_redirect.o) through a bpf_link, so nothing \
+            stays attached if Sluice dies; --persist pins it instead (remove with 'sluice detach IFACE'). Stops \
+            after --duration, or on SIGINT/SIGTERM, and prints final statistics.
+            """)
+
+    @Option(help: "The interface to receive on.")
+    var iface: String
+
+    @OptionGroup var programOptions: ProgramOptions
+
+    @Option(help: "RX queues to open sockets on, comma-separated (default: all).")
+    var queues: String?
+
+    @Option(help: "Attach mode: auto (native, falling back to skb), native, skb.")
+    var mode: XDPAttachMode = .auto
+
+    @Flag(help: "Copy mode (no zero-copy attempt).")
+    var copy = false
+
+    @Flag(help: "Require zero-copy (fail if the driver cannot).")
+    var zeroCopy = false
+
+    @Option(help: "Frames per batch.")
+    var batch: Int = 64
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Option(help: "Frames whose verdict is XDP_PASS go to the kernel through this TAP device.")
+    var passToTap: String?
+
+    @Option(help: "Also open sockets on this interface, so XDP_REDIRECT can forward to it.")
+    var redirectIface: String?
+
+    @Flag(help: "Pin the redirect program and its maps under /sys/fs/bpf so they stay across restarts.")
+    var persist = false
+
+    @Option(help: "Print statistics every this many seconds (0: only at the end).")
+    var statsInterval: Double = 0
+
+    @Flag(help: "Statistics as JSON lines.")
+    var json = false
+
+    @Flag(help: "Run unverified, with every memory access bounds-checked.")
+    var noVerify = false
+
+    @Option(help: "The kernel-side redirect program.")
+    var redirectProgram: String = "programs/build/sluice_redirect.o"
+
+    func validate() throws {
+        if copy && zeroCopy { throw ValidationError("--copy and --zero-copy exclude each other") }
+        if batch < 1 || batch > 1024 { throw ValidationError("--batch must be between 1 and 1024") }
+        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+    }
+
+    func run() throws {
+        let (source, _, spec) = try programOptions.load()
+        let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: !noVerify)
+        do { try source.state.apply(to: loaded.program) } catch { throw CLIError(error.description) }
+
+        var configuration = LiveConfiguration(interface: iface)
+        if let queues {
+            let list = queues.split(separator: ",").compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+            guard !list.isEmpty else { throw CLIError("--queues: expected a comma-separated list of queue numbers") }
+            configuration.queues = list
+        }
+        configuration.mode = mode
+        configuration.batchSize = batch
+        configuration.socket.zeroCopy = copy ? .off : (zeroCopy ? .required : .auto)
+        configuration.persist = persist
+        configuration.passToTap = passToTap
+        configuration.redirectInterface = redirectIface
+        configuration.redirectProgramPath = redirectProgram
+
+        var logger = Logger(label: "sluice")
+        logger.logLevel = .notice
+        // One runner (machine) per worker; the program and its maps are shared, as in the kernel.
+        var runners: [ProgramRunner] = []
+        let engine: LiveEngine<VMFrameProcessor>
+        do {
+            engine = try LiveEngine(configuration: configuration, logger: logger) { index in
+                let runner = ProgramRunner(
+                    program: loaded.program, checked: loaded.checked, processorID: UInt32(index))
+                runners.append(runner)
+                return runner.processor
+            }
+        } catch { throw CLIError("\(error)") }
+        defer { engine.close() }
+        for note in engine.notes { StandardError.write("note: \(note)\n") }
+        engine.stopSignal.stopOnSignals()
+        try withExtendedLifetime(runners) {
+            do { try engine.start() } catch { throw CLIError("\(error)") }
+            StandardError.write(
+                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), \(loaded.checked ? "checked" : "verified")); Ctrl-C stops\n")
+            let deadline = duration.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+            var nextStats = ContinuousClock.now + .milliseconds(Int(max(statsInterval, 0.001) * 1000))
+            while !engine.stopSignal.isRequested && !engine.allWorkersFinished {
+                if let deadline, ContinuousClock.now >= deadline { break }
+                if statsInterval > 0 && ContinuousClock.now >= nextStats {
+                    LiveStatsReport.print(engine.stats(), json: json, final: false)
+                    nextStats = ContinuousClock.now + .milliseconds(Int(statsInterval * 1000))
+                }
+                usleep(20_000)
+            }
+            engine.stopWorkers()
+            let stats = engine.stats()
+            engine.close()
+            LiveStatsReport.print(stats, json: json, final: true)
+            if let signal = engine.stopSignal.receivedSignal { StandardError.write("stopped by signal \(signal)\n") }
+            for reason in stats.endReasons { StandardError.write("worker ended: \(reason)\n") }
+        }
+    }
+}
+
+/// `sluice detach IFACE`: removes a persistent (pinned) redirect program.
+struct DetachCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detach", abstract: "Remove the redirect program that 'sluice run --persist' left on an interface.")
+
+    @Argument(help: "The interface.")
+    var iface: String
+
+    func run() throws {
+        do { try RedirectAttachment.detach(interface: iface) } catch { throw CLIError("\(error)") }
+        print("detached \(iface)")
+    }
+}
+
+enum LiveStatsReport {
+    static func print(_ stats: LiveStats, json: Bool, final: Bool) {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            if let data = try? encoder.encode(stats) { Swift.print(String(decoding: data, as: UTF8.self)) }
+            return
+        }
+        var lines: [String] = [final ? "final statistics:" : "statistics:"]
+        for queue in stats.queues {
+            let c = queue.counters
+            var line = "  \(queue.interface) queue \(queue.queue) (\(queue.bindMode.rawValue)): rx \(c.rx.packets) pkts \(c.rx.bytes) B"
+            for action in XDPAction.allCases { line += ", \(action) \(c[action].packets)" }
+            lines.append(line)
+            if let s = queue.socket {
+                lines.append(
+                    "    socket: rx_dropped \(s.rxDropped), rx_invalid_descs \(s.rxInvalidDescriptors), rx_ring_full \(s.rxRingFull), fill_ring_empty \(s.rxFillRingEmpty), tx_invalid_descs \(s.txInvalidDescriptors), tx_ring_empty \(s.txRingEmpty)")
+            }
+        }
+        let t = stats.total
+        lines.append(
+            "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)")
+        Swift.print(lines.joined(separator: "\n"))
+        fflush(nil)
+    }
+}
+
+extension XDPAttachMode: ExpressibleByArgument {}
