@@ -419,4 +419,15 @@ struct VerifierKernelAgreementTests {
         #expect(accepted > 0)
         for failure in failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
     }
+
+    @Test("a program and its tail-call siblings verify, and load with the verifier's context loads")
+    func siblingsVerifyAndLoad() throws {
+        let path = try #require(Self.exampleObjects.first { $0.hasSuffix("/tail_chain.o") })
+        let program = try BPFObjectFile(path: path).program()
+        let reports = try Verifier().verifyWithSiblings(program)
+        #expect(Set(reports.keys) == Set([program.name] + program.siblings.keys))
+        #expect(reports.values.allSatisfy { $0.contextLoads.values.contains(.data) })
+        let loaded = try LoadedProgram(program, contextLoads: reports.mapValues(\.contextLoads))
+        #expect(loaded.siblings.count == reports.count)
+    }
 }

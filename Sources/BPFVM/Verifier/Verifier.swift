@@ -30,6 +30,16 @@ public struct Verifier: Sendable {
         let run = try VerifierRun(program: program, options: options)
         return try run.verify()
     }
+
+    /// Verifies a program and every sibling it may tail-call into (`ProgramSpec.siblings`), by function name. The
+    /// reports' `contextLoads` are what `LoadedProgram(_:options:contextLoads:)` takes.
+    public func verifyWithSiblings(_ program: ProgramSpec) throws(VerifierError) -> [String: VerificationReport] {
+        var reports = [program.name: try verify(program)]
+        for (name, sibling) in program.siblings.sorted(by: { $0.key < $1.key }) where reports[name] == nil {
+            reports[name] = try verify(sibling)
+        }
+        return reports
+    }
 }
 
 /// The kernel's limits the verifier enforces.
@@ -133,7 +143,8 @@ final class VerifierRun {
             }
         }
         return VerifierError(
-            instructionIndex: index, instruction: text, source: location, registerState: registerText, reason: reason)
+            programName: program.name, instructionIndex: index, instruction: text, source: location,
+            registerState: registerText, reason: reason)
     }
 
     func sourceLocation(_ pc: Int) -> SourceLocation? {

@@ -1,6 +1,8 @@
 /// Why the verifier refused a program: where, what the instruction was, what the register involved held, and why —
 /// enough to fix the source without reading the verifier.
 public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The program (function) being verified.
+    public var programName: String
     /// Slot index of the failing instruction (the kernel's instruction index).
     public var instructionIndex: Int
     /// The instruction in assembler syntax.
@@ -13,9 +15,10 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
     public var reason: String
 
     public init(
-        instructionIndex: Int, instruction: String, source: SourceLocation? = nil, registerState: String? = nil,
-        reason: String
+        programName: String = "", instructionIndex: Int, instruction: String, source: SourceLocation? = nil,
+        registerState: String? = nil, reason: String
     ) {
+        self.programName = programName
         self.instructionIndex = instructionIndex
         self.instruction = instruction
         self.source = source
@@ -24,7 +27,8 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     public var description: String {
-        var lines = ["instruction \(instructionIndex): \(instruction)"]
+        let prefix = programName.isEmpty ? "" : "\(programName), "
+        var lines = ["\(prefix)instruction \(instructionIndex): \(instruction)"]
         if let source {
             var line = "  at \(source)"
             if let text = source.text?.trimmingSpaces, !text.isEmpty { line += ": \(text)" }
