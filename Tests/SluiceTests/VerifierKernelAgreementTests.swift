@@ -38,7 +38,9 @@ struct VerifierKernelAgreementTests {
         #expect(!programs.isEmpty)
         for program in programs {
             do {
-                _ = try Verifier().verify(program)
+                let report = try Verifier().verify(program)
+                // The verifier's context rewrite agrees with the flow analysis unverified programs use.
+                #expect(report.contextLoads == (try ContextAnalysis.contextLoads(in: program.instructions)))
             } catch {
                 Issue.record("\(path) \(program.name):\n\(error)")
             }
