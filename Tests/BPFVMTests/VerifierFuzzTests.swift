@@ -128,7 +128,9 @@ struct VerifierFuzzTests {
     /// Runs an accepted program in checked mode over random packets; returns a description of the first fault.
     static func runChecked(_ spec: ProgramSpec, _ report: VerificationReport, _ rng: inout SplitMix) -> (String?, Int) {
         let loaded: LoadedProgram
-        do { loaded = try LoadedProgram(spec, options: .init(loadSiblings: false)) } catch { return ("accepted by the verifier but refused by the loader: \(error)", 0) }
+        do { loaded = try LoadedProgram(spec, options: .init(loadSiblings: false)) } catch {
+            return ("accepted by the verifier but refused by the loader: \(error)", 0)
+        }
         let maps = loaded.maps
         let context = TranslationContext(
             helper: { id in HelperTable.function(id: id) },
@@ -149,7 +151,9 @@ struct VerifierFuzzTests {
         for _ in 0..<12 {
             let length = rng.next() % 4 == 0 ? Int(rng.next() % 14) : Int(rng.next() % 1501)
             let meta = rng.next() % 3 == 0 ? 8 : 0
-            for i in 0..<4096 { buffer.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self) }
+            for i in 0..<4096 {
+                buffer.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: i, as: UInt8.self)
+            }
             // Make EtherType/IHL-driven paths likely.
             if length >= 15 && rng.next() % 2 == 0 {
                 buffer.storeBytes(of: 8, toByteOffset: 256 + 12, as: UInt8.self)
@@ -160,7 +164,9 @@ struct VerifierFuzzTests {
                 checked: true)
             runs += 1
             if let fault = result.fault {
-                if fault.kind == .instructionBudgetExceeded && spec.instructions.contains(where: { $0.opcode == 0x85 && $0.imm == 181 }) {
+                if fault.kind == .instructionBudgetExceeded
+                    && spec.instructions.contains(where: { $0.opcode == 0x85 && $0.imm == 181 })
+                {
                     continue  // bpf_loop may legitimately run 2^23 iterations
                 }
                 return ("packet of \(length) bytes (meta \(meta)): \(fault)", runs)

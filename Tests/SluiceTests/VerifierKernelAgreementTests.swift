@@ -65,8 +65,12 @@ struct VerifierKernelAgreementTests {
                 let clock = ContinuousClock()
                 let start = clock.now
                 let report = try Verifier().verify(program)
-                print("\(program.name): \(report.instructionsProcessed) instructions, \(report.statesStored) states, \(clock.now - start)")
-                #expect(!Self.usesUnprovidedHelper(program), "\(program.name) calls a helper Sluice lacks, yet was accepted")
+                print(
+                    "\(program.name): \(report.instructionsProcessed) instructions, \(report.statesStored) states, \(clock.now - start)"
+                )
+                #expect(
+                    !Self.usesUnprovidedHelper(program), "\(program.name) calls a helper Sluice lacks, yet was accepted"
+                )
             } catch {
                 // xdpdump's XDP program calls bpf_perf_event_output (25), which Sluice does not provide: the verifier
                 // must say exactly that. Everything else must be accepted.
@@ -87,7 +91,8 @@ struct VerifierKernelAgreementTests {
 
     @Test(
         "the kernel accepts every example program too",
-        .enabled(if: KernelPrivileges.sufficient, "loading into the kernel needs CAP_BPF and CAP_NET_ADMIN (run as root)"),
+        .enabled(
+            if: KernelPrivileges.sufficient, "loading into the kernel needs CAP_BPF and CAP_NET_ADMIN (run as root)"),
         arguments: exampleObjects)
     func kernelAcceptsExamples(path: String) throws {
         for program in try Self.xdpPrograms(path) {
@@ -120,140 +125,175 @@ struct VerifierKernelAgreementTests {
         """
 
     static let cCases: [CCase] = [
-        CCase(name: "packet read without a bounds check", expect: "outside the 0 bytes proven", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) { return DATA(ctx)[0] & 3; }
-            """),
-        CCase(name: "off-by-one bounds check", expect: "offset 14, size 1: outside the 14 bytes proven", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                unsigned char *d = DATA(ctx);
-                if (d + 14 > END(ctx)) return XDP_PASS;
-                return d[14] & 3;
-            }
-            """),
-        CCase(name: "metadata read without a check", expect: "pointer to packet metadata", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) { return *(__u32 *)(long)ctx->data_meta & 3; }
-            """),
-        CCase(name: "map value without a NULL check", expect: "check it against NULL first", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                __u32 k = 0;
-                __u64 *v = bpf_map_lookup_elem(&flows, &k);
-                return *v & 3;
-            }
-            """),
-        CCase(name: "map value indexed by a packet byte", expect: "whose values have 32 bytes", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                unsigned char *d = DATA(ctx);
-                if (d + 1 > END(ctx)) return XDP_PASS;
-                __u32 k = 0;
-                struct big *v = bpf_map_lookup_elem(&arr, &k);
-                if (!v) return XDP_PASS;
-                return v->a[d[0]] & 3;
-            }
-            """),
-        CCase(name: "write to a const global", expect: "write to read-only map", body: """
-            const volatile __u32 limit = 5;
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                *(volatile __u32 *)&limit = 7;
-                return XDP_PASS;
-            }
-            """),
-        CCase(name: "ring buffer record written past its size", expect: "of a 8-byte ring buffer record", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
-                if (!e) return XDP_PASS;
-                e[1] = 1;
-                bpf_ringbuf_submit(e, 0);
-                return XDP_DROP;
-            }
-            """),
-        CCase(name: "key smaller than the map's key", expect: "outside the frame's 512 bytes", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                __u32 k = 1;
-                __u64 *v = bpf_map_lookup_elem(&wide, &k);
-                return v ? XDP_DROP : XDP_PASS;
-            }
-            """),
-        CCase(name: "loop that never ends", expect: "infinite loop detected", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                unsigned char *d = DATA(ctx);
-                if (d + 1 > END(ctx)) return XDP_PASS;
-                for (;;) { if (*(volatile unsigned char *)d == 0) break; }
-                return XDP_DROP;
-            }
-            """),
-        CCase(name: "ring buffer record never submitted", expect: "unreleased reference", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
-                if (!e) return XDP_PASS;
-                *e = 1;
-                return XDP_DROP;
-            }
-            """),
-        CCase(name: "ring buffer record without a NULL check", expect: "check it against NULL first", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
-                *e = 1;
-                bpf_ringbuf_submit(e, 0);
-                return XDP_PASS;
-            }
-            """),
-        CCase(name: "write to the context", expect: "writes to the context", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                ctx->rx_queue_index = 1;
-                return XDP_PASS;
-            }
-            """),
-        CCase(name: "packet pointer plus an unbounded 32-bit offset", expect: "unbounded value", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                unsigned char *d = DATA(ctx);
-                if (d + 4 > END(ctx)) return XDP_PASS;
-                unsigned char *p = d + *(__u32 *)d;
-                if (p + 1 > END(ctx)) return XDP_PASS;
-                return *p & 3;
-            }
-            """),
-        CCase(name: "stack array indexed by a packet byte", expect: "outside the frame's 512 bytes", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                volatile unsigned char buf[8] = {};
-                unsigned char *d = DATA(ctx);
-                if (d + 1 > END(ctx)) return XDP_PASS;
-                buf[d[0]] = 1;
-                return buf[1] & 3;
-            }
-            """),
-        CCase(name: "redirect_map on a hash map", expect: "cannot be used with map 'flows'", body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) { return bpf_redirect_map(&flows, 0, 0); }
-            """),
-        CCase(name: "stack over 512 bytes across two functions", expect: "combined stack size", body: """
-            static __attribute__((noinline)) int inner(__u64 x) {
-                volatile __u64 b[36];
-            #pragma unroll
-                for (int i = 0; i < 36; i++) b[i] = x;
-                return b[0] + b[35];
-            }
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                volatile __u64 a[36];
-            #pragma unroll
-                for (int i = 0; i < 36; i++) a[i] = i;
-                return (inner(a[3]) + a[35]) & 3;
-            }
-            """),
-        CCase(name: "bpf_loop callback returning 2", expect: "must return 0 (continue) or 1 (stop)", body: """
-            static long step(__u32 i, void *data) { return 2; }
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                bpf_loop(4, step, 0, 0);
-                return XDP_PASS;
-            }
-            """),
-        CCase(name: "packet pointer kept across bpf_xdp_adjust_head", expect: "after a helper that changes the packet",
+        CCase(
+            name: "packet read without a bounds check", expect: "outside the 0 bytes proven",
             body: """
-            SEC("xdp") int prog(struct xdp_md *ctx) {
-                unsigned char *d = DATA(ctx);
-                if (d + 14 > END(ctx)) return XDP_PASS;
-                if (bpf_xdp_adjust_head(ctx, 4)) return XDP_DROP;
-                return *(volatile unsigned char *)d & 3;
-            }
-            """),
+                SEC("xdp") int prog(struct xdp_md *ctx) { return DATA(ctx)[0] & 3; }
+                """),
+        CCase(
+            name: "off-by-one bounds check", expect: "offset 14, size 1: outside the 14 bytes proven",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    unsigned char *d = DATA(ctx);
+                    if (d + 14 > END(ctx)) return XDP_PASS;
+                    return d[14] & 3;
+                }
+                """),
+        CCase(
+            name: "metadata read without a check", expect: "pointer to packet metadata",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) { return *(__u32 *)(long)ctx->data_meta & 3; }
+                """),
+        CCase(
+            name: "map value without a NULL check", expect: "check it against NULL first",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    __u32 k = 0;
+                    __u64 *v = bpf_map_lookup_elem(&flows, &k);
+                    return *v & 3;
+                }
+                """),
+        CCase(
+            name: "map value indexed by a packet byte", expect: "whose values have 32 bytes",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    unsigned char *d = DATA(ctx);
+                    if (d + 1 > END(ctx)) return XDP_PASS;
+                    __u32 k = 0;
+                    struct big *v = bpf_map_lookup_elem(&arr, &k);
+                    if (!v) return XDP_PASS;
+                    return v->a[d[0]] & 3;
+                }
+                """),
+        CCase(
+            name: "write to a const global", expect: "write to read-only map",
+            body: """
+                const volatile __u32 limit = 5;
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    *(volatile __u32 *)&limit = 7;
+                    return XDP_PASS;
+                }
+                """),
+        CCase(
+            name: "ring buffer record written past its size", expect: "of a 8-byte ring buffer record",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
+                    if (!e) return XDP_PASS;
+                    e[1] = 1;
+                    bpf_ringbuf_submit(e, 0);
+                    return XDP_DROP;
+                }
+                """),
+        CCase(
+            name: "key smaller than the map's key", expect: "outside the frame's 512 bytes",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    __u32 k = 1;
+                    __u64 *v = bpf_map_lookup_elem(&wide, &k);
+                    return v ? XDP_DROP : XDP_PASS;
+                }
+                """),
+        CCase(
+            name: "loop that never ends", expect: "infinite loop detected",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    unsigned char *d = DATA(ctx);
+                    if (d + 1 > END(ctx)) return XDP_PASS;
+                    for (;;) { if (*(volatile unsigned char *)d == 0) break; }
+                    return XDP_DROP;
+                }
+                """),
+        CCase(
+            name: "ring buffer record never submitted", expect: "unreleased reference",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
+                    if (!e) return XDP_PASS;
+                    *e = 1;
+                    return XDP_DROP;
+                }
+                """),
+        CCase(
+            name: "ring buffer record without a NULL check", expect: "check it against NULL first",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    __u64 *e = bpf_ringbuf_reserve(&events, 8, 0);
+                    *e = 1;
+                    bpf_ringbuf_submit(e, 0);
+                    return XDP_PASS;
+                }
+                """),
+        CCase(
+            name: "write to the context", expect: "writes to the context",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    ctx->rx_queue_index = 1;
+                    return XDP_PASS;
+                }
+                """),
+        CCase(
+            name: "packet pointer plus an unbounded 32-bit offset", expect: "unbounded value",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    unsigned char *d = DATA(ctx);
+                    if (d + 4 > END(ctx)) return XDP_PASS;
+                    unsigned char *p = d + *(__u32 *)d;
+                    if (p + 1 > END(ctx)) return XDP_PASS;
+                    return *p & 3;
+                }
+                """),
+        CCase(
+            name: "stack array indexed by a packet byte", expect: "outside the frame's 512 bytes",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    volatile unsigned char buf[8] = {};
+                    unsigned char *d = DATA(ctx);
+                    if (d + 1 > END(ctx)) return XDP_PASS;
+                    buf[d[0]] = 1;
+                    return buf[1] & 3;
+                }
+                """),
+        CCase(
+            name: "redirect_map on a hash map", expect: "cannot be used with map 'flows'",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) { return bpf_redirect_map(&flows, 0, 0); }
+                """),
+        CCase(
+            name: "stack over 512 bytes across two functions", expect: "combined stack size",
+            body: """
+                static __attribute__((noinline)) int inner(__u64 x) {
+                    volatile __u64 b[36];
+                #pragma unroll
+                    for (int i = 0; i < 36; i++) b[i] = x;
+                    return b[0] + b[35];
+                }
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    volatile __u64 a[36];
+                #pragma unroll
+                    for (int i = 0; i < 36; i++) a[i] = i;
+                    return (inner(a[3]) + a[35]) & 3;
+                }
+                """),
+        CCase(
+            name: "bpf_loop callback returning 2", expect: "must return 0 (continue) or 1 (stop)",
+            body: """
+                static long step(__u32 i, void *data) { return 2; }
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    bpf_loop(4, step, 0, 0);
+                    return XDP_PASS;
+                }
+                """),
+        CCase(
+            name: "packet pointer kept across bpf_xdp_adjust_head", expect: "after a helper that changes the packet",
+            body: """
+                SEC("xdp") int prog(struct xdp_md *ctx) {
+                    unsigned char *d = DATA(ctx);
+                    if (d + 14 > END(ctx)) return XDP_PASS;
+                    if (bpf_xdp_adjust_head(ctx, 4)) return XDP_DROP;
+                    return *(volatile unsigned char *)d & 3;
+                }
+                """),
     ]
 
     static func compileAndLoad(_ c: CCase) throws -> (path: String, program: ProgramSpec) {
@@ -277,7 +317,8 @@ struct VerifierKernelAgreementTests {
 
     @Test(
         "unsafe C program refused by the kernel's verifier too",
-        .enabled(if: KernelPrivileges.sufficient, "loading into the kernel needs CAP_BPF and CAP_NET_ADMIN (run as root)"),
+        .enabled(
+            if: KernelPrivileges.sufficient, "loading into the kernel needs CAP_BPF and CAP_NET_ADMIN (run as root)"),
         arguments: cCases)
     func cProgramRefusedByKernel(_ c: CCase) throws {
         let (path, _) = try Self.compileAndLoad(c)
@@ -313,9 +354,11 @@ struct VerifierKernelAgreementTests {
             best = min(best, clock.now - start)
         }
         let r = try #require(report)
-        print("verifier timing: \(name) (\(program.instructions.count) instructions): \(best), \(r.instructionsProcessed) processed, \(r.statesStored) states stored, \(r.statesPruned) pruned, peak \(r.peakPendingStates) pending")
+        print(
+            "verifier timing: \(name) (\(program.instructions.count) instructions): \(best), \(r.instructionsProcessed) processed, \(r.statesStored) states stored, \(r.statesPruned) pruned, peak \(r.peakPendingStates) pending"
+        )
         #if !DEBUG
-        #expect(best < .milliseconds(100), "\(name) took \(best)")
+            #expect(best < .milliseconds(100), "\(name) took \(best)")
         #endif
     }
 
@@ -354,7 +397,9 @@ struct VerifierKernelAgreementTests {
             var spec = seeds[Int(next() % UInt64(seeds.count))]
             for _ in 0..<Int(next() % 3 + 1) {
                 let i = Int(next() % UInt64(spec.instructions.count))
-                if spec.instructions[i].opcode == 0x18 || (i > 0 && spec.instructions[i - 1].opcode == 0x18) { continue }
+                if spec.instructions[i].opcode == 0x18 || (i > 0 && spec.instructions[i - 1].opcode == 0x18) {
+                    continue
+                }
                 var insn = spec.instructions[i]
                 let small = Int(next() % 9) - 4
                 switch next() % 6 {
@@ -364,7 +409,9 @@ struct VerifierKernelAgreementTests {
                 case 3: insn.src = UInt8(next() % 11)
                 case 4:
                     let cls = insn.opcode & 0x07
-                    if (cls == 0x05 || cls == 0x06) && [0x10, 0x20, 0x30, 0x50, 0xa0, 0xb0].contains(insn.opcode & 0xf0) {
+                    if (cls == 0x05 || cls == 0x06)
+                        && [0x10, 0x20, 0x30, 0x50, 0xa0, 0xb0].contains(insn.opcode & 0xf0)
+                    {
                         let ops: [UInt8] = [0x10, 0x20, 0x30, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0]
                         insn.opcode = ops[Int(next() % UInt64(ops.count))] | (insn.opcode & 0x0f)
                     }
@@ -390,7 +437,8 @@ struct VerifierKernelAgreementTests {
                 contextLoads: report.contextLoads)
             let executable: ExecutableProgram
             do {
-                executable = try ExecutableProgram(instructions: spec.instructions, context: context, analyseContext: false)
+                executable = try ExecutableProgram(
+                    instructions: spec.instructions, context: context, analyseContext: false)
             } catch {
                 failures.append("\(spec.name): accepted but not translatable: \(error)")
                 continue
@@ -400,7 +448,9 @@ struct VerifierKernelAgreementTests {
             machine.environment.pointee.instructionBudget = 5_000_000
             for _ in 0..<8 {
                 let length = next() % 4 == 0 ? Int(next() % 14) : Int(next() % 1501)
-                for i in 0..<4096 { buffer.storeBytes(of: UInt8(truncatingIfNeeded: next()), toByteOffset: i, as: UInt8.self) }
+                for i in 0..<4096 {
+                    buffer.storeBytes(of: UInt8(truncatingIfNeeded: next()), toByteOffset: i, as: UInt8.self)
+                }
                 if length >= 24 && next() % 2 == 0 {
                     // An IPv4 EtherType and a plausible IHL, so the parsers go deep.
                     buffer.storeBytes(of: 0x08, toByteOffset: 256 + 12, as: UInt8.self)
@@ -411,8 +461,9 @@ struct VerifierKernelAgreementTests {
                     executable, buffer: buffer, dataOffset: 256, length: length, metaLength: 0,
                     frameEnd: 4096 - 320, checked: true)
                 if let fault = result.fault {
-                    failures.append("\(spec.name), packet of \(length) bytes: \(fault)\n"
-                        + Disassembler.listing(of: spec.instructions).joined(separator: "\n"))
+                    failures.append(
+                        "\(spec.name), packet of \(length) bytes: \(fault)\n"
+                            + Disassembler.listing(of: spec.instructions).joined(separator: "\n"))
                     break
                 }
             }

@@ -30,7 +30,7 @@ extension VerifierRun {
             } else {
                 fall = nil
             }
-        } else if (cond == .eq || cond == .ne), a.kind.isPointer != b.kind.isPointer,
+        } else if cond == .eq || cond == .ne, a.kind.isPointer != b.kind.isPointer,
             (a.kind.isPointer ? b : a).value.constantValue == 0, width == .bits64
         {
             // (Only 64-bit comparisons: the low half of a valid pointer may be zero, so JMP32 decides nothing.)

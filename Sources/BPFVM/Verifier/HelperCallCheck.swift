@@ -49,7 +49,9 @@ extension VerifierRun {
                 let sizeRegister = r + 1
                 let sizeReg = s[register: sizeRegister]
                 guard index + 1 < spec.arguments.count, sizeReg.kind == .scalar else {
-                    throw fail(sizeRegister, "the memory size must be a scalar, got \(sizeReg.description(maps: program.maps))")
+                    throw fail(
+                        sizeRegister, "the memory size must be a scalar, got \(sizeReg.description(maps: program.maps))"
+                    )
                 }
                 let zeroAllowed = spec.arguments[index + 1] == .constantSizeOrZero
                 let size = sizeReg.value
@@ -61,7 +63,8 @@ extension VerifierRun {
                     continue
                 }
                 guard size.umax < VerifierLimits.maxMemorySize else {
-                    throw fail(sizeRegister,
+                    throw fail(
+                        sizeRegister,
                         "unbounded memory size [\(size.description)]; bound it ('if (len > N) …' or 'len &= N')")
                 }
                 if size.umin == 0 && !zeroAllowed {
@@ -84,7 +87,8 @@ extension VerifierRun {
             case .ringbufRecord:
                 guard reg.kind == .ringbufRecord else {
                     throw fail(
-                        r, "expected a ring buffer record from bpf_ringbuf_reserve (checked against NULL), got "
+                        r,
+                        "expected a ring buffer record from bpf_ringbuf_reserve (checked against NULL), got "
                             + reg.description(maps: program.maps))
                 }
                 guard reg.offset == 0 && reg.value.constantValue == 0 else {
@@ -100,7 +104,10 @@ extension VerifierRun {
                 let ok =
                     reg.kind == .stack || reg.kind == .mapValue || (reg.kind == .scalar && reg.value.constantValue == 0)
                 guard ok else {
-                    throw fail(r, "expected a pointer to the stack or a map value, or NULL, got \(reg.description(maps: program.maps))")
+                    throw fail(
+                        r,
+                        "expected a pointer to the stack or a map value, or NULL, got \(reg.description(maps: program.maps))"
+                    )
                 }
             }
             index += 1
@@ -114,7 +121,10 @@ extension VerifierRun {
             }
         }
         if spec.id == ControlHelperID.tailCall && !s.references.isEmpty {
-            throw makeError(pc, "bpf_tail_call with an unreleased ring buffer record (reserved at \(at(Int(s.references[0].acquiredAt))))")
+            throw makeError(
+                pc,
+                "bpf_tail_call with an unreleased ring buffer record (reserved at \(at(Int(s.references[0].acquiredAt))))"
+            )
         }
         if spec.changesPacket {
             s.forEachRegister { reg in
@@ -162,7 +172,8 @@ extension VerifierRun {
             break
         default:
             throw makeError(
-                pc, "\(name) argument R\(r): expected a pointer to memory (stack, packet, map value), got "
+                pc,
+                "\(name) argument R\(r): expected a pointer to memory (stack, packet, map value), got "
                     + reg.description(maps: program.maps), register: r, state: s)
         }
         do {
@@ -181,7 +192,8 @@ extension VerifierRun {
         let ok: Bool
         switch id {
         case 1, 2, 3:
-            ok = ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
+            ok =
+                ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
                 && !(id != 1 && [MapType.devmap, .devmapHash, .xskmap, .cpumap].contains(map.type) && false)
         case ControlHelperID.tailCall:
             ok = map.type == .progArray

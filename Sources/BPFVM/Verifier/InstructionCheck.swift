@@ -30,7 +30,8 @@ extension VerifierRun {
             let operand: RegisterState =
                 source == .register
                 ? try read(s, sr, pc)
-                : .constant(width == .bits64 ? UInt64(bitPattern: Int64(insn.imm)) : UInt64(UInt32(bitPattern: insn.imm)))
+                : .constant(
+                    width == .bits64 ? UInt64(bitPattern: Int64(insn.imm)) : UInt64(UInt32(bitPattern: insn.imm)))
             if kind == .mov {
                 if width == .bits64 {
                     var value = operand
@@ -58,7 +59,8 @@ extension VerifierRun {
                 s[register: d] = .scalar(Scalar.alu(kind, target.value, operand.value, width: width))
                 return .next(pc + 1)
             }
-            s[register: d] = try pointerArithmetic(kind, width, target, operand, d: d, srcIsRegister: source == .register, pc, s)
+            s[register: d] = try pointerArithmetic(
+                kind, width, target, operand, d: d, srcIsRegister: source == .register, pc, s)
             return .next(pc + 1)
 
         case .neg(let width):
@@ -123,22 +125,28 @@ extension VerifierRun {
             let base = try read(s, d, pc)
             let operand = try read(s, sr, pc)
             guard operand.kind == .scalar else {
-                throw makeError(pc, "R\(sr) atomic operand must be a scalar, not a \(operand.kind.name)", register: sr, state: s)
+                throw makeError(
+                    pc, "R\(sr) atomic operand must be a scalar, not a \(operand.kind.name)", register: sr, state: s)
             }
             if op == .cmpxchg { _ = try read(s, 0, pc) }
             guard base.kind == .stack || base.kind == .mapValue else {
                 throw makeError(
-                    pc, "R\(d) atomic operations are only allowed on the stack and map values, not on a \(base.kind.name)",
+                    pc,
+                    "R\(d) atomic operations are only allowed on the stack and map values, not on a \(base.kind.name)",
                     register: d, state: s)
             }
             let n = Int64(size.byteCount)
             let fixed = base.offset + Int64(insn.offset)
-            let aligned = fixed % n == 0 && base.value.tnum.value & UInt64(n - 1) == 0 && base.value.tnum.mask & UInt64(n - 1) == 0
+            let aligned =
+                fixed % n == 0 && base.value.tnum.value & UInt64(n - 1) == 0
+                && base.value.tnum.mask & UInt64(n - 1) == 0
             guard aligned else {
-                throw makeError(pc, "R\(d) misaligned atomic access of \(n) bytes at offset \(fixed)", register: d, state: s)
+                throw makeError(
+                    pc, "R\(d) misaligned atomic access of \(n) bytes at offset \(fixed)", register: d, state: s)
             }
             _ = try memoryAccess(&s, base: d, offset: Int64(insn.offset), size: Int(n), access: .read, pc)
-            _ = try memoryAccess(&s, base: d, offset: Int64(insn.offset), size: Int(n), access: .write(.unknownScalar), pc)
+            _ = try memoryAccess(
+                &s, base: d, offset: Int64(insn.offset), size: Int(n), access: .write(.unknownScalar), pc)
             let result = RegisterState.scalar(n == 4 ? .unsigned(upTo: 0xffff_ffff) : .unknown)
             if op == .cmpxchg {
                 s[register: 0] = result
@@ -153,7 +161,8 @@ extension VerifierRun {
             let next = insns[pc + 1]
             switch kind {
             case .immediate:
-                s[register: d] = .constant(UInt64(UInt32(bitPattern: insn.imm)) | UInt64(UInt32(bitPattern: next.imm)) << 32)
+                s[register: d] = .constant(
+                    UInt64(UInt32(bitPattern: insn.imm)) | UInt64(UInt32(bitPattern: next.imm)) << 32)
             case .mapByIndex, .mapByFD:
                 let index = Int(insn.imm)
                 guard index >= 0 && index < program.maps.count else {
@@ -168,7 +177,8 @@ extension VerifierRun {
                 let offset = Int64(next.imm)
                 guard offset >= 0 && offset < Int64(program.maps[index].valueSize) else {
                     throw makeError(
-                        pc, "lddw refers to offset \(offset) of map '\(program.maps[index].name)' whose value has "
+                        pc,
+                        "lddw refers to offset \(offset) of map '\(program.maps[index].name)' whose value has "
                             + "\(program.maps[index].valueSize) bytes")
                 }
                 s[register: d] = .pointer(.mapValue, offset: offset, target: Int32(index))
@@ -210,8 +220,10 @@ extension VerifierRun {
                 throw makeError(pc, "kfunc call (BTF id \(insn.imm)) without a name")
             }
             guard let spec = options.kfunc(extern.name) else {
-                throw makeError(pc, "kfunc '\(extern.name)' is not provided by Sluice"
-                    + (extern.isWeak ? " (guard the call with bpf_ksym_exists)" : ""))
+                throw makeError(
+                    pc,
+                    "kfunc '\(extern.name)' is not provided by Sluice"
+                        + (extern.isWeak ? " (guard the call with bpf_ksym_exists)" : ""))
             }
             return try callWithSpec(&s, pc, spec)
 
@@ -234,14 +246,16 @@ extension VerifierRun {
             // As the kernel with pointer leaks allowed: a 32-bit difference of pointers is a meaningless scalar
             // (clang emits it for `(__u32)(data_end - data)`); anything else is refused.
             if kind == .sub { return .scalar(.unsigned(upTo: 0xffff_ffff)) }
-            throw makeError(pc, "R\(d) 32-bit arithmetic on a \(pointer.kind.name) is prohibited", register: d, state: s)
+            throw makeError(
+                pc, "R\(d) 32-bit arithmetic on a \(pointer.kind.name) is prohibited", register: d, state: s)
         }
         switch kind {
         case .add:
             if target.kind.isPointer && operand.kind.isPointer {
                 throw makeError(pc, "R\(d) pointer += pointer prohibited (adding two pointers)", register: d, state: s)
             }
-            return try offsetPointer(pointer, by: target.kind.isPointer ? operand.value : target.value, subtract: false, d, pc, s)
+            return try offsetPointer(
+                pointer, by: target.kind.isPointer ? operand.value : target.value, subtract: false, d, pc, s)
         case .sub:
             if target.kind.isPointer && operand.kind.isPointer {
                 let packetKinds: Set<RegisterKind> = [.packet, .packetEnd, .packetMeta]
@@ -261,7 +275,8 @@ extension VerifierRun {
                     register: d, state: s)
             }
             if !target.kind.isPointer {
-                throw makeError(pc, "R\(d) scalar -= pointer prohibited (it would leak the pointer)", register: d, state: s)
+                throw makeError(
+                    pc, "R\(d) scalar -= pointer prohibited (it would leak the pointer)", register: d, state: s)
             }
             return try offsetPointer(target, by: operand.value, subtract: true, d, pc, s)
         default:
@@ -276,7 +291,8 @@ extension VerifierRun {
     ) throws(VerifierError) -> RegisterState {
         guard pointer.kind.allowsArithmetic else {
             let hint = pointer.kind.isNullable ? " (check it against NULL first)" : ""
-            throw makeError(pc, "R\(d) pointer arithmetic on \(pointer.kind.name) prohibited\(hint)", register: d, state: s)
+            throw makeError(
+                pc, "R\(d) pointer arithmetic on \(pointer.kind.name) prohibited\(hint)", register: d, state: s)
         }
         var p = pointer
         p.id = pointer.kind == .packet || pointer.kind == .packetMeta ? pointer.id : 0
@@ -285,7 +301,8 @@ extension VerifierRun {
             let (sum, overflow) =
                 subtract ? p.offset.subtractingReportingOverflow(delta) : p.offset.addingReportingOverflow(delta)
             guard !overflow, sum > -VerifierLimits.maxOffset, sum < VerifierLimits.maxOffset else {
-                throw makeError(pc, "R\(d) pointer offset \(subtract ? "-" : "+") \(delta) leaves the allowed range ±2^29",
+                throw makeError(
+                    pc, "R\(d) pointer offset \(subtract ? "-" : "+") \(delta) leaves the allowed range ±2^29",
                     register: d, state: s)
             }
             p.offset = sum
@@ -293,13 +310,15 @@ extension VerifierRun {
         }
         guard scalar.smin > -VerifierLimits.maxOffset, scalar.smax < VerifierLimits.maxOffset else {
             throw makeError(
-                pc, "R\(d) math between \(pointer.kind.name) and a register with unbounded value [\(scalar.description)] "
+                pc,
+                "R\(d) math between \(pointer.kind.name) and a register with unbounded value [\(scalar.description)] "
                     + "is not allowed; bound it first (e.g. 'if (x > N) return' or 'x &= N')",
                 register: d, state: s)
         }
         p.value = Scalar.alu(subtract ? .sub : .add, p.value, scalar, width: .bits64)
         guard p.value.smin > -VerifierLimits.maxOffset, p.value.smax < VerifierLimits.maxOffset else {
-            throw makeError(pc, "R\(d) variable pointer offset [\(p.value.description)] is out of the allowed range",
+            throw makeError(
+                pc, "R\(d) variable pointer offset [\(p.value.description)] is out of the allowed range",
                 register: d, state: s)
         }
         if p.kind == .packet || p.kind == .packetMeta {
@@ -323,7 +342,8 @@ extension VerifierRun {
         }
         if field.isPointer {
             guard size == 4 && offset % 4 == 0 else {
-                throw makeError(pc, "the xdp_md pointer field at offset \(offset) must be read with a 4-byte load, not \(size)")
+                throw makeError(
+                    pc, "the xdp_md pointer field at offset \(offset) must be read with a 4-byte load, not \(size)")
             }
         } else {
             guard offset % 4 + size <= 4 && offset % size == 0 else {
@@ -355,13 +375,15 @@ extension VerifierRun {
             if frame.isLoopCallback {
                 guard r0.kind == .scalar, r0.value.umax <= 1 else {
                     throw makeError(
-                        pc, "a bpf_loop callback must return 0 (continue) or 1 (stop); R0 may be \(r0.value.description)",
+                        pc,
+                        "a bpf_loop callback must return 0 (continue) or 1 (stop); R0 may be \(r0.value.description)",
                         register: 0, state: s)
                 }
                 if s.references.count != Int(frame.referencesAtEntry) {
                     let r = s.references.last!
                     throw makeError(
-                        pc, "unreleased reference \(r.id) from bpf_ringbuf_reserve at \(at(Int(r.acquiredAt))) when the "
+                        pc,
+                        "unreleased reference \(r.id) from bpf_ringbuf_reserve at \(at(Int(r.acquiredAt))) when the "
                             + "bpf_loop callback returns")
                 }
                 result = .scalar(.unsigned(upTo: VerifierLimits.maxLoops))
@@ -378,11 +400,13 @@ extension VerifierRun {
         }
         if let r = s.references.first {
             throw makeError(
-                pc, "unreleased reference \(r.id): the ring buffer record reserved at \(at(Int(r.acquiredAt))) is "
+                pc,
+                "unreleased reference \(r.id): the ring buffer record reserved at \(at(Int(r.acquiredAt))) is "
                     + "neither submitted nor discarded on this path")
         }
         guard r0.kind == .scalar else {
-            throw makeError(pc, "R0 leaks addr: the program returns a \(r0.kind.name) instead of an XDP action",
+            throw makeError(
+                pc, "R0 leaks addr: the program returns a \(r0.kind.name) instead of an XDP action",
                 register: 0, state: s)
         }
         if r0.value.umax > 4 {
@@ -413,7 +437,9 @@ extension VerifierRun {
             for byte in 0..<8 {
                 let kx = x.kind(at: byte)
                 let ky = y.kind(at: byte)
-                slot.setKind(kx == .invalid || ky == .invalid ? .invalid : (kx == .zero && ky == .zero ? .zero : .misc), at: byte)
+                slot.setKind(
+                    kx == .invalid || ky == .invalid ? .invalid : (kx == .zero && ky == .zero ? .zero : .misc), at: byte
+                )
             }
             out.append(slot)
         }

@@ -36,12 +36,14 @@ extension VerifierRun {
         }
         switch reg.kind {
         case .stack:
-            return try stackAccess(&s, reg, r, lo: lo, hi: hi, size: size, fixedOffset: reg.value.isConstant ? lo : nil,
+            return try stackAccess(
+                &s, reg, r, lo: lo, hi: hi, size: size, fixedOffset: reg.value.isConstant ? lo : nil,
                 access: access, pc)
         case .packet, .packetMeta:
             let region = reg.kind == .packet ? "packet" : "packet metadata"
             if reg.value.smin < 0 {
-                throw fail("R\(r) pointer to \(region) with a variable offset that may be negative [\(reg.value.description)]")
+                throw fail(
+                    "R\(r) pointer to \(region) with a variable offset that may be negative [\(reg.value.description)]")
             }
             if fixed < 0 {
                 throw fail("R\(r) \(what) of \(region) at offset \(fixed), before its start")
@@ -84,8 +86,9 @@ extension VerifierRun {
         case .mapValueOrNull, .ringbufRecordOrNull:
             throw fail("R\(r) \(what) through a \(reg.kind.name): check it against NULL first")
         case .scalar:
-            throw fail("R\(r) invalid memory access: a scalar is not a pointer (after a helper that changes the packet, "
-                + "packet pointers must be reloaded from the context)")
+            throw fail(
+                "R\(r) invalid memory access: a scalar is not a pointer (after a helper that changes the packet, "
+                    + "packet pointers must be reloaded from the context)")
         default:
             throw fail("R\(r) invalid memory access through a \(reg.kind.name)")
         }
@@ -98,7 +101,8 @@ extension VerifierRun {
         let frameIndex = Int(reg.target)
         guard lo >= -VerifierLimits.stackSize, hi <= 0, lo < hi else {
             throw makeError(
-                pc, "R\(r) stack access at offset \(lo)…\(hi) (\(hi - lo) bytes) is outside the frame's 512 bytes [-512, 0)",
+                pc,
+                "R\(r) stack access at offset \(lo)…\(hi) (\(hi - lo) bytes) is outside the frame's 512 bytes [-512, 0)",
                 register: r, state: s)
         }
         let sub = structure.subprogramOf[Int(s.frames[frameIndex].subprogram)]
@@ -113,7 +117,8 @@ extension VerifierRun {
                 let kind = s.frames[frameIndex].slot(slotIndex(b)).kind(at: position(b))
                 if kind == .invalid {
                     throw makeError(
-                        pc, "R\(r) reads uninitialised stack at offset \(b) (access of \(hi - lo) bytes at offset \(lo))",
+                        pc,
+                        "R\(r) reads uninitialised stack at offset \(b) (access of \(hi - lo) bytes at offset \(lo))",
                         register: r, state: s)
                 }
                 if kind != .zero { allZero = false }
@@ -134,7 +139,8 @@ extension VerifierRun {
         case .write(let value):
             if value.kind == .stack && Int(value.target) > frameIndex {
                 throw makeError(
-                    pc, "R\(r) stores a pointer to a callee's stack into a caller's frame (it dies when the callee returns)",
+                    pc,
+                    "R\(r) stores a pointer to a callee's stack into a caller's frame (it dies when the callee returns)",
                     register: r, state: s)
             }
             try checkLoopCallbackWrite(s, frameIndex, lo: lo, hi: hi, storing: value, pc)

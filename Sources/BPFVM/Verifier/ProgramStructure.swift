@@ -82,8 +82,10 @@ struct ProgramStructure {
             }
             guard !secondSlot[t] else { throw error(from, "jump target \(t) is the middle of an lddw") }
             guard subprogramOf[t] == subprogramOf[from] else {
-                throw error(from, "jump from sub-program at \(subprograms[subprogramOf[from]]) into another at "
-                    + "\(subprograms[subprogramOf[t]]) (instruction \(t))")
+                throw error(
+                    from,
+                    "jump from sub-program at \(subprograms[subprogramOf[from]]) into another at "
+                        + "\(subprograms[subprogramOf[t]]) (instruction \(t))")
             }
             return t
         }
@@ -95,9 +97,11 @@ struct ProgramStructure {
             let lastOfSubprogram = next >= count || subprogramOf[next] != subprogramOf[pc]
             func fallThrough() throws(VerifierError) {
                 guard !lastOfSubprogram else {
-                    throw error(pc, "execution falls off the end of the "
-                        + (subprogramOf[pc] == 0 ? "program" : "sub-program at \(subprograms[subprogramOf[pc]])")
-                        + ": the last instruction must be exit or a jump")
+                    throw error(
+                        pc,
+                        "execution falls off the end of the "
+                            + (subprogramOf[pc] == 0 ? "program" : "sub-program at \(subprograms[subprogramOf[pc]])")
+                            + ": the last instruction must be exit or a jump")
                 }
                 successors[pc].append(next)
             }
@@ -147,7 +151,8 @@ struct ProgramStructure {
             }
         }
         if let dead = subprograms.indices.first(where: { !calledSubprograms.contains($0) }) {
-            throw error(subprograms[dead], "unreachable instruction: the function at \(subprograms[dead]) is never called")
+            throw error(
+                subprograms[dead], "unreachable instruction: the function at \(subprograms[dead]) is never called")
         }
 
         // Liveness (backward, to a fixed point).
@@ -236,7 +241,8 @@ struct ProgramStructure {
                 case .store(_, let source):
                     value = out | (source == .register ? s : 0)
                 case .atomic(let aop, let fetch, _):
-                    value = (out & ~((fetch && aop != .cmpxchg ? s : 0) | (aop == .cmpxchg ? 1 : 0))) | s
+                    value =
+                        (out & ~((fetch && aop != .cmpxchg ? s : 0) | (aop == .cmpxchg ? 1 : 0))) | s
                         | (aop == .cmpxchg ? 1 : 0)
                 case .jump(_, _, let source):
                     value = out | d | (source == .register ? s : 0)

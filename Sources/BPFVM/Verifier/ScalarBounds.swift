@@ -379,9 +379,19 @@ enum ConcreteALU {
             case .div: r = y == 0 ? 0 : x / y
             case .mod: r = y == 0 ? x : x % y
             case .sdiv:
-                r = y == 0 ? 0 : UInt32(bitPattern: Int32(bitPattern: x).dividedReportingOverflow(by: Int32(bitPattern: y)).partialValue)
+                r =
+                    y == 0
+                    ? 0
+                    : UInt32(
+                        bitPattern: Int32(bitPattern: x).dividedReportingOverflow(by: Int32(bitPattern: y)).partialValue
+                    )
             case .smod:
-                r = y == 0 ? x : UInt32(bitPattern: Int32(bitPattern: x).remainderReportingOverflow(dividingBy: Int32(bitPattern: y)).partialValue)
+                r =
+                    y == 0
+                    ? x
+                    : UInt32(
+                        bitPattern: Int32(bitPattern: x).remainderReportingOverflow(dividingBy: Int32(bitPattern: y))
+                            .partialValue)
             case .or: r = x | y
             case .and: r = x & y
             case .xor: r = x ^ y
@@ -399,9 +409,16 @@ enum ConcreteALU {
         case .div: return b == 0 ? 0 : a / b
         case .mod: return b == 0 ? a : a % b
         case .sdiv:
-            return b == 0 ? 0 : UInt64(bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
+            return b == 0
+                ? 0
+                : UInt64(
+                    bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
         case .smod:
-            return b == 0 ? a : UInt64(bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b)).partialValue)
+            return b == 0
+                ? a
+                : UInt64(
+                    bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b))
+                        .partialValue)
         case .or: return a | b
         case .and: return a & b
         case .xor: return a ^ b

@@ -157,7 +157,9 @@ final class VerifierRun {
     }
 
     func at(_ pc: Int) -> String {
-        if let l = sourceLocation(pc) { return "instruction \(pc) (\(l.file.split(separator: "/").last ?? ""):\(l.line))" }
+        if let l = sourceLocation(pc) {
+            return "instruction \(pc) (\(l.file.split(separator: "/").last ?? ""):\(l.line))"
+        }
         return "instruction \(pc)"
     }
 
@@ -199,7 +201,8 @@ final class VerifierRun {
             processed += 1
             if processed > options.instructionLimit {
                 throw makeError(
-                    pc, "program too complex: more than \(options.instructionLimit) instructions processed "
+                    pc,
+                    "program too complex: more than \(options.instructionLimit) instructions processed "
                         + "(loops must end within that budget over all paths)")
             }
             if structure.isPrunePoint[pc] {
@@ -258,7 +261,10 @@ final class VerifierRun {
             }
         }
         if storedAt[path.pc].count >= 512 { return .continueWith(parent: path.parent) }
-        stored.append(Stored(state: path.state, branches: 1, parent: path.parent, kinds: kinds, kindMask: kindSignature(path.state, pc: path.pc).mask))
+        stored.append(
+            Stored(
+                state: path.state, branches: 1, parent: path.parent, kinds: kinds,
+                kindMask: kindSignature(path.state, pc: path.pc).mask))
         storedAt[path.pc].append(stored.count - 1)
         return .continueWith(parent: stored.count - 1)
     }
@@ -294,26 +300,4 @@ extension Verifier {
     public static let defaultHelper: @Sendable (Int32) -> HelperSpec? = { HelperTable.spec(id: $0) }
     /// `HelperTable`'s kfuncs.
     public static let defaultKfunc: @Sendable (String) -> HelperSpec? = { HelperTable.kfunc(named: $0) }
-}
-
-extension VerifierRun {
-    /// Debug aid: where states pile up and how the last two stored at the busiest instruction differ.
-    func debugStoredStates() -> String {
-        let busiest = storedAt.indices.max { storedAt[$0].count < storedAt[$1].count } ?? 0
-        var out = "busiest \(busiest) with \(storedAt[busiest].count)\n"
-        let list = storedAt[busiest]
-        if list.count >= 2 {
-            let a = stored[list[list.count - 1]].state
-            let b = stored[list[list.count - 2]].state
-            for f in a.frames.indices where f < b.frames.count {
-                for r in 0..<11 where a.frames[f].registers[r] != b.frames[f].registers[r] {
-                    out += "f\(f) r\(r): \(a.frames[f].registers[r].description(maps: program.maps)) vs \(b.frames[f].registers[r].description(maps: program.maps)) live=\(structure.liveIn[busiest] >> r & 1)\n"
-                }
-                for i in 0..<max(a.frames[f].slots.count, b.frames[f].slots.count) where a.frames[f].slot(i) != b.frames[f].slot(i) {
-                    out += "f\(f) slot \(i): \(a.frames[f].slot(i)) vs \(b.frames[f].slot(i))\n"
-                }
-            }
-        }
-        return out
-    }
 }
