@@ -517,6 +517,28 @@ struct VerifierRejectionTests {
                 "stdw [%r10-8], 0\nmov %r1, 4\nlddw %r2, func cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\nmov %r0, 2\nexit\ncb:\nstxdw [%r2+0], %r2\nmov %r0, 0\nexit"
         ),
         Case(
+            name: "tail call from a sub-program", expect: "only allowed in the program's main function",
+            source: "call local f\nmov %r0, 2\nexit\nf:\nlddw %r2, map[4]\nmov %r3, 0\ncall 12\nmov %r0, 0\nexit"),
+        Case(
+            name: "bpf_loop callback that moves the packet", expect: "cannot be called from a bpf_loop callback",
+            source: """
+                stxdw [%r10-8], %r1
+                mov %r1, 2
+                lddw %r2, func cb
+                mov %r3, %r10
+                add %r3, -8
+                mov %r4, 0
+                call 181
+                mov %r0, 2
+                exit
+                cb:
+                ldxdw %r1, [%r2+0]
+                mov %r2, 4
+                call 44
+                mov %r0, 0
+                exit
+                """),
+        Case(
             name: "helper argument not initialised", expect: "argument R2 is not initialised",
             source: "lddw %r1, map[0]\ncall 1\nmov %r0, 2\nexit"),
     ]

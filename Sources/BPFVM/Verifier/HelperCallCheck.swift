@@ -126,6 +126,16 @@ extension VerifierRun {
                 "bpf_tail_call with an unreleased ring buffer record (reserved at \(at(Int(s.references[0].acquiredAt))))"
             )
         }
+        if spec.id == ControlHelperID.tailCall && s.frames.count > 1 {
+            // A tail call from a sub-program or callback would return into frames whose state this verification of
+            // the caller cannot describe (the target's r0 instead of the sub-program's).
+            throw makeError(pc, "bpf_tail_call is only allowed in the program's main function, not in a sub-program")
+        }
+        if spec.changesPacket && s.frames.contains(where: { $0.isLoopCallback }) {
+            // The callback is verified once for every iteration; a later iteration would see packet pointers in the
+            // caller's stack that an earlier one invalidated.
+            throw makeError(pc, "\(name) changes the packet and cannot be called from a bpf_loop callback")
+        }
         if spec.changesPacket {
             s.forEachRegister { reg in
                 if reg.kind == .packet || reg.kind == .packetEnd || reg.kind == .packetMeta { reg = .unknownScalar }
