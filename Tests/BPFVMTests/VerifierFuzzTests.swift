@@ -213,4 +213,25 @@ struct VerifierFuzzTests {
         #expect(outcome.accepted >= outcome.programs / 20, "too few mutants accepted to say anything")
         for failure in outcome.failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
     }
+
+    @Test("random words are verified or refused, never a crash")
+    func randomWordsNeverCrash() {
+        var rng = SplitMix(seed: 0xbad_c0de)
+        var refused = 0
+        for _ in 0..<3000 {
+            var words = (0..<Int(rng.next() % 16 + 1)).map { _ in Instruction(raw: rng.next()) }
+            // Bias towards valid opcodes so that the checks after decoding are reached too.
+            for i in words.indices where rng.next() % 2 == 0 {
+                let opcodes: [UInt8] = [0x07, 0xb7, 0x61, 0x71, 0x63, 0x7b, 0x15, 0x25, 0x2d, 0x85, 0x05, 0xbf, 0x0f]
+                words[i].opcode = opcodes[Int(rng.next() % UInt64(opcodes.count))]
+                words[i].dst = UInt8(rng.next() % 11)
+                words[i].src = UInt8(rng.next() % 11)
+                words[i].offset = Int16(truncatingIfNeeded: Int64(rng.next() % 32) - 16)
+            }
+            words.append(Instruction(opcode: 0x95))
+            let spec = ProgramSpec(name: "random", instructions: words, maps: VerifierFixture.maps)
+            if VerifierFixture.rejection(spec, limit: 20_000) != nil { refused += 1 }
+        }
+        #expect(refused > 2000)
+    }
 }

@@ -273,25 +273,35 @@ final class VerifierRun {
 
     var maxChainDepth = 0
 
+    /// The kernel's `check_max_stack_depth`: along every static call chain, the frames' stack use (each rounded up
+    /// to 32 bytes) must fit in 512 bytes. (Call depth is checked on the paths themselves.) Memoised, so a call
+    /// graph with much fan-out costs linear time.
     func checkStackDepth() throws(VerifierError) {
         let subs = structure.subprograms
         func frameSize(_ s: Int) -> Int { (max(stackDepth[s], 1) + 31) / 32 * 32 }
-        func walk(_ s: Int, depth: Int, total: Int, chain: [Int]) throws(VerifierError) {
-            let t = total + frameSize(s)
-            if t > Int(VerifierLimits.stackSize) {
-                let names = (chain + [s]).map { "\(subs[$0]) (\(frameSize($0)) bytes)" }.joined(separator: " → ")
-                throw makeError(
-                    subs[s], "combined stack size of \(chain.count + 1) calls is \(t) bytes, more than 512: \(names)")
+        var memo: [Int: (bytes: Int, chain: [Int])] = [:]
+        var onPath = Set<Int>()
+        func deepest(_ s: Int) -> (bytes: Int, chain: [Int]) {
+            if let known = memo[s] { return known }
+            onPath.insert(s)
+            var best: (bytes: Int, chain: [Int]) = (0, [])
+            for c in structure.callees[s] where !onPath.contains(c) {
+                let candidate = deepest(c)
+                if candidate.bytes > best.bytes { best = candidate }
             }
-            if depth > VerifierLimits.maxFrames {
-                throw makeError(subs[s], "the call chain is \(depth) frames deep; at most 8 are allowed")
-            }
-            maxChainDepth = max(maxChainDepth, t)
-            for c in structure.callees[s] where !chain.contains(c) && c != s {
-                try walk(c, depth: depth + 1, total: t, chain: chain + [s])
-            }
+            onPath.remove(s)
+            let result = (frameSize(s) + best.bytes, [s] + best.chain)
+            memo[s] = result
+            return result
         }
-        try walk(0, depth: 1, total: 0, chain: [])
+        let (total, chain) = deepest(0)
+        maxChainDepth = total
+        if total > Int(VerifierLimits.stackSize) {
+            let names = chain.map { "\(subs[$0]) (\(frameSize($0)) bytes)" }.joined(separator: " → ")
+            throw makeError(
+                subs[chain.last ?? 0],
+                "combined stack size of \(chain.count) calls is \(total) bytes, more than 512: \(names)")
+        }
     }
 }
 
