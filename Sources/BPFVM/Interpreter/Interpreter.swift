@@ -91,7 +91,8 @@ func interpret<Policy: AccessPolicy>(
     entry: UnsafePointer<DecodedInstruction>,
     arguments r1: UInt64, _ r2: UInt64,
     state: borrowing MachineState,
-    env: UnsafeMutablePointer<ExecutionEnvironment>
+    env: UnsafeMutablePointer<ExecutionEnvironment>,
+    resumingAt start: Int? = nil
 ) -> RunResult {
     let reg = state.registers
     let frames = state.frames
@@ -101,10 +102,15 @@ func interpret<Policy: AccessPolicy>(
     var depth = 0
     var executed: UInt64 = 0
 
-    reg[0] = 0
-    reg[1] = r1
-    reg[2] = r2
-    reg[10] = UInt64(UInt(bitPattern: state.stackTop))
+    if let start {
+        // The threaded code ran up to `start` (at depth 0) and left the registers as they are.
+        pc = start
+    } else {
+        reg[0] = 0
+        reg[1] = r1
+        reg[2] = r2
+        reg[10] = UInt64(UInt(bitPattern: state.stackTop))
+    }
 
     @inline(__always) func fault(_ kind: ExecutionFault.Kind, _ addr: UInt64 = 0, _ size: Int = 0) -> RunResult {
         RunResult(
@@ -332,7 +338,7 @@ func interpret<Policy: AccessPolicy>(
             continue
 
         case .loadContext:
-            reg[d] = contextField(insn, env)
+            reg[d] = contextField(insn.aux, byteOffset: insn.offset, size: insn.src, env)
 
         // MARK: Jumps
         case .ja: pc = Int(insn.offset); continue
@@ -486,22 +492,22 @@ func interpret<Policy: AccessPolicy>(
 @inline(__always) private func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
 @inline(__always) private func sx32(_ v: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: v)) }
 
-@inline(__always) private func sdiv64(_ a: UInt64, _ b: UInt64) -> UInt64 {
+@inline(__always) func sdiv64(_ a: UInt64, _ b: UInt64) -> UInt64 {
     if b == 0 { return 0 }
     return UInt64(bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
 }
-@inline(__always) private func smod64(_ a: UInt64, _ b: UInt64) -> UInt64 {
+@inline(__always) func smod64(_ a: UInt64, _ b: UInt64) -> UInt64 {
     if b == 0 { return a }
     return UInt64(bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b)).partialValue)
 }
-@inline(__always) private func div32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? 0 : UInt64(a / b) }
-@inline(__always) private func mod32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? UInt64(a) : UInt64(a % b) }
-@inline(__always) private func sdiv32(_ a: UInt32, _ b: UInt32) -> UInt64 {
+@inline(__always) func div32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? 0 : UInt64(a / b) }
+@inline(__always) func mod32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? UInt64(a) : UInt64(a % b) }
+@inline(__always) func sdiv32(_ a: UInt32, _ b: UInt32) -> UInt64 {
     if b == 0 { return 0 }
     let q = Int32(bitPattern: a).dividedReportingOverflow(by: Int32(bitPattern: b)).partialValue
     return UInt64(UInt32(bitPattern: q))
 }
-@inline(__always) private func smod32(_ a: UInt32, _ b: UInt32) -> UInt64 {
+@inline(__always) func smod32(_ a: UInt32, _ b: UInt32) -> UInt64 {
     if b == 0 { return UInt64(a) }
     let r = Int32(bitPattern: a).remainderReportingOverflow(dividingBy: Int32(bitPattern: b)).partialValue
     return UInt64(UInt32(bitPattern: r))
@@ -510,9 +516,11 @@ func interpret<Policy: AccessPolicy>(
 /// Reads an `xdp_md` field: pointers as the engine's real 64-bit addresses, scalars narrowed as the load asked
 /// (`offset` = byte offset inside the field, `src` = load size).
 @inline(__always)
-private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointer<ExecutionEnvironment>) -> UInt64 {
+func contextField(
+    _ field: UInt8, byteOffset: Int32, size: UInt8, _ env: UnsafeMutablePointer<ExecutionEnvironment>
+) -> UInt64 {
     let value: UInt64
-    switch ContextField(rawValue: insn.aux) {
+    switch ContextField(rawValue: field) {
     case .data: return UInt64(UInt(bitPattern: env.pointee.data))
     case .dataEnd: return UInt64(UInt(bitPattern: env.pointee.dataEnd))
     case .dataMeta: return UInt64(UInt(bitPattern: env.pointee.dataMeta))
@@ -520,8 +528,8 @@ private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointe
     case .rxQueueIndex: value = UInt64(env.pointee.rxQueueIndex)
     case .egressIfindex, nil: value = 0
     }
-    let shifted = value >> (UInt64(insn.offset) * 8)
-    switch insn.src {
+    let shifted = value >> (UInt64(byteOffset) * 8)
+    switch size {
     case 1: return shifted & 0xff
     case 2: return shifted & 0xffff
     default: return shifted & 0xffff_ffff
