@@ -481,6 +481,22 @@ func interpret<Policy: AccessPolicy>(
             reg[d] = UInt64(raw(address(reg[s], insn.offset)).loadUnaligned(as: UInt16.self).byteSwapped)
             pc += 2
             continue
+        case .movRsh64:
+            reg[d] = reg[s] >> (insn.imm & 63)
+            pc += 2
+            continue
+        case .movLsh64:
+            reg[d] = reg[s] << (insn.imm & 63)
+            pc += 2
+            continue
+        case .movAnd64:
+            reg[d] = reg[s] & insn.imm
+            pc += 2
+            continue
+        case .movAddReg64:
+            reg[d] = reg[s] &+ reg[Int(insn.aux)]
+            pc += 2
+            continue
         case .invalid:
             return fault(.invalidInstruction)
         }

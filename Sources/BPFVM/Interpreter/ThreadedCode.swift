@@ -26,7 +26,16 @@ enum ThreadedCode {
         let stride = Int32(ThreadedInstruction.stride)
         return code.indices.map { index in
             let insn = code[index]
-            let handler = threadedHandlerTable[Int(handlerIndex(insn.op))]
+            var handlerIndex = Self.handlerIndex(insn.op)
+            if insn.op == .loadContext {
+                switch ContextField(rawValue: insn.aux) {
+                case .data: handlerIndex = UInt32(SLUICE_TC_loadData)
+                case .dataEnd: handlerIndex = UInt32(SLUICE_TC_loadDataEnd)
+                case .dataMeta: handlerIndex = UInt32(SLUICE_TC_loadDataMeta)
+                default: break
+                }
+            }
+            let handler = threadedHandlerTable[Int(handlerIndex)]
             var offset = insn.offset
             switch insn.op {
             case .ja, .jeq64Imm, .jeq64Reg, .jgt64Imm, .jgt64Reg, .jge64Imm, .jge64Reg, .jset64Imm, .jset64Reg,
@@ -185,6 +194,10 @@ enum ThreadedCode {
         case .movAdd64: index = SLUICE_TC_movAdd64
         case .boundsCheckJgt: index = SLUICE_TC_boundsCheckJgt
         case .ldxhBE16: index = SLUICE_TC_ldxhBE16
+        case .movRsh64: index = SLUICE_TC_movRsh64
+        case .movLsh64: index = SLUICE_TC_movLsh64
+        case .movAnd64: index = SLUICE_TC_movAnd64
+        case .movAddReg64: index = SLUICE_TC_movAddReg64
         case .atomicAdd32, .atomicOr32, .atomicAnd32, .atomicXor32, .atomicFetchAdd32, .atomicFetchOr32,
             .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32, .atomicCmpxchg32, .atomicAdd64, .atomicOr64,
             .atomicAnd64, .atomicXor64, .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64,

@@ -650,4 +650,41 @@ func threadedLdxhBE16(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRa
     reg[i.d] = UInt64(memory(reg[i.s], i.offset).loadUnaligned(as: UInt16.self).byteSwapped)
     return advance(pc, by: 2)
 }
+@_silgen_name("sluice_exec_movRsh64") @inline(__always)
+func threadedMovRsh64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; reg[i.d] = reg[i.s] >> (i.imm & 63); return advance(pc, by: 2)
+}
+@_silgen_name("sluice_exec_movLsh64") @inline(__always)
+func threadedMovLsh64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; reg[i.d] = reg[i.s] << (i.imm & 63); return advance(pc, by: 2)
+}
+@_silgen_name("sluice_exec_movAnd64") @inline(__always)
+func threadedMovAnd64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; reg[i.d] = reg[i.s] & i.imm; return advance(pc, by: 2)
+}
+@_silgen_name("sluice_exec_movAddReg64") @inline(__always)
+func threadedMovAddReg64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; reg[i.d] = reg[i.s] &+ reg[Int(i.pointee.aux)]; return advance(pc, by: 2)
+}
+
+// MARK: Context pointer loads (threaded only: the field is chosen when the code is built)
+
+@_silgen_name("sluice_exec_loadData") @inline(__always)
+func threadedLoadData(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let data = env.assumingMemoryBound(to: ExecutionEnvironment.self).pointee.data
+    reg[pc.insn.d] = UInt64(UInt(bitPattern: data))
+    return advance(pc)
+}
+@_silgen_name("sluice_exec_loadDataEnd") @inline(__always)
+func threadedLoadDataEnd(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let dataEnd = env.assumingMemoryBound(to: ExecutionEnvironment.self).pointee.dataEnd
+    reg[pc.insn.d] = UInt64(UInt(bitPattern: dataEnd))
+    return advance(pc)
+}
+@_silgen_name("sluice_exec_loadDataMeta") @inline(__always)
+func threadedLoadDataMeta(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let dataMeta = env.assumingMemoryBound(to: ExecutionEnvironment.self).pointee.dataMeta
+    reg[pc.insn.d] = UInt64(UInt(bitPattern: dataMeta))
+    return advance(pc)
+}
 #endif

@@ -49,11 +49,14 @@ typedef struct {
     X(jeq32Imm) X(jeq32Reg) X(jgt32Imm) X(jgt32Reg) X(jge32Imm) X(jge32Reg) X(jset32Imm) X(jset32Reg)                 \
     X(jne32Imm) X(jne32Reg) X(jsgt32Imm) X(jsgt32Reg) X(jsge32Imm) X(jsge32Reg) X(jlt32Imm) X(jlt32Reg)               \
     X(jle32Imm) X(jle32Reg) X(jslt32Imm) X(jslt32Reg) X(jsle32Imm) X(jsle32Reg)                                       \
-    X(callHelper) SLUICE_TC_FUSED_OPS(X)
+    X(callHelper) SLUICE_TC_FUSED_OPS(X) SLUICE_TC_CONTEXT_OPS(X)
 
 /// Superinstructions (see Superinstructions.swift).
 #define SLUICE_TC_FUSED_OPS(X) X(movAdd64) X(boundsCheckJgt) X(ldxhBE16) SLUICE_TC_FUSED_EXTRA_OPS(X)
-#define SLUICE_TC_FUSED_EXTRA_OPS(X)
+#define SLUICE_TC_FUSED_EXTRA_OPS(X) X(movRsh64) X(movLsh64) X(movAnd64) X(movAddReg64)
+
+/// Context loads of the pointer fields, chosen by field when the threaded code is built.
+#define SLUICE_TC_CONTEXT_OPS(X) X(loadData) X(loadDataEnd) X(loadDataMeta)
 
 enum {
 #define SLUICE_TC_INDEX(name) SLUICE_TC_##name,
