@@ -26,7 +26,7 @@ public final class ExecutableProgram: @unchecked Sendable {
         fastCode = .allocate(capacity: fused.count)
         fastCode.initialize(from: fused, count: fused.count)
         #if arch(x86_64) || arch(arm64)
-        let threaded = ThreadedCode.build(from: fused)
+        let threaded = ThreadedCode.build(from: fused, fastCode: UnsafePointer(fastCode))
         let threadedStorage = UnsafeMutablePointer<ThreadedInstruction>.allocate(capacity: max(threaded.count, 1))
         threadedStorage.initialize(from: threaded, count: threaded.count)
         threadedCode = UnsafeMutableRawPointer(threadedStorage)
@@ -35,7 +35,9 @@ public final class ExecutableProgram: @unchecked Sendable {
         #endif
         handleStorage = .allocate(capacity: 1)
         handleStorage.initialize(
-            to: CodeHandle(code: UnsafePointer(code), fastCode: UnsafePointer(fastCode), count: decoded.count))
+            to: CodeHandle(
+                code: UnsafePointer(code), fastCode: UnsafePointer(fastCode),
+                threadedCode: threadedCode.map { UnsafeRawPointer($0) }, count: decoded.count))
     }
 
     deinit {
@@ -97,7 +99,7 @@ public struct Machine: ~Copyable {
     }
 
     /// Runs the threaded code while it can, and the `switch` interpreter from where it bailed out (BPF-to-BPF calls,
-    /// tail calls, `bpf_loop`, atomics, `callx`, invalid slots), or only the `switch` where there is no threaded code.
+    /// `bpf_loop`, `callx`, invalid slots), or only the `switch` where there is no threaded code.
     @usableFromInline
     func runUnchecked(
         _ entry: UnsafePointer<DecodedInstruction>, threaded: UnsafeRawPointer?, _ r1: UInt64, _ r2: UInt64
@@ -114,8 +116,8 @@ public struct Machine: ~Copyable {
                     threaded.assumingMemoryBound(to: ThreadedInstruction.self), registers: reg, env: environment)
             else { return RunResult(returnValue: reg[0], instructionCount: 0) }
             return interpret(
-                UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment,
-                resumingAt: resume)
+                UncheckedAccess.self, entry: resume.code, arguments: r1, r2, state: state, env: environment,
+                resumingAt: resume.index)
         }
         #endif
         return interpret(UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)

@@ -284,26 +284,7 @@ func interpret<Policy: AccessPolicy>(
                 }
                 if addr & 3 != 0 { return fault(.misalignedAtomic, addr, 4) }
             }
-            let cell = UnsafePointer<Atomic<UInt32>>(OpaquePointer(raw(addr)))
-            let operand = lo(reg[s])
-            let old: UInt32
-            switch insn.op {
-            case .atomicAdd32, .atomicFetchAdd32: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicOr32, .atomicFetchOr32: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicAnd32, .atomicFetchAnd32: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXor32, .atomicFetchXor32: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXchg32: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
-            default:
-                old = cell.pointee.compareExchange(
-                    expected: lo(reg[0]), desired: operand, ordering: .sequentiallyConsistent
-                ).original
-            }
-            switch insn.op {
-            case .atomicCmpxchg32: reg[0] = UInt64(old)
-            case .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32:
-                reg[s] = UInt64(old)
-            default: break
-            }
+            atomic32(insn.op, raw(addr), reg, s)
         case .atomicAdd64, .atomicOr64, .atomicAnd64, .atomicXor64, .atomicFetchAdd64, .atomicFetchOr64,
             .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64, .atomicCmpxchg64:
             let addr = address(reg[d], insn.offset)
@@ -313,24 +294,7 @@ func interpret<Policy: AccessPolicy>(
                 }
                 if addr & 7 != 0 { return fault(.misalignedAtomic, addr, 8) }
             }
-            let cell = UnsafePointer<Atomic<UInt64>>(OpaquePointer(raw(addr)))
-            let operand = reg[s]
-            let old: UInt64
-            switch insn.op {
-            case .atomicAdd64, .atomicFetchAdd64: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicOr64, .atomicFetchOr64: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicAnd64, .atomicFetchAnd64: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXor64, .atomicFetchXor64: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXchg64: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
-            default:
-                old = cell.pointee.compareExchange(expected: reg[0], desired: operand, ordering: .sequentiallyConsistent)
-                    .original
-            }
-            switch insn.op {
-            case .atomicCmpxchg64: reg[0] = old
-            case .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64: reg[s] = old
-            default: break
-            }
+            atomic64(insn.op, raw(addr), reg, s)
 
         case .lddw:
             reg[d] = insn.imm
@@ -407,11 +371,9 @@ func interpret<Policy: AccessPolicy>(
             continue
         case .tailCall:
             // bpf_tail_call(ctx, prog_array, index): on success control does not come back.
-            if let target = tailCallTarget(
-                reg[2], reg[3], env, fast: !Policy.isChecked && !Policy.countsInstructions)
-            {
+            if let handle = tailCallTarget(reg[2], reg[3], env) {
                 env.pointee.tailCallCount += 1
-                code = target
+                code = !Policy.isChecked && !Policy.countsInstructions ? handle.pointee.fastCode : handle.pointee.code
                 pc = 0
                 continue
             }
@@ -504,7 +466,7 @@ func interpret<Policy: AccessPolicy>(
     }
 }
 
-@inline(__always) private func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
+@inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
 @inline(__always) private func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
 @inline(__always) private func sx32(_ v: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: v)) }
 
@@ -554,14 +516,62 @@ func contextField(
 
 /// Resolves a tail call: the PROG_ARRAY slot's program, or nil (empty slot, index out of range, limit reached).
 @inline(__always)
-private func tailCallTarget(
-    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>, fast: Bool
-) -> UnsafePointer<DecodedInstruction>? {
+func tailCallTarget(
+    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>
+) -> UnsafePointer<CodeHandle>? {
     guard env.pointee.tailCallCount < KernelLimits.maxTailCalls,
         let core = UnsafePointer<MapCore>(bitPattern: UInt(map)), core.pointee.type == MapType.progArray.rawValue,
         index < UInt64(core.pointee.maxEntries)
     else { return nil }
     let slot = core.pointee.storage.load(fromByteOffset: Int(index) * 8, as: UInt.self)
-    guard let handle = UnsafePointer<CodeHandle>(bitPattern: slot) else { return nil }
-    return fast ? handle.pointee.fastCode : handle.pointee.code
+    return UnsafePointer<CodeHandle>(bitPattern: slot)
+}
+
+/// A 32-bit atomic `op` on `cell` with operand `reg[s]`; fetching forms write the old value to `reg[s]`, cmpxchg to
+/// r0 (compared with r0). Shared by the `switch` and the threaded code.
+@inline(__always)
+func atomic32(_ op: DecodedOp, _ address: UnsafeMutableRawPointer, _ reg: UnsafeMutablePointer<UInt64>, _ s: Int) {
+    let cell = UnsafePointer<Atomic<UInt32>>(OpaquePointer(address))
+    let operand = lo(reg[s])
+    let old: UInt32
+    switch op {
+    case .atomicAdd32, .atomicFetchAdd32: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicOr32, .atomicFetchOr32: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicAnd32, .atomicFetchAnd32: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXor32, .atomicFetchXor32: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXchg32: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
+    default:
+        old = cell.pointee.compareExchange(
+            expected: lo(reg[0]), desired: operand, ordering: .sequentiallyConsistent
+        ).original
+    }
+    switch op {
+    case .atomicCmpxchg32: reg[0] = UInt64(old)
+    case .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32:
+        reg[s] = UInt64(old)
+    default: break
+    }
+}
+
+/// The 64-bit form of `atomic32`.
+@inline(__always)
+func atomic64(_ op: DecodedOp, _ address: UnsafeMutableRawPointer, _ reg: UnsafeMutablePointer<UInt64>, _ s: Int) {
+    let cell = UnsafePointer<Atomic<UInt64>>(OpaquePointer(address))
+    let operand = reg[s]
+    let old: UInt64
+    switch op {
+    case .atomicAdd64, .atomicFetchAdd64: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicOr64, .atomicFetchOr64: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicAnd64, .atomicFetchAnd64: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXor64, .atomicFetchXor64: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXchg64: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
+    default:
+        old = cell.pointee.compareExchange(expected: reg[0], desired: operand, ordering: .sequentiallyConsistent)
+            .original
+    }
+    switch op {
+    case .atomicCmpxchg64: reg[0] = old
+    case .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64: reg[s] = old
+    default: break
+    }
 }

@@ -56,5 +56,7 @@ public struct CodeHandle {
     public var code: UnsafePointer<DecodedInstruction>
     /// The same with superinstructions (unchecked runs).
     public var fastCode: UnsafePointer<DecodedInstruction>
+    /// The same as direct-threaded code (unchecked runs), nil where the platform has none.
+    public var threadedCode: UnsafeRawPointer?
     public var count: Int
 }

@@ -20,8 +20,12 @@ struct ThreadedInstruction {
 }
 
 enum ThreadedCode {
-    /// Builds threaded code from the fused (unchecked) decoded code: same slots, same indices.
-    static func build(from code: [DecodedInstruction]) -> [ThreadedInstruction] {
+    /// Builds threaded code from the fused (unchecked) decoded code `code`, which `fastCode` holds: same slots, same
+    /// indices. A bail-out slot carries `fastCode` in `imm` and its index in `offset`, so that the `switch` can take
+    /// over there even after tail calls moved the run into another program.
+    static func build(from code: [DecodedInstruction], fastCode: UnsafePointer<DecodedInstruction>)
+        -> [ThreadedInstruction]
+    {
         precondition(MemoryLayout<ThreadedInstruction>.stride == ThreadedInstruction.stride)
         let stride = Int32(ThreadedInstruction.stride)
         return code.indices.map { index in
@@ -49,8 +53,15 @@ enum ThreadedCode {
             default:
                 break
             }
+            if handlerIndex == UInt32(SLUICE_TC_bail) {
+                return ThreadedInstruction(
+                    handler: handler, imm: UInt64(UInt(bitPattern: fastCode)), offset: Int32(index), dst: 0, src: 0,
+                    aux: 0)
+            }
+            // `spare` carries the operation for handlers shared by several (the atomics).
             return ThreadedInstruction(
-                handler: handler, imm: insn.imm, offset: offset, dst: insn.dst, src: insn.src, aux: insn.aux)
+                handler: handler, imm: insn.imm, offset: offset, dst: insn.dst, src: insn.src, aux: insn.aux,
+                spare: insn.op.rawValue)
         }
     }
 
@@ -198,26 +209,32 @@ enum ThreadedCode {
         case .movLsh64: index = SLUICE_TC_movLsh64
         case .movAnd64: index = SLUICE_TC_movAnd64
         case .movAddReg64: index = SLUICE_TC_movAddReg64
-        case .atomicAdd32, .atomicOr32, .atomicAnd32, .atomicXor32, .atomicFetchAdd32, .atomicFetchOr32,
-            .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32, .atomicCmpxchg32, .atomicAdd64, .atomicOr64,
-            .atomicAnd64, .atomicXor64, .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64,
-            .atomicXchg64, .atomicCmpxchg64, .callLocal, .callRegister, .tailCall, .loop, .invalid:
-            index = SLUICE_TC_bail
+        case .atomicAdd32: index = SLUICE_TC_atomicAdd32
+        case .atomicAdd64: index = SLUICE_TC_atomicAdd64
+        case .atomicOr32, .atomicAnd32, .atomicXor32, .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32,
+            .atomicFetchXor32, .atomicXchg32, .atomicCmpxchg32:
+            index = SLUICE_TC_atomic32
+        case .atomicOr64, .atomicAnd64, .atomicXor64, .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64,
+            .atomicFetchXor64, .atomicXchg64, .atomicCmpxchg64:
+            index = SLUICE_TC_atomic64
+        case .tailCall: index = SLUICE_TC_tailCall
+        case .callLocal, .callRegister, .loop, .invalid: index = SLUICE_TC_bail
         }
         return UInt32(index)
     }
 }
 
-/// Runs threaded code from its first instruction. Returns the slot index where the `switch` interpreter must take
-/// over, or nil when the program exited (r0 holds the result).
+/// Runs threaded code from its first instruction. Returns where the `switch` interpreter must take over (the fused
+/// decoded code of the program the run is in, and the slot), or nil when the program exited (r0 holds the result).
 @inline(__always)
 func runThreaded(
     _ code: UnsafePointer<ThreadedInstruction>, registers: UnsafeMutablePointer<UInt64>,
     env: UnsafeMutablePointer<ExecutionEnvironment>
-) -> Int? {
+) -> (code: UnsafePointer<DecodedInstruction>, index: Int)? {
     var exit = sluice_tc_exit(resume: nil)
     sluice_tc_start(code, registers, env, &exit)
     guard let resume = exit.resume else { return nil }
-    return (UnsafeRawPointer(resume) - UnsafeRawPointer(code)) / ThreadedInstruction.stride
+    let bail = resume.assumingMemoryBound(to: ThreadedInstruction.self).pointee
+    return (UnsafePointer(bitPattern: UInt(bail.imm)).unsafelyUnwrapped, Int(bail.offset))
 }
 #endif

@@ -48,7 +48,6 @@ extension UnsafePointer where Pointee == ThreadedInstruction {
     return next.load(as: UInt.self)
 }
 
-@inline(__always) private func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
 @inline(__always) private func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
 @inline(__always) private func sx32(_ v: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: v)) }
 @inline(__always) private func memory(_ base: UInt64, _ offset: Int32) -> UnsafeMutableRawPointer {
@@ -626,6 +625,45 @@ func threadedJsle32Reg(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableR
 func threadedCallHelper(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
     let function = unsafeBitCast(UInt(pc.insn.imm), to: HelperFunction.self)
     reg[0] = function(env, reg[1], reg[2], reg[3], reg[4], reg[5])
+    return advance(pc)
+}
+
+// MARK: Atomics (the operation is in `spare`; the common `lock add` has its own handlers)
+
+@_silgen_name("sluice_exec_atomicAdd32") @inline(__always)
+func threadedAtomicAdd32(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; atomic32(.atomicAdd32, memory(reg[i.d], i.offset), reg, i.s); return advance(pc)
+}
+@_silgen_name("sluice_exec_atomicAdd64") @inline(__always)
+func threadedAtomicAdd64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn; atomic64(.atomicAdd64, memory(reg[i.d], i.offset), reg, i.s); return advance(pc)
+}
+@_silgen_name("sluice_exec_atomic32") @inline(__always)
+func threadedAtomic32(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn
+    atomic32(DecodedOp(rawValue: i.pointee.spare).unsafelyUnwrapped, memory(reg[i.d], i.offset), reg, i.s)
+    return advance(pc)
+}
+@_silgen_name("sluice_exec_atomic64") @inline(__always)
+func threadedAtomic64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn
+    atomic64(DecodedOp(rawValue: i.pointee.spare).unsafelyUnwrapped, memory(reg[i.d], i.offset), reg, i.s)
+    return advance(pc)
+}
+
+// MARK: Tail calls
+
+/// `bpf_tail_call(ctx, prog_array, index)`: on success the target's threaded code runs on the same registers and
+/// stack; otherwise r0 = -ENOENT and the program goes on, as in the `switch`.
+@_silgen_name("sluice_exec_tailCall") @inline(__always)
+func threadedTailCall(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let environment = env.assumingMemoryBound(to: ExecutionEnvironment.self)
+    if let handle = tailCallTarget(reg[2], reg[3], environment), let target = handle.pointee.threadedCode {
+        environment.pointee.tailCallCount += 1
+        pc.pointee = target
+        return target.load(as: UInt.self)
+    }
+    reg[0] = UInt64(bitPattern: -2)  // -ENOENT
     return advance(pc)
 }
 

@@ -21,8 +21,8 @@
 #define SLUICE_THREADED 0
 #endif
 
-/// Filled by the bail-out trampoline: the instruction the threaded code cannot run (calls to BPF functions, tail
-/// calls, `bpf_loop`, atomics, `callx`, invalid slots). NULL when the program reached `exit`.
+/// Filled by the bail-out trampoline: the instruction the threaded code cannot run (calls to BPF functions,
+/// `bpf_loop`, `callx`, invalid slots). NULL when the program reached `exit`.
 typedef struct {
     const void *_Nullable resume;
 } sluice_tc_exit;
@@ -49,7 +49,8 @@ typedef struct {
     X(jeq32Imm) X(jeq32Reg) X(jgt32Imm) X(jgt32Reg) X(jge32Imm) X(jge32Reg) X(jset32Imm) X(jset32Reg)                 \
     X(jne32Imm) X(jne32Reg) X(jsgt32Imm) X(jsgt32Reg) X(jsge32Imm) X(jsge32Reg) X(jlt32Imm) X(jlt32Reg)               \
     X(jle32Imm) X(jle32Reg) X(jslt32Imm) X(jslt32Reg) X(jsle32Imm) X(jsle32Reg)                                       \
-    X(callHelper) SLUICE_TC_FUSED_OPS(X) SLUICE_TC_CONTEXT_OPS(X)
+    X(callHelper) X(tailCall) X(atomicAdd32) X(atomicAdd64) X(atomic32) X(atomic64)                                  \
+    SLUICE_TC_FUSED_OPS(X) SLUICE_TC_CONTEXT_OPS(X)
 
 /// Superinstructions (see Superinstructions.swift).
 #define SLUICE_TC_FUSED_OPS(X) X(movAdd64) X(boundsCheckJgt) X(ldxhBE16) SLUICE_TC_FUSED_EXTRA_OPS(X)
