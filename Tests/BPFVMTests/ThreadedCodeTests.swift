@@ -115,6 +115,32 @@ import Testing
         #expect(fault.instructionIndex == 2)
     }
 
+    @Test(arguments: [0 as UInt64, 7])
+    func helperCallFusedWithItsNullCheckTakesTheRightBranch(clock: UInt64) throws {
+        // `call; jeq r0, 0` and `call; jne r0, 0` fuse; helper 5 returns the environment's clock.
+        let source = """
+            mov %r6, 0
+            call 5
+            jeq %r0, 0, was_zero
+            add %r6, 10
+            was_zero:
+            call 5
+            jne %r0, 0, not_zero
+            add %r6, 100
+            not_zero:
+            mov %r0, %r6
+            exit
+            """
+        let program = try Self.load(source)
+        #expect(program.fastCode[1].op == .callHelperJeqZero && program.fastCode[4].op == .callHelperJneZero)
+        let machine = Machine()
+        machine.environment.pointee.clockNanos = clock
+        let fast = machine.run(program, r1: 0)
+        let plain = machine.runCounting(program, r1: 0, checked: false)
+        #expect(fast.returnValue == (clock == 0 ? 100 : 10))
+        #expect(plain.returnValue == fast.returnValue)
+    }
+
     @Test func contextPointerLoadsReadTheEnvironment() throws {
         let source = """
             ldxw %r2, [%r1+0]

@@ -87,6 +87,10 @@ public enum DecodedOp: UInt8, Sendable {
     case movAnd64
     /// `mov dst, src; add dst, aux` (a pointer plus a variable length, e.g. `data + ihl*4`).
     case movAddReg64
+    /// `call helper; jeq r0, 0, offset` (a map lookup and its NULL check); `imm` is the helper.
+    case callHelperJeqZero
+    /// `call helper; jne r0, 0, offset`.
+    case callHelperJneZero
     /// The second slot of `lddw`, or an instruction the translator refused to make reachable.
     case invalid
 }

@@ -459,6 +459,12 @@ func interpret<Policy: AccessPolicy>(
             reg[d] = reg[s] &+ reg[Int(insn.aux)]
             pc += 2
             continue
+        case .callHelperJeqZero, .callHelperJneZero:
+            let function = unsafeBitCast(UInt(insn.imm), to: HelperFunction.self)
+            let result = function(UnsafeMutableRawPointer(env), reg[1], reg[2], reg[3], reg[4], reg[5])
+            reg[0] = result
+            pc = (result == 0) == (insn.op == .callHelperJeqZero) ? Int(insn.offset) : pc + 2
+            continue
         case .invalid:
             return fault(.invalidInstruction)
         }

@@ -47,7 +47,8 @@ enum ThreadedCode {
                 .jle64Imm, .jle64Reg, .jslt64Imm, .jslt64Reg, .jsle64Imm, .jsle64Reg,
                 .jeq32Imm, .jeq32Reg, .jgt32Imm, .jgt32Reg, .jge32Imm, .jge32Reg, .jset32Imm, .jset32Reg,
                 .jne32Imm, .jne32Reg, .jsgt32Imm, .jsgt32Reg, .jsge32Imm, .jsge32Reg, .jlt32Imm, .jlt32Reg,
-                .jle32Imm, .jle32Reg, .jslt32Imm, .jslt32Reg, .jsle32Imm, .jsle32Reg, .boundsCheckJgt:
+                .jle32Imm, .jle32Reg, .jslt32Imm, .jslt32Reg, .jsle32Imm, .jsle32Reg, .boundsCheckJgt,
+                .callHelperJeqZero, .callHelperJneZero:
                 // Absolute index → byte distance. The translator only emits targets inside the program.
                 offset = (insn.offset &- Int32(index)) &* stride
             default:
@@ -209,6 +210,8 @@ enum ThreadedCode {
         case .movLsh64: index = SLUICE_TC_movLsh64
         case .movAnd64: index = SLUICE_TC_movAnd64
         case .movAddReg64: index = SLUICE_TC_movAddReg64
+        case .callHelperJeqZero: index = SLUICE_TC_callHelperJeqZero
+        case .callHelperJneZero: index = SLUICE_TC_callHelperJneZero
         case .atomicAdd32: index = SLUICE_TC_atomicAdd32
         case .atomicAdd64: index = SLUICE_TC_atomicAdd64
         case .atomicOr32, .atomicAnd32, .atomicXor32, .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32,

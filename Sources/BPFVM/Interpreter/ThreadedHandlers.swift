@@ -705,6 +705,27 @@ func threadedMovAddReg64(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutabl
     let i = pc.insn; reg[i.d] = reg[i.s] &+ reg[Int(i.pointee.aux)]; return advance(pc, by: 2)
 }
 
+@_silgen_name("sluice_exec_callHelperJeqZero") @inline(__always)
+func threadedCallHelperJeqZero(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn
+    let function = unsafeBitCast(UInt(i.imm), to: HelperFunction.self)
+    let result = function(env, reg[1], reg[2], reg[3], reg[4], reg[5])
+    reg[0] = result
+    let next = pc.pointee + (result == 0 ? Int(i.offset) : 2 &* ThreadedInstruction.stride)
+    pc.pointee = next
+    return next.load(as: UInt.self)
+}
+@_silgen_name("sluice_exec_callHelperJneZero") @inline(__always)
+func threadedCallHelperJneZero(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn
+    let function = unsafeBitCast(UInt(i.imm), to: HelperFunction.self)
+    let result = function(env, reg[1], reg[2], reg[3], reg[4], reg[5])
+    reg[0] = result
+    let next = pc.pointee + (result != 0 ? Int(i.offset) : 2 &* ThreadedInstruction.stride)
+    pc.pointee = next
+    return next.load(as: UInt.self)
+}
+
 // MARK: Context pointer loads (threaded only: the field is chosen when the code is built)
 
 @_silgen_name("sluice_exec_loadData") @inline(__always)

@@ -54,7 +54,8 @@ typedef struct {
 
 /// Superinstructions (see Superinstructions.swift).
 #define SLUICE_TC_FUSED_OPS(X) X(movAdd64) X(boundsCheckJgt) X(ldxhBE16) SLUICE_TC_FUSED_EXTRA_OPS(X)
-#define SLUICE_TC_FUSED_EXTRA_OPS(X) X(movRsh64) X(movLsh64) X(movAnd64) X(movAddReg64)
+#define SLUICE_TC_FUSED_EXTRA_OPS(X) X(movRsh64) X(movLsh64) X(movAnd64) X(movAddReg64)                   \
+    X(callHelperJeqZero) X(callHelperJneZero)
 
 /// Context loads of the pointer fields, chosen by field when the threaded code is built.
 #define SLUICE_TC_CONTEXT_OPS(X) X(loadData) X(loadDataEnd) X(loadDataMeta)
