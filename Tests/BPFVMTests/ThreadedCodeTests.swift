@@ -80,9 +80,7 @@ import Testing
         #expect(fast.returnValue == expected)
     }
 
-    @Test func aRunThatNeedsTheSwitchInterpreterContinuesWithItsRegistersAndStack() throws {
-        // The atomic and the BPF-to-BPF call are not threaded: the run moves to the switch interpreter there, with
-        // the registers and stack the threaded code left.
+    @Test func atomicsAndCallsKeepRegistersAndStack() throws {
         let source = """
             mov %r6, 6
             mov %r7, 40
@@ -104,6 +102,42 @@ import Testing
         #expect(fast.fault == nil)
         #expect(fast.returnValue == 2 * 45 + 6)
         #expect(plain.returnValue == fast.returnValue)
+    }
+
+    @Test func theSwitchTakesOverInsideACalleeAndReturnsToTheCaller() throws {
+        // The threaded code makes the call (frame pushed); `bpf_loop` inside the callee is left to the switch, which
+        // must find the caller's frame, restore r6 and return into the caller's code.
+        let source = """
+            mov %r6, 3
+            call local f
+            add %r0, %r6
+            exit
+            f:
+            mov %r6, 50
+            mov %r1, 4
+            lddw %r2, func cb
+            mov %r3, 0
+            mov %r4, 0
+            call 181
+            add %r0, 10
+            exit
+            cb:
+            mov %r0, 0
+            exit
+            """
+        let program = try Self.load(source)
+        let (fast, plain) = Self.bothResults(program)
+        #expect(fast.fault == nil)
+        #expect(fast.returnValue == 4 + 10 + 3)
+        #expect(plain.returnValue == fast.returnValue)
+    }
+
+    @Test func callsBeyondTheFrameLimitFaultAtTheCall() throws {
+        let program = try Self.load("mov %r0, 0\ncall local f\nexit\nf:\nadd %r0, 1\ncall local f\nexit")
+        let (fast, plain) = Self.bothResults(program)
+        let fault = try #require(fast.fault)
+        #expect(fault.kind == .callDepthExceeded && fault.instructionIndex == 4)
+        #expect(plain.fault?.kind == fault.kind && plain.fault?.instructionIndex == fault.instructionIndex)
     }
 
     @Test func aFaultAfterAThreadedPrefixNamesTheOriginalSlot() throws {

@@ -98,8 +98,8 @@ public struct Machine: ~Copyable {
             : interpret(CountingUncheckedAccess.self, entry: program.codeEntry, arguments: r1, r2, state: state, env: environment)
     }
 
-    /// Runs the threaded code while it can, and the `switch` interpreter from where it bailed out (BPF-to-BPF calls,
-    /// `bpf_loop`, `callx`, invalid slots), or only the `switch` where there is no threaded code.
+    /// Runs the threaded code while it can, and the `switch` interpreter from where it bailed out (`bpf_loop`,
+    /// `callx`, invalid slots, calls beyond the frame limit), or only the `switch` where there is no threaded code.
     @usableFromInline
     func runUnchecked(
         _ entry: UnsafePointer<DecodedInstruction>, threaded: UnsafeRawPointer?, _ r1: UInt64, _ r2: UInt64
@@ -113,11 +113,12 @@ public struct Machine: ~Copyable {
             reg[10] = UInt64(UInt(bitPattern: state.stackTop))
             guard
                 let resume = runThreaded(
-                    threaded.assumingMemoryBound(to: ThreadedInstruction.self), registers: reg, env: environment)
+                    threaded.assumingMemoryBound(to: ThreadedInstruction.self), registers: reg, env: environment,
+                    frames: state.frames)
             else { return RunResult(returnValue: reg[0], instructionCount: 0) }
             return interpret(
                 UncheckedAccess.self, entry: resume.code, arguments: r1, r2, state: state, env: environment,
-                resumingAt: resume.index)
+                resumingAt: resume.index, depth: resume.depth)
         }
         #endif
         return interpret(UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)

@@ -92,18 +92,18 @@ func interpret<Policy: AccessPolicy>(
     arguments r1: UInt64, _ r2: UInt64,
     state: borrowing MachineState,
     env: UnsafeMutablePointer<ExecutionEnvironment>,
-    resumingAt start: Int? = nil
+    resumingAt start: Int? = nil, depth startDepth: Int = 0
 ) -> RunResult {
     let reg = state.registers
     let frames = state.frames
     let stackRange = state.stackRange
     var code = entry
     var pc = 0
-    var depth = 0
+    var depth = startDepth
     var executed: UInt64 = 0
 
     if let start {
-        // The threaded code ran up to `start` (at depth 0) and left the registers as they are.
+        // The threaded code ran up to `start` and left the registers, stack and call frames as they are.
         pc = start
     } else {
         reg[0] = 0

@@ -47,6 +47,9 @@ struct CallFrame {
     var loopIndex: UInt64 = 0
     var loopCount: UInt64 = 0
     var loopContext: UInt64 = 0
+    /// For calls made by threaded code: the threaded instruction to return to (`returnIndex` and `code` are kept too,
+    /// for the `switch` interpreter if it takes over inside the callee).
+    var threadedReturn: UnsafeRawPointer? = nil
 }
 
 /// A program's decoded code, as PROG_ARRAY slots and the tail-call instruction refer to it.

@@ -39,7 +39,7 @@ enum ThreadedCode {
                 default: break
                 }
             }
-            let handler = threadedHandlerTable[Int(handlerIndex)]
+            var handler: UInt { threadedHandlerTable[Int(handlerIndex)] }
             var offset = insn.offset
             switch insn.op {
             case .ja, .jeq64Imm, .jeq64Reg, .jgt64Imm, .jgt64Reg, .jge64Imm, .jge64Reg, .jset64Imm, .jset64Reg,
@@ -53,6 +53,18 @@ enum ThreadedCode {
                 offset = (insn.offset &- Int32(index)) &* stride
             default:
                 break
+            }
+            if insn.op == .callLocal {
+                // Laid out like a bail-out slot (the `switch` takes over here when the frames run out), with the
+                // target index in the three small fields.
+                let target = Int(insn.offset)
+                if index < 1 << 24 && target >= 0 && target < 1 << 24 {
+                    return ThreadedInstruction(
+                        handler: handler, imm: UInt64(UInt(bitPattern: fastCode)), offset: Int32(index),
+                        dst: UInt8(truncatingIfNeeded: target), src: UInt8(truncatingIfNeeded: target >> 8),
+                        aux: UInt8(truncatingIfNeeded: target >> 16))
+                }
+                handlerIndex = UInt32(SLUICE_TC_bail)
             }
             if handlerIndex == UInt32(SLUICE_TC_bail) {
                 return ThreadedInstruction(
@@ -203,6 +215,7 @@ enum ThreadedCode {
         case .jsle32Reg: index = SLUICE_TC_jsle32Reg
         case .callHelper: index = SLUICE_TC_callHelper
         case .exit: index = SLUICE_TC_exit
+        case .callLocal: index = SLUICE_TC_callLocal
         case .movAdd64: index = SLUICE_TC_movAdd64
         case .boundsCheckJgt: index = SLUICE_TC_boundsCheckJgt
         case .ldxhBE16: index = SLUICE_TC_ldxhBE16
@@ -221,23 +234,24 @@ enum ThreadedCode {
             .atomicFetchXor64, .atomicXchg64, .atomicCmpxchg64:
             index = SLUICE_TC_atomic64
         case .tailCall: index = SLUICE_TC_tailCall
-        case .callLocal, .callRegister, .loop, .invalid: index = SLUICE_TC_bail
+        case .callRegister, .loop, .invalid: index = SLUICE_TC_bail
         }
         return UInt32(index)
     }
 }
 
 /// Runs threaded code from its first instruction. Returns where the `switch` interpreter must take over (the fused
-/// decoded code of the program the run is in, and the slot), or nil when the program exited (r0 holds the result).
+/// decoded code of the program the run is in, the slot, and the call depth), or nil when the program exited (r0
+/// holds the result).
 @inline(__always)
 func runThreaded(
     _ code: UnsafePointer<ThreadedInstruction>, registers: UnsafeMutablePointer<UInt64>,
-    env: UnsafeMutablePointer<ExecutionEnvironment>
-) -> (code: UnsafePointer<DecodedInstruction>, index: Int)? {
-    var exit = sluice_tc_exit(resume: nil)
-    sluice_tc_start(code, registers, env, &exit)
-    guard let resume = exit.resume else { return nil }
+    env: UnsafeMutablePointer<ExecutionEnvironment>, frames: UnsafeMutablePointer<CallFrame>
+) -> (code: UnsafePointer<DecodedInstruction>, index: Int, depth: Int)? {
+    var state = sluice_tc_state(resume: nil, frames: frames, depth: 0)
+    sluice_tc_start(code, registers, env, &state)
+    guard let resume = state.resume else { return nil }
     let bail = resume.assumingMemoryBound(to: ThreadedInstruction.self).pointee
-    return (UnsafePointer(bitPattern: UInt(bail.imm)).unsafelyUnwrapped, Int(bail.offset))
+    return (UnsafePointer(bitPattern: UInt(bail.imm)).unsafelyUnwrapped, Int(bail.offset), state.depth)
 }
 #endif

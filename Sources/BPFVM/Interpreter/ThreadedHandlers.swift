@@ -667,6 +667,52 @@ func threadedTailCall(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRa
     return advance(pc)
 }
 
+// MARK: BPF-to-BPF calls (these bodies also get the run's state; returning 0 ends the threaded run)
+
+/// `call local`: pushes a frame the `switch` understands too, then jumps to the callee. Past the frame limit it hands
+/// the call to the `switch`, which reports the fault at this slot.
+@_silgen_name("sluice_exec_callLocal") @inline(__always)
+func threadedCallLocal(
+    _ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer, _ state: UnsafeMutablePointer<sluice_tc_state>
+) -> UInt {
+    let depth = state.pointee.depth
+    let here = pc.pointee
+    guard depth + 1 < MachineState.maxFrames else {
+        state.pointee.resume = here
+        return 0
+    }
+    let i = pc.insn
+    let index = Int(i.offset)
+    let target = Int(i.pointee.dst) | Int(i.pointee.src) << 8 | Int(i.pointee.aux) << 16
+    state.pointee.frames.assumingMemoryBound(to: CallFrame.self)[depth] = CallFrame(
+        returnIndex: index + 1, code: UnsafePointer(bitPattern: UInt(i.imm)), r6: reg[6], r7: reg[7], r8: reg[8],
+        r9: reg[9], r10: reg[10], threadedReturn: here + ThreadedInstruction.stride)
+    state.pointee.depth = depth + 1
+    reg[10] &-= UInt64(MachineState.frameStackSize)
+    let next = here + (target &- index) &* ThreadedInstruction.stride
+    pc.pointee = next
+    return next.load(as: UInt.self)
+}
+
+/// `exit`: ends the run at depth 0, else returns to the caller with its r6–r10 restored.
+@_silgen_name("sluice_exec_exit") @inline(__always)
+func threadedExit(
+    _ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer, _ state: UnsafeMutablePointer<sluice_tc_state>
+) -> UInt {
+    let depth = state.pointee.depth
+    if depth == 0 { return 0 }
+    let frame = state.pointee.frames.assumingMemoryBound(to: CallFrame.self)[depth - 1]
+    state.pointee.depth = depth - 1
+    reg[6] = frame.r6
+    reg[7] = frame.r7
+    reg[8] = frame.r8
+    reg[9] = frame.r9
+    reg[10] = frame.r10
+    let next = frame.threadedReturn.unsafelyUnwrapped
+    pc.pointee = next
+    return next.load(as: UInt.self)
+}
+
 // MARK: Superinstructions
 
 @_silgen_name("sluice_exec_movAdd64") @inline(__always)

@@ -21,11 +21,15 @@
 #define SLUICE_THREADED 0
 #endif
 
-/// Filled by the bail-out trampoline: the instruction the threaded code cannot run (calls to BPF functions,
-/// `bpf_loop`, `callx`, invalid slots). NULL when the program reached `exit`.
+/// A threaded run's own state, passed along in the context register.
 typedef struct {
+    /// Set by the bail-out handler: the instruction the threaded code leaves to the `switch` interpreter (`bpf_loop`,
+    /// `callx`, invalid slots, a call beyond the frame limit). NULL when the program returned from `exit`.
     const void *_Nullable resume;
-} sluice_tc_exit;
+    /// The machine's call frames (BPF-to-BPF calls), shared with the `switch` so that it can take over at any depth.
+    void *_Nonnull frames;
+    intptr_t depth;
+} sluice_tc_state;
 
 // Operations with a threaded handler. Their order is the order of `sluice_tc_handlers` and of the `SLUICE_TC_*`
 // indices; the Swift translator maps `DecodedOp` to these indices by name.
@@ -52,6 +56,9 @@ typedef struct {
     X(callHelper) X(tailCall) X(atomicAdd32) X(atomicAdd64) X(atomic32) X(atomic64)                                  \
     SLUICE_TC_FUSED_OPS(X) SLUICE_TC_CONTEXT_OPS(X)
 
+/// Operations whose bodies also get the run's state and may end the threaded run (by returning 0).
+#define SLUICE_TC_STATEFUL_OPS(X) X(callLocal) X(exit)
+
 /// Superinstructions (see Superinstructions.swift).
 #define SLUICE_TC_FUSED_OPS(X) X(movAdd64) X(boundsCheckJgt) X(ldxhBE16) SLUICE_TC_FUSED_EXTRA_OPS(X)
 #define SLUICE_TC_FUSED_EXTRA_OPS(X) X(movRsh64) X(movLsh64) X(movAnd64) X(movAddReg64)                   \
@@ -63,9 +70,8 @@ typedef struct {
 enum {
 #define SLUICE_TC_INDEX(name) SLUICE_TC_##name,
     SLUICE_TC_OPS(SLUICE_TC_INDEX)
+    SLUICE_TC_STATEFUL_OPS(SLUICE_TC_INDEX)
 #undef SLUICE_TC_INDEX
-    /// `exit`: returns to `sluice_tc_start` with `resume` left NULL.
-    SLUICE_TC_exit,
     /// Everything else: records the instruction in `resume` and returns, so the `switch` interpreter continues there.
     SLUICE_TC_bail,
     SLUICE_TC_count
@@ -75,10 +81,10 @@ enum {
 #define SLUICE_TC_CC __attribute__((swiftasynccall))
 
 /// A handler: `pc` is the current 24-byte threaded instruction, `reg` the register file, `env` the
-/// `ExecutionEnvironment`, `exit` where the bail-out handler reports.
+/// `ExecutionEnvironment`, `state` the run's `sluice_tc_state`.
 typedef SLUICE_TC_CC void (*_Nonnull sluice_tc_handler)(const void *_Nonnull pc, uint64_t *_Nonnull reg,
                                                         void *_Nonnull env,
-                                                        __attribute__((swift_context)) sluice_tc_exit *_Nonnull exit);
+                                                        __attribute__((swift_context)) sluice_tc_state *_Nonnull state);
 
 #if defined(__clang__) && (__clang_major__ >= 16)
 #define SLUICE_TC_INLINE_CALL [[clang::always_inline]]
@@ -89,40 +95,50 @@ typedef SLUICE_TC_CC void (*_Nonnull sluice_tc_handler)(const void *_Nonnull pc,
 #define SLUICE_TC_DEFINE(name)                                                                                         \
     SLUICE_TC_CC static inline void sluice_tc_##name(const void *_Nonnull pc, uint64_t *_Nonnull reg,                  \
                                                      void *_Nonnull env,                                               \
-                                                     __attribute__((swift_context)) sluice_tc_exit *_Nonnull exit) {   \
+                                                     __attribute__((swift_context)) sluice_tc_state *_Nonnull state) { \
         __attribute__((swiftcall)) uintptr_t sluice_exec_##name(const void *_Nonnull *_Nonnull pc,                    \
                                                                 uint64_t *_Nonnull reg, void *_Nonnull env);           \
         uintptr_t next;                                                                                                \
         SLUICE_TC_INLINE_CALL next = sluice_exec_##name(&pc, reg, env);                                               \
-        return ((sluice_tc_handler)next)(pc, reg, env, exit);                                                          \
+        return ((sluice_tc_handler)next)(pc, reg, env, state);                                                         \
     }
 SLUICE_TC_OPS(SLUICE_TC_DEFINE)
 #undef SLUICE_TC_DEFINE
 
-SLUICE_TC_CC static inline void sluice_tc_exit_(const void *_Nonnull pc, uint64_t *_Nonnull reg, void *_Nonnull env,
-                                                __attribute__((swift_context)) sluice_tc_exit *_Nonnull exit) {
-    (void)pc; (void)reg; (void)env; (void)exit;
-}
+#define SLUICE_TC_DEFINE_STATEFUL(name)                                                                                \
+    SLUICE_TC_CC static inline void sluice_tc_##name(const void *_Nonnull pc, uint64_t *_Nonnull reg,                  \
+                                                     void *_Nonnull env,                                               \
+                                                     __attribute__((swift_context)) sluice_tc_state *_Nonnull state) { \
+        __attribute__((swiftcall)) uintptr_t sluice_exec_##name(const void *_Nonnull *_Nonnull pc,                    \
+                                                                uint64_t *_Nonnull reg, void *_Nonnull env,            \
+                                                                sluice_tc_state *_Nonnull state);                      \
+        uintptr_t next;                                                                                                \
+        SLUICE_TC_INLINE_CALL next = sluice_exec_##name(&pc, reg, env, state);                                        \
+        if (next == 0) return;                                                                                         \
+        return ((sluice_tc_handler)next)(pc, reg, env, state);                                                         \
+    }
+SLUICE_TC_STATEFUL_OPS(SLUICE_TC_DEFINE_STATEFUL)
+#undef SLUICE_TC_DEFINE_STATEFUL
 
 SLUICE_TC_CC static inline void sluice_tc_bail(const void *_Nonnull pc, uint64_t *_Nonnull reg, void *_Nonnull env,
-                                               __attribute__((swift_context)) sluice_tc_exit *_Nonnull exit) {
+                                               __attribute__((swift_context)) sluice_tc_state *_Nonnull state) {
     (void)reg; (void)env;
-    exit->resume = pc;
+    state->resume = pc;
 }
 
 /// The handlers by `SLUICE_TC_*` index.
 static const uintptr_t sluice_tc_handlers[SLUICE_TC_count] = {
 #define SLUICE_TC_ENTRY(name) (uintptr_t)&sluice_tc_##name,
     SLUICE_TC_OPS(SLUICE_TC_ENTRY)
+    SLUICE_TC_STATEFUL_OPS(SLUICE_TC_ENTRY)
 #undef SLUICE_TC_ENTRY
-    (uintptr_t)&sluice_tc_exit_,
     (uintptr_t)&sluice_tc_bail,
 };
 
 /// Runs threaded code from `pc` (a plain C function: Swift cannot call a `swiftasynccall` pointer itself).
 static inline void sluice_tc_start(const void *_Nonnull pc, uint64_t *_Nonnull reg, void *_Nonnull env,
-                                   sluice_tc_exit *_Nonnull exit) {
-    ((sluice_tc_handler)(*(const uintptr_t *)pc))(pc, reg, env, exit);
+                                   sluice_tc_state *_Nonnull state) {
+    ((sluice_tc_handler)(*(const uintptr_t *)pc))(pc, reg, env, state);
 }
 #endif
 
