@@ -4,8 +4,9 @@ import CBPFDispatch
 /// One instruction of direct-threaded code (unchecked runs): the address of its handler first, so dispatch is one
 /// load and one indirect jump, then the operands. 24 bytes.
 ///
-/// Jump offsets are byte distances from this instruction to the target (the handlers never need the code's base), and
-/// a superinstruction's `offset` is its fall-through distance when it has no jump of its own.
+/// Jump offsets are byte distances from this instruction to the target (the handlers never need the code's base).
+/// Slots the `switch` may take over at (bail-outs, `call local`) carry the program's fused decoded code in `imm` and
+/// their own index in `offset`; `call local` keeps its target index in `dst`/`src`/`aux`.
 struct ThreadedInstruction {
     var handler: UInt
     var imm: UInt64
