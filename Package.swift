@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI"]),
         // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
         .executableTarget(
             name: "sluice-afxdp-probe", dependencies: ["Sluice", .product(name: "Logging", package: "swift-log")],

@@ -1,5 +1,7 @@
 import ArgumentParser
+import BPFObject
 import BPFVM
+import Foundation
 
 /// `sluice asm FILE`: assembles conformance-syntax text and prints the instruction words or writes raw bytes.
 struct AssembleCommand: ParsableCommand {
@@ -30,17 +32,45 @@ struct AssembleCommand: ParsableCommand {
     }
 }
 
-/// `sluice disasm FILE`: disassembles raw instruction bytes, or a program of a BPF ELF object.
+/// `sluice disasm FILE`: disassembles a program of a BPF ELF object (with its source lines), or raw instruction bytes.
 struct DisassembleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "disasm",
-        abstract: "Disassemble raw eBPF instruction bytes (a .bin file of little-endian words).")
+        abstract: "Disassemble a program of a BPF object (with source lines from BTF), or raw instruction bytes.")
 
-    @Argument(help: "File of raw instruction bytes.")
+    @Argument(help: "A BPF ELF object, or a file of raw little-endian instruction words.")
     var input: String
+
+    @Option(help: "ELF section of the program.")
+    var section: String?
+
+    @Option(help: "Function name of the program.")
+    var program: String?
 
     func run() throws {
         let bytes = try FileSystem.readBytes(input)
+        if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
+            let spec: ProgramSpec
+            do { spec = try BPFObjectFile(path: input).program(named: program, section: section) } catch {
+                throw CLIError("\(error)")
+            }
+            print("\(spec.name) (section \(spec.section), \(spec.instructions.count) instructions, \(spec.maps.count) maps)")
+            for (index, map) in spec.maps.enumerated() {
+                print("  map[\(index)] \(map.name): \(map.type), key \(map.keySize) B, value \(map.valueSize) B, \(map.maxEntries) entries")
+            }
+            var lastLine: SourceLocation? = nil
+            let listing = Disassembler.listing(of: spec.instructions)
+            var slot = 0
+            for line in listing {
+                if let location = spec.lineInfo[slot], location.line > 0, location != lastLine {
+                    print("; \(location)" + (location.text.map { ": " + $0.trimmingCharacters(in: .whitespaces) } ?? ""))
+                    lastLine = location
+                }
+                print(line)
+                slot += spec.instructions[slot].opcode == 0x18 ? 2 : 1
+            }
+            return
+        }
         guard bytes.count % 8 == 0 else {
             throw CLIError("\(input): \(bytes.count) bytes is not a whole number of 8-byte instructions")
         }

@@ -59,10 +59,11 @@ struct ReplayCommand: ParsableCommand {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
                 againstKernel: againstKernel, verify: !noVerify
-            ) { progress.update(packets: $0) }
+            ) { progress.update($0) }
         } catch {
             progress.finish()
-            throw CLIError("\(error)")
+            let outputs = outputDirectory != nil || results != nil
+            throw CLIError("\(error)" + (outputs ? " (no output files were written)" : ""))
         }
         progress.finish()
         ReplayReport.print(summary, againstKernel: againstKernel)

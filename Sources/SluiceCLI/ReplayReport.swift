@@ -22,28 +22,27 @@ enum StandardError {
 /// A one-line progress display on a terminal (nothing when stderr is not a terminal).
 final class ProgressLine {
     let enabled: Bool
-    let total: Int?
     let start = Replay.monotonicNanosecondsNow()
     var shown = false
 
-    init(enabled: Bool, total: Int? = nil) {
+    init(enabled: Bool) {
         self.enabled = enabled
-        self.total = total
     }
 
-    func update(packets: Int) {
+    /// A bar and an ETA from the bytes read of the capture, when its size is known.
+    func update(_ progress: Replay.Progress) {
         guard enabled else { return }
         let elapsed = Double(Replay.monotonicNanosecondsNow() - start) / 1e9
-        let rate = elapsed > 0 ? Double(packets) / elapsed : 0
-        var line = "\r\(packets) packets, \(Int(rate)) packets/s"
-        if let total, total > 0, rate > 0 {
-            let fraction = min(1, Double(packets) / Double(total))
+        let rate = elapsed > 0 ? Double(progress.packets) / elapsed : 0
+        var line = "\r\(progress.packets) packets, \(Int(rate)) packets/s"
+        if let read = progress.bytesRead, let total = progress.totalBytes, total > 0, read > 0 {
+            let fraction = min(1, Double(read) / Double(total))
             let width = 30
             let done = Int(fraction * Double(width))
             line += " [" + String(repeating: "#", count: done) + String(repeating: " ", count: width - done) + "]"
-            line += " ETA \(Int(Double(total - packets) / rate))s"
+            line += " \(Int(fraction * 100))%, ETA \(Int(elapsed / fraction - elapsed))s"
         }
-        StandardError.write(line)
+        StandardError.write(line + "\u{1b}[K")
         shown = true
     }
 

@@ -1,3 +1,6 @@
+import Logging
+import Sluice
+
 // sluice-afxdp-probe: runs the live AF_XDP engine with a frame-counting processor in its own process, for the tests
 // that need one (SIGKILL leaves nothing attached, missing capabilities, persist + restart). Not a user tool: the
 // `sluice run` command is.
@@ -8,10 +11,8 @@
 // Prints `READY link=ID prog=ID mode=M bind=B reused=0|1` once attached and bound, `STATS rx=N drop=N` at the end;
 // errors go to stderr as `error: …` with exit status 1. SIGTERM/SIGINT stop it cleanly.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Logging
-import Sluice
 
 /// Drops everything, counting frames.
 struct CountingDropper: FrameProcessor {
@@ -66,8 +67,9 @@ func attach(_ arguments: [String]) -> Int32 {
     pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     engine.stopSignal.stopOnSignals()
     let attachment = engine.attachments[0]
-    print("READY link=\(attachment.linkID) prog=\(attachment.programID) mode=\(attachment.attachedMode?.rawValue ?? "pinned")"
-        + " bind=\(engine.sockets[0].bindMode.rawValue) reused=\(attachment.reusedPinned ? 1 : 0)")
+    print(
+        "READY link=\(attachment.linkID) prog=\(attachment.programID) mode=\(attachment.attachedMode?.rawValue ?? "pinned")"
+            + " bind=\(engine.sockets[0].bindMode.rawValue) reused=\(attachment.reusedPinned ? 1 : 0)")
     fflush(nil)
     let stats: LiveStats
     do {

@@ -32,7 +32,7 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         try writeSamples(to: path)
 
         let reader = try PcapReader(path: path)
-        #expect(reader.format == .pcap(nanosecond: true))
+        #expect(reader.format == .pcap)
         #expect(reader.snapshotLength == 262_144)
         #expect(
             try readAll(path)
@@ -121,8 +121,11 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
             frame.timestampNanos = UInt64(index) * 1_000
             try writers.write(frame, action: action)
         }
+        // Raw bytes (a frame plus what lay beyond the linear buffer) go to the same files.
+        let oversized = sampleFrame(length: 5_000, seed: 7)
+        try oversized.withUnsafeBytes { try writers.write($0, timestampNanos: 5_000, action: .redirect) }
+        #expect(writers.recordCount(.redirect) == 1)
         #expect(writers.recordCount(.pass) == 2)
-        #expect(writers.recordCount(.redirect) == 0)
         #expect(!FileManager.default.fileExists(atPath: out + "/pass.pcap"))
         try writers.close()
 
@@ -133,7 +136,8 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         #expect(try stamps(.drop) == [1_000])
         #expect(try stamps(.tx) == [3_000])
         #expect(try stamps(.aborted) == [4_000])
-        #expect(try stamps(.redirect) == [])
+        #expect(try stamps(.redirect) == [5_000])
+        #expect(try readAll(out + "/redirect.pcap").map(\.bytes) == [oversized])
         #expect(
             try readAll(out + "/pass.pcap").map(\.bytes) == [
                 sampleFrame(length: 60, seed: 0), sampleFrame(length: 62, seed: 2),

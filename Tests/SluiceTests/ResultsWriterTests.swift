@@ -83,6 +83,17 @@ private let maps = [
         )
     }
 
+    @Test func writesRefusedPacketsWithANullReturnValue() throws {
+        let text = try results { (writer) throws(SystemError) in
+            try writer.writeRefused(index: 3, lengthIn: 13, note: "shorter than an Ethernet header")
+        }
+        #expect(
+            text == #"{"i":3,"ret":null,"verdict":"refused","len_in":13,"len_out":0,"meta_len":0,"#
+                + #""note":"shorter than an Ethernet header"}"# + "\n")
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        #expect(object?["ret"] is NSNull)
+    }
+
     @Test func framesAndOutcomesGiveTheSameLine() throws {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
         defer { buffer.deallocate() }

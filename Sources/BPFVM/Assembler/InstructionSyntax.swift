@@ -198,20 +198,7 @@ struct InstructionSyntax: Hashable, Sendable {
             let cls: InstructionClass = longOffset ? .jmp32 : .jmp
             return Instruction(opcode: cls.rawValue | JumpOperation.ja.rawValue)
         case .jump(let condition, let width, let source):
-            let op: JumpOperation =
-                switch condition {
-                case .jeq: .jeq
-                case .jgt: .jgt
-                case .jge: .jge
-                case .jset: .jset
-                case .jne: .jne
-                case .jsgt: .jsgt
-                case .jsge: .jsge
-                case .jlt: .jlt
-                case .jle: .jle
-                case .jslt: .jslt
-                case .jsle: .jsle
-                }
+            let op = condition.operation
             let cls: InstructionClass = width == .bits64 ? .jmp : .jmp32
             return Instruction(opcode: cls.rawValue | op.rawValue | source.rawValue)
         case .call(let kind):

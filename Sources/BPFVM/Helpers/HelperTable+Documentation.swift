@@ -21,6 +21,7 @@ extension HelperTable {
         "bpf_fib_lookup": "Refused at load time.",
         "bpf_jiffies64": "The engine clock in 1 ms ticks (HZ = 1000).",
         "bpf_ktime_get_boot_ns": "Same clock as `bpf_ktime_get_ns`.",
+        "bpf_perf_event_output": "Appends a record (the data, plus `flags >> 32` bytes of the packet) to a PERF_EVENT_ARRAY slot (`flags & 0xffffffff`, or the current CPU); readable from Swift.",
         "bpf_ringbuf_output": "Copies a record into a ring buffer; `-EAGAIN` when full.",
         "bpf_ringbuf_reserve": "Reserves a record, or NULL when full; must be submitted or discarded.",
         "bpf_ringbuf_submit": "Publishes a reserved record.",

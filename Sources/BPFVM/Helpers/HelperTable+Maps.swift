@@ -16,6 +16,10 @@ extension HelperTable {
                 id: 51, name: "bpf_redirect_map", arguments: [.mapPointer, .anything, .anything], returns: .integer,
                 implementation: MapHelpers.redirectMap),
             HelperSpec(
+                id: 25, name: "bpf_perf_event_output",
+                arguments: [.context, .mapPointer, .anything, .readableMemory, .constantSizeOrZero], returns: .integer,
+                implementation: MapHelpers.perfEventOutput),
+            HelperSpec(
                 id: 130, name: "bpf_ringbuf_output",
                 arguments: [.mapPointer, .readableMemory, .constantSizeOrZero, .anything], returns: .integer,
                 implementation: MapHelpers.ringbufOutput),

@@ -82,6 +82,27 @@ public enum MapHelpers {
         return 0
     }
 
+    /// `bpf_perf_event_output(ctx, map, flags, data, size)` (id 25) for XDP: `size` bytes of `data`, then the
+    /// first `flags >> 32` bytes of the frame, into the PERF_EVENT_ARRAY slot `flags & 0xffffffff` (or the current
+    /// CPU's); 0 or -errno (-ENOENT when no event is attached, as in `BPF_PROG_TEST_RUN`).
+    public static let perfEventOutput: HelperFunction = { env, _, map, flags, data, size in
+        guard let core = UnsafeMutablePointer<MapCore>(bitPattern: UInt(map)) else {
+            return UInt64(bitPattern: -Int64(MapErrno.invalid))
+        }
+        var packet: UnsafeRawPointer? = nil
+        var packetLength = 0
+        if let environment = env?.assumingMemoryBound(to: ExecutionEnvironment.self),
+            let start = environment.pointee.data, let end = environment.pointee.dataEnd
+        {
+            packet = UnsafeRawPointer(start)
+            packetLength = end - start
+        }
+        let result = MapOperations.perfEventOutput(
+            core, cpu: processor(env), flags: flags, data: UnsafeRawPointer(bitPattern: UInt(data)), size: size,
+            packet: packet, packetLength: packetLength)
+        return UInt64(bitPattern: result)
+    }
+
     @inline(__always)
     static func processor(_ env: UnsafeMutableRawPointer?) -> Int {
         guard let env else { return 0 }

@@ -44,6 +44,31 @@ public enum JumpCondition: String, Sendable, CaseIterable {
     case jeq, jgt, jge, jset, jne, jsgt, jsge, jlt, jle, jslt, jsle
 }
 
+extension JumpCondition {
+    /// The opcode bits of this condition.
+    public var operation: JumpOperation {
+        switch self {
+        case .jeq: .jeq
+        case .jgt: .jgt
+        case .jge: .jge
+        case .jset: .jset
+        case .jne: .jne
+        case .jsgt: .jsgt
+        case .jsge: .jsge
+        case .jlt: .jlt
+        case .jle: .jle
+        case .jslt: .jslt
+        case .jsle: .jsle
+        }
+    }
+
+    /// The condition a jump operation tests; nil for `ja`, `call` and `exit`.
+    public init?(_ operation: JumpOperation) {
+        guard let condition = JumpCondition.allCases.first(where: { $0.operation == operation }) else { return nil }
+        self = condition
+    }
+}
+
 /// Why an instruction could not be classified.
 public struct InvalidInstruction: Error, Hashable, Sendable, CustomStringConvertible {
     public var opcode: UInt8
@@ -133,20 +158,7 @@ extension Operation {
                 guard width == .bits64, source == .immediate else { throw invalid("malformed exit") }
                 self = .exit
             default:
-                let condition: JumpCondition =
-                    switch op {
-                    case .jeq: .jeq
-                    case .jgt: .jgt
-                    case .jge: .jge
-                    case .jset: .jset
-                    case .jne: .jne
-                    case .jsgt: .jsgt
-                    case .jsge: .jsge
-                    case .jlt: .jlt
-                    case .jle: .jle
-                    case .jslt: .jslt
-                    default: .jsle
-                    }
+                guard let condition = JumpCondition(op) else { throw invalid("unknown jump operation") }
                 self = .jump(condition, width, source)
             }
         case .ld:

@@ -13,7 +13,12 @@ public struct MapEntry: Hashable, Sendable {
 /// storage behind it, and offers a Swift API for everything outside the program (CLI `--maps`, tests, dumps).
 ///
 /// Programs reach the map only through `core` and `MapOperations`; this class is never touched per packet. The
-/// Swift API may run while workers run programs: structural changes take the map's spinlock, as program updates do.
+/// Swift API may run while workers run programs: structural changes take the map's spinlock, as program updates do;
+/// array values are never locked (programs change them in place with atomic instructions). Operations from
+/// outside act as CPU 0 where the CPU matters (the LRU lists of LRU maps).
+///
+/// `possibleCPUs` is the number of CPUs the kernel would report possible: per-CPU maps keep that many values, CPUMAP
+/// accepts that many CPUs, and LRU maps size their per-CPU lists with it.
 public final class BPFMap: @unchecked Sendable {
     public let spec: MapSpec
     public let core: UnsafeMutablePointer<MapCore>
@@ -35,7 +40,11 @@ public final class BPFMap: @unchecked Sendable {
         static let possibleCPUsMax = 4096
     }
 
+    /// Creates the map. A PERF_EVENT_ARRAY declared with `max_entries` 0 gets one slot per possible CPU, as libbpf
+    /// creates it (`spec` then reports that size).
     public init(spec: MapSpec, possibleCPUs: Int = 1) throws(MapError) {
+        var spec = spec
+        if spec.type == .perfEventArray && spec.maxEntries == 0 { spec.maxEntries = possibleCPUs }
         self.spec = spec
         let (storageSize, auxiliarySize) = try BPFMap.layout(of: spec, possibleCPUs: possibleCPUs)
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(storageSize, 8), alignment: 64)
@@ -52,7 +61,7 @@ public final class BPFMap: @unchecked Sendable {
                 type: spec.type, keySize: spec.keySize, valueSize: spec.valueSize, maxEntries: spec.maxEntries,
                 flags: spec.flags,
                 readOnly: spec.readOnlyForProgram || spec.flags & MapCreationFlags.readOnlyProgram != 0,
-                possibleCPUs: spec.type.isPerCPU ? possibleCPUs : 1, storage: storage, storageSize: storageSize,
+                possibleCPUs: possibleCPUs, storage: storage, storageSize: storageSize,
                 auxiliary: auxiliary))
         switch spec.type {
         case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: HashTable.initialize(core)
@@ -109,7 +118,8 @@ public final class BPFMap: @unchecked Sendable {
             for factor in factors {
                 let (p, overflow) = result.multipliedReportingOverflow(by: factor)
                 guard !overflow && p <= Limits.memoryMax else {
-                    throw invalid(spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes",
+                    throw invalid(
+                        spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes",
                         MapErrno.outOfMemory)
                 }
                 result = p
@@ -146,7 +156,8 @@ public final class BPFMap: @unchecked Sendable {
             guard entries <= 1 << 31 else { throw invalid(spec, "max_entries \(entries) too large", MapErrno.tooBig) }
             let element = HashTable.headerSize + MapMemory.roundUp8(key) + stride * copies
             storage = try product(entries, element)
-            auxiliary = try product(HashTable.auxiliarySize(maxEntries: entries))
+            let lru = spec.type == .lruHash || spec.type == .lruPercpuHash
+            auxiliary = try product(HashTable.auxiliarySize(maxEntries: entries, lruCPUs: lru ? possibleCPUs : nil))
 
         case .devmapHash:
             guard key == 4 else { throw invalid(spec, "devmap_hash key size must be 4, got \(key)") }
@@ -179,16 +190,24 @@ public final class BPFMap: @unchecked Sendable {
 
         case .devmap, .cpumap, .xskmap:
             guard key == 4 else { throw invalid(spec, "\(spec.type) key size must be 4, got \(key)") }
-            let allowed = spec.type == .xskmap ? [4] : [4, 8]
-            guard allowed.contains(value) else {
-                throw invalid(spec, "\(spec.type) value size must be \(allowed.map(String.init).joined(separator: " or ")), got \(value)")
+            let allowed = spec.type == .xskmap ? "4" : "4 or 8"
+            guard value == 4 || (value == 8 && spec.type != .xskmap) else {
+                throw invalid(spec, "\(spec.type) value size must be \(allowed), got \(value)")
             }
             storage = try product(entries, SlotMap.slotSize)
+
+        case .perfEventArray:
+            guard key == 4 && value == 4 else {
+                throw invalid(spec, "perf_event_array key and value sizes must be 4, got \(key) and \(value)")
+            }
+            storage = try product(PerfEventArray.storageSize(maxEntries: entries))
+            auxiliary = MapAuxiliaryHeader.size
 
         case .ringbuf:
             guard key == 0 && value == 0 else { throw invalid(spec, "ring buffer key and value sizes must be 0") }
             guard entries & (entries - 1) == 0 && entries % Limits.pageSize == 0 else {
-                throw invalid(spec, "ring buffer size \(entries) must be a power of 2 and a multiple of \(Limits.pageSize)")
+                throw invalid(
+                    spec, "ring buffer size \(entries) must be a power of 2 and a multiple of \(Limits.pageSize)")
             }
             storage = try product(2, entries) + RingBuffer.dataOffset
             auxiliary = MapAuxiliaryHeader.size
@@ -197,7 +216,8 @@ public final class BPFMap: @unchecked Sendable {
             throw .unsupportedType(map: spec.name, type: spec.type)
         }
         guard storage + auxiliary <= Limits.memoryMax else {
-            throw invalid(spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes", MapErrno.outOfMemory)
+            throw invalid(
+                spec, "needs more memory than Sluice's limit of \(Limits.memoryMax) bytes", MapErrno.outOfMemory)
         }
         return (storage, auxiliary)
     }
@@ -252,7 +272,9 @@ public final class BPFMap: @unchecked Sendable {
 
     /// Runs `body` under the map's lock (for maps that have one).
     private func locked<R>(_ body: () -> R) -> R {
-        guard spec.type != .ringbuf, let aux = core.pointee.auxiliary else { return body() }
+        guard spec.type != .ringbuf, spec.type != .perfEventArray, let aux = core.pointee.auxiliary else {
+            return body()
+        }
         MapLock.lock(aux)
         defer { MapLock.unlock(aux) }
         return body()
@@ -286,6 +308,11 @@ public final class BPFMap: @unchecked Sendable {
     /// Every CPU's value under `key` (one value for maps that are not per-CPU), or nil.
     public func lookupPerCPU(key: [UInt8]) -> [[UInt8]]? {
         guard key.count == spec.keySize, spec.type != .progArray, spec.type != .ringbuf else { return nil }
+        if spec.type == .perfEventArray {
+            guard let value = key.withUnsafeBytes({ SlotMap.lookup(core, index: $0.loadUnaligned(as: UInt32.self)) })
+            else { return nil }
+            return values(at: value, copies: 1)
+        }
         let copies = spec.type.isPerCPU ? possibleCPUs : 1
         return locked {
             key.withUnsafeBytes { k in
@@ -318,19 +345,24 @@ public final class BPFMap: @unchecked Sendable {
     }
 
     private func update(key: [UInt8], packedValues: [UInt8], valueCPUStride: Int, flags: UInt64) throws(MapError) {
+        var packedValues = packedValues
         switch spec.type {
         case .progArray:
-            throw .unsupportedOperation(map: name, reason: "prog_array slots hold programs: use setProgram(slot:handle:)")
+            throw .unsupportedOperation(
+                map: name, reason: "prog_array slots hold programs: use setProgram(slot:handle:)")
         case .ringbuf:
             throw .unsupportedOperation(map: name, reason: "ring buffers have no keys; programs write records")
         case .devmap, .devmapHash, .cpumap:
             if spec.valueSize == 8 {
-                let program = Int32(bitPattern: UInt32(packedValues[4]) | UInt32(packedValues[5]) << 8
-                    | UInt32(packedValues[6]) << 16 | UInt32(packedValues[7]) << 24)
+                let program = Int32(
+                    bitPattern: UInt32(packedValues[4]) | UInt32(packedValues[5]) << 8
+                        | UInt32(packedValues[6]) << 16 | UInt32(packedValues[7]) << 24)
                 if program > 0 {
                     throw .unsupportedOperation(
                         map: name, reason: "\(spec.type) entries with a program (fd \(program)) are not supported")
                 }
+                // The kernel stores the program's id, 0 without a program (a negative fd means none).
+                packedValues.replaceSubrange(4..<8, with: [0, 0, 0, 0])
             }
         default: break
         }
@@ -351,6 +383,15 @@ public final class BPFMap: @unchecked Sendable {
                     return LPMTrie.update(core, key, value, flags: flags)
                 case .devmap, .xskmap, .cpumap:
                     return SlotMap.update(core, index: key.loadUnaligned(as: UInt32.self), value, flags: flags)
+                case .perfEventArray:
+                    // A perf event "fd": any value fills the slot (bpf_fd_array_map_update_elem's rules).
+                    if flags != MapUpdateFlags.any { return -Int64(MapErrno.invalid) }
+                    let index = key.loadUnaligned(as: UInt32.self)
+                    if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
+                    let slot = SlotMap.slot(core, index)
+                    MapMemory.copy(slot + 8, value, count: 4)
+                    SlotMap.setPresent(slot, true)
+                    return 0
                 default:
                     return -Int64(MapErrno.invalid)
                 }
@@ -370,6 +411,13 @@ public final class BPFMap: @unchecked Sendable {
             case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: return HashTable.delete(core, key)
             case .lpmTrie: return LPMTrie.delete(core, key)
             case .devmap, .xskmap, .cpumap: return SlotMap.delete(core, index: key.loadUnaligned(as: UInt32.self))
+            case .perfEventArray:
+                let index = key.loadUnaligned(as: UInt32.self)
+                if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
+                let slot = SlotMap.slot(core, index)
+                if !SlotMap.isPresent(slot) { return -Int64(MapErrno.noEntry) }
+                SlotMap.setPresent(slot, false)
+                return 0
             case .progArray:
                 let index = key.loadUnaligned(as: UInt32.self)
                 if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
@@ -409,14 +457,15 @@ public final class BPFMap: @unchecked Sendable {
                     let key = indexKey(prefix) + Array(UnsafeRawBufferPointer(start: data, count: spec.keySize - 4))
                     result.append(MapEntry(key: key, values: values(at: value, copies: 1)))
                 }
-            case .devmap, .xskmap, .cpumap:
+            case .devmap, .xskmap, .cpumap, .perfEventArray:
                 for i in 0..<UInt32(spec.maxEntries) {
                     if let value = SlotMap.lookup(core, index: i) {
                         result.append(MapEntry(key: indexKey(i), values: values(at: value, copies: 1)))
                     }
                 }
             case .progArray:
-                for i in 0..<UInt32(spec.maxEntries) where core.pointee.storage.load(fromByteOffset: Int(i) * 8, as: UInt.self) != 0 {
+                for i in 0..<UInt32(spec.maxEntries)
+                where core.pointee.storage.load(fromByteOffset: Int(i) * 8, as: UInt.self) != 0 {
                     result.append(MapEntry(key: indexKey(i), values: []))
                 }
             default:
@@ -457,9 +506,13 @@ public final class BPFMap: @unchecked Sendable {
 
     // MARK: RINGBUF
 
-    /// Consumes the submitted records, in order (discarded ones skipped; stops at a record still reserved).
+    /// Consumes the submitted records, in order (discarded ones skipped; stops at a record still reserved). For a
+    /// PERF_EVENT_ARRAY, the records `bpf_perf_event_output` wrote (data, then packet bytes).
     public func drainRecords() -> [[UInt8]] {
-        guard spec.type == .ringbuf else { return [] }
-        return RingBuffer.drain(core)
+        switch spec.type {
+        case .ringbuf: RingBuffer.drain(core)
+        case .perfEventArray: PerfEventArray.drain(core)
+        default: []
+        }
     }
 }

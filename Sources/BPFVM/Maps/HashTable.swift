@@ -7,8 +7,8 @@ import Synchronization
 ///
 ///     0  next      UInt32  bucket chain link, or free-list link (1-based, 0 = end)
 ///     4  hash      UInt32
-///     8  lruPrev   UInt32  LRU list (types with LRU only)
-///    12  lruNext   UInt32
+///     8  lruType   UInt32  LRU types only: the list the element is on, and its CPU (see `LRUList`)
+///    12  lruCPU    UInt32
 ///    16  ref       UInt32  LRU reference bit, set by program lookups
 ///    20  state     UInt32  1 while the element is in the table
 ///    24  key       keySize bytes, padded to 8
@@ -16,18 +16,26 @@ import Synchronization
 ///
 /// `auxiliary`: `MapAuxiliaryHeader`, then `bucketMask + 1` bucket heads (UInt32, 1-based).
 ///
-/// LRU: the kernel keeps active/inactive lists with reference bits and evicts in batches from per-CPU free lists;
-/// Sluice uses the same reference-bit idea in its simplest deterministic form (CLOCK / second chance): elements are
-/// listed newest first; when the pool is empty, the oldest element is evicted unless its reference bit is set, in
-/// which case the bit is cleared and the element moves to the front. A program lookup sets the bit; updates of an
-/// existing key set it too (as the kernel does for the element that replaces the old one). Exactly one element is
-/// evicted per insert into a full map (the kernel may evict up to 128 at once), and updating an existing key never
-/// evicts (the kernel first takes a free element, which may evict).
+/// LRU types keep their lists as the kernel does (`LRUList`); the list links and heads follow the buckets in
+/// `auxiliary`.
+///
+/// Semantics as `kernel/bpf/hashtab.c`: unknown flags or `BPF_F_LOCK` → -EINVAL, `BPF_NOEXIST` on a present key
+/// → -EEXIST, `BPF_EXIST` on an absent key → -ENOENT, a new key in a full map → -E2BIG (LRU: evicts instead),
+/// delete of an absent key → -ENOENT. One difference: replacing an existing key of a HASH copies the new value into
+/// the element in place, where the kernel links a new element and frees the old one — only a program that keeps a
+/// value pointer across an update of the same key can tell.
+///
+/// Concurrency: every structural change happens under the map's spinlock (`MapLock`, one per map where the kernel
+/// has one per bucket). Lookups take no lock: they follow chains whose links are read atomically and always hold
+/// valid indices, at most `max_entries` steps, and accept only elements marked in the table — a lookup racing a
+/// delete may still return the element being deleted, as an RCU reader in the kernel may.
 enum HashTable {
     static let headerSize = 24
 
     @inline(__always)
-    static func keyStride(_ core: UnsafeMutablePointer<MapCore>) -> Int { MapMemory.roundUp8(Int(core.pointee.keySize)) }
+    static func keyStride(_ core: UnsafeMutablePointer<MapCore>) -> Int {
+        MapMemory.roundUp8(Int(core.pointee.keySize))
+    }
 
     @inline(__always)
     static func elementSize(_ core: UnsafeMutablePointer<MapCore>) -> Int {
@@ -68,14 +76,24 @@ enum HashTable {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
     }
 
+    /// A link word (1-based element index) from memory a program may write in checked mode: anything beyond the
+    /// pool reads as "end", so a corrupted link can end a walk early but never leave the pool.
+    @inline(__always)
+    static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
+        let index = loadWord(p)
+        return index <= core.pointee.maxEntries ? index : 0
+    }
+
     @inline(__always)
     static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
     }
 
-    /// Bytes of `auxiliary` for a map of `maxEntries` (header + buckets).
-    static func auxiliarySize(maxEntries: Int) -> Int {
-        MapAuxiliaryHeader.size + bucketCount(maxEntries: maxEntries) * 4
+    /// Bytes of `auxiliary` for a map of `maxEntries` (header + buckets, and the LRU state for `lruCPUs` CPUs).
+    static func auxiliarySize(maxEntries: Int, lruCPUs: Int? = nil) -> Int {
+        let base = MapMemory.roundUp8(MapAuxiliaryHeader.size + bucketCount(maxEntries: maxEntries) * 4)
+        guard let cpus = lruCPUs else { return base }
+        return base + LRUList.stateSize(maxEntries: maxEntries, cpus: cpus)
     }
 
     /// The kernel's `roundup_pow_of_two(max_entries)` buckets.
@@ -89,6 +107,10 @@ enum HashTable {
     static func initialize(_ core: UnsafeMutablePointer<MapCore>) {
         let h = header(core)
         h.pointee.bucketMask = UInt32(bucketCount(maxEntries: Int(core.pointee.maxEntries)) - 1)
+        if isLRU(core) {
+            LRUList.initialize(core)
+            return
+        }
         let n = core.pointee.maxEntries
         for i in 1...n {
             element(core, i).storeBytes(of: i == n ? 0 : i + 1, as: UInt32.self)
@@ -100,7 +122,7 @@ enum HashTable {
     @inline(__always)
     static func find(_ core: UnsafeMutablePointer<MapCore>, _ key: UnsafeRawPointer, _ hash: UInt32) -> UInt32 {
         let keySize = Int(core.pointee.keySize)
-        var index = loadWord(bucket(core, hash))
+        var index = loadLink(core, bucket(core, hash))
         var steps: UInt32 = 0
         while index != 0 && steps <= core.pointee.maxEntries {
             let e = element(core, index)
@@ -109,7 +131,7 @@ enum HashTable {
             {
                 return index
             }
-            index = loadWord(e)
+            index = loadLink(core, e)
             steps += 1
         }
         return 0
@@ -136,6 +158,9 @@ enum HashTable {
         _ core: UnsafeMutablePointer<MapCore>, _ key: UnsafeRawPointer, _ value: UnsafeRawPointer,
         valueCPUStride: Int, onlyCPU: Int, flags: UInt64
     ) -> Int64 {
+        if isLRU(core) {
+            return updateLRU(core, key, value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, flags: flags)
+        }
         if flags & ~MapUpdateFlags.lock > MapUpdateFlags.exist { return -Int64(MapErrno.invalid) }
         if flags & MapUpdateFlags.lock != 0 { return -Int64(MapErrno.invalid) }
         let aux = core.pointee.auxiliary.unsafelyUnwrapped
@@ -149,32 +174,86 @@ enum HashTable {
             return -Int64(MapErrno.noEntry)
         }
         if existing != 0 {
-            let e = element(core, existing)
-            writeValues(core, e, value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false)
-            if isLRU(core) { storeWord(e + 16, 1) }
+            writeValues(
+                core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false)
             return 0
         }
         let h = header(core)
-        var index = h.pointee.freeHead
-        if index != 0 {
-            h.pointee.freeHead = element(core, index).load(as: UInt32.self)
-        } else if isLRU(core) {
-            index = evict(core)
-            if index == 0 { return -Int64(MapErrno.outOfMemory) }
-        } else {
-            return -Int64(MapErrno.tooBig)
-        }
+        let index = h.pointee.freeHead
+        if index == 0 { return -Int64(MapErrno.tooBig) }
+        h.pointee.freeHead = loadLink(core, element(core, index))
         let e = element(core, index)
         e.storeBytes(of: hash, toByteOffset: 4, as: UInt32.self)
-        storeWord(e + 16, 0)
         MapMemory.copy(e + headerSize, key, count: Int(core.pointee.keySize))
         writeValues(core, e, value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: true)
+        link(core, index, hash)
+        return 0
+    }
+
+    /// Puts a filled element at the head of its bucket; it is found from now on. Under the lock.
+    @inline(__always)
+    static func link(_ core: UnsafeMutablePointer<MapCore>, _ index: UInt32, _ hash: UInt32) {
+        let e = element(core, index)
         storeWord(e + 20, 1)
         let head = bucket(core, hash)
         storeWord(e, loadWord(head))
         storeWord(head, index)
-        if isLRU(core) { pushFront(core, index) }
-        h.pointee.count += 1
+        header(core).pointee.count &+= 1
+    }
+
+    /// `htab_lru_map_update_elem` / `__htab_lru_percpu_map_update_elem`: a free element is taken first (which may
+    /// evict, even the key being updated) — except for a per-CPU update with BPF_EXIST — then the flags are
+    /// checked; an unused element goes back. Plain LRU replaces an existing element by the new one (marked
+    /// referenced); per-CPU LRU updates in place. The CPU whose lists are used is `onlyCPU`, or 0 from outside.
+    static func updateLRU(
+        _ core: UnsafeMutablePointer<MapCore>, _ key: UnsafeRawPointer, _ value: UnsafeRawPointer,
+        valueCPUStride: Int, onlyCPU: Int, flags: UInt64
+    ) -> Int64 {
+        if flags > MapUpdateFlags.exist { return -Int64(MapErrno.invalid) }
+        let aux = core.pointee.auxiliary.unsafelyUnwrapped
+        let keySize = Int(core.pointee.keySize)
+        let hash = MapMemory.hash(key, count: keySize)
+        let perCPU = MapMemory.valueCopies(core) > 1
+        let cpu = onlyCPU >= 0 ? MapMemory.cpuSlot(onlyCPU, core) : 0
+        MapLock.lock(aux)
+        defer { MapLock.unlock(aux) }
+        var fresh: UInt32 = 0
+        if !perCPU || flags != MapUpdateFlags.exist {
+            fresh = LRUList.pop(core, cpu: cpu)
+            if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
+            let e = element(core, fresh)
+            e.storeBytes(of: hash, toByteOffset: 4, as: UInt32.self)
+            MapMemory.copy(e + headerSize, key, count: keySize)
+            if !perCPU { writeValues(core, e, value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: true) }
+        }
+        let existing = find(core, key, hash)
+        var refusal: Int64 = 0
+        if existing != 0 && flags == MapUpdateFlags.noExist { refusal = -Int64(MapErrno.exists) }
+        if existing == 0 && flags == MapUpdateFlags.exist { refusal = -Int64(MapErrno.noEntry) }
+        if refusal != 0 {
+            if fresh != 0 { LRUList.push(core, fresh) }
+            return refusal
+        }
+        if perCPU {
+            if existing != 0 {
+                LRUList.setReferenced(core, existing, true)
+                writeValues(
+                    core, element(core, existing), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: false
+                )
+                if fresh != 0 { LRUList.push(core, fresh) }
+            } else {
+                writeValues(
+                    core, element(core, fresh), value, valueCPUStride: valueCPUStride, onlyCPU: onlyCPU, fresh: true)
+                link(core, fresh, hash)
+            }
+            return 0
+        }
+        link(core, fresh, hash)
+        if existing != 0 {
+            LRUList.setReferenced(core, fresh, true)
+            remove(core, existing)
+            LRUList.push(core, existing)
+        }
         return 0
     }
 
@@ -209,79 +288,40 @@ enum HashTable {
         let index = find(core, key, hash)
         if index == 0 { return -Int64(MapErrno.noEntry) }
         remove(core, index)
+        if isLRU(core) {
+            LRUList.push(core, index)
+            return 0
+        }
         let h = header(core)
         element(core, index).storeBytes(of: h.pointee.freeHead, as: UInt32.self)
         h.pointee.freeHead = index
         return 0
     }
 
-    /// Takes an element out of its bucket chain (and the LRU list); it is no longer found. Under the lock.
+    /// The LRU's `del_from_htab`: takes an element out of the table if it is in it.
+    static func evictFromTable(_ core: UnsafeMutablePointer<MapCore>, _ index: UInt32) -> Bool {
+        if loadWord(element(core, index) + 20) != 1 { return false }
+        remove(core, index)
+        return true
+    }
+
+    /// Takes an element out of its bucket chain; it is no longer found. Under the lock.
     static func remove(_ core: UnsafeMutablePointer<MapCore>, _ index: UInt32) {
         let e = element(core, index)
         storeWord(e + 20, 0)
         var link = bucket(core, e.load(fromByteOffset: 4, as: UInt32.self))
         var steps: UInt32 = 0
         while steps <= core.pointee.maxEntries {
-            let current = loadWord(link)
+            let current = loadLink(core, link)
             if current == 0 { break }
             if current == index {
-                storeWord(link, loadWord(e))
+                storeWord(link, loadLink(core, e))
                 break
             }
             link = element(core, current)
             steps += 1
         }
-        if isLRU(core) { unlinkLRU(core, index) }
-        header(core).pointee.count -= 1
-    }
-
-    // MARK: LRU list (under the lock)
-
-    static func pushFront(_ core: UnsafeMutablePointer<MapCore>, _ index: UInt32) {
-        let h = header(core)
-        let e = element(core, index)
-        e.storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
-        e.storeBytes(of: h.pointee.lruHead, toByteOffset: 12, as: UInt32.self)
-        if h.pointee.lruHead != 0 {
-            element(core, h.pointee.lruHead).storeBytes(of: index, toByteOffset: 8, as: UInt32.self)
-        } else {
-            h.pointee.lruTail = index
-        }
-        h.pointee.lruHead = index
-    }
-
-    static func unlinkLRU(_ core: UnsafeMutablePointer<MapCore>, _ index: UInt32) {
-        let h = header(core)
-        let e = element(core, index)
-        let prev = e.load(fromByteOffset: 8, as: UInt32.self)
-        let next = e.load(fromByteOffset: 12, as: UInt32.self)
-        if prev != 0 { element(core, prev).storeBytes(of: next, toByteOffset: 12, as: UInt32.self) } else {
-            h.pointee.lruHead = next
-        }
-        if next != 0 { element(core, next).storeBytes(of: prev, toByteOffset: 8, as: UInt32.self) } else {
-            h.pointee.lruTail = prev
-        }
-    }
-
-    /// Second-chance eviction from the old end of the list; returns the freed element (1-based) or 0.
-    static func evict(_ core: UnsafeMutablePointer<MapCore>) -> UInt32 {
-        let h = header(core)
-        var steps: UInt32 = 0
-        let limit = 2 &* h.pointee.count &+ 2
-        while h.pointee.lruTail != 0 && steps < limit {
-            let index = h.pointee.lruTail
-            let e = element(core, index)
-            if loadWord(e + 16) != 0 {
-                storeWord(e + 16, 0)
-                unlinkLRU(core, index)
-                pushFront(core, index)
-            } else {
-                remove(core, index)
-                return index
-            }
-            steps += 1
-        }
-        return 0
+        header(core).pointee.count &-= 1
     }
 
     /// Every element in the table, in pool order (for dumps; the caller holds the lock).

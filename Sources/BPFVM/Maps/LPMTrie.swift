@@ -58,12 +58,20 @@ enum LPMTrie {
     /// The root link word (`MapAuxiliaryHeader.root`).
     @inline(__always)
     static func rootLink(_ core: UnsafeMutablePointer<MapCore>) -> UnsafeMutableRawPointer {
-        core.pointee.auxiliary.unsafelyUnwrapped + MemoryLayout<MapAuxiliaryHeader>.offset(of: \.root)!
+        core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.rootOffset
     }
 
     @inline(__always)
     static func loadWord(_ p: UnsafeMutableRawPointer) -> UInt32 {
         UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
+    }
+
+    /// A child or free link (1-based node index) from memory a program may write in checked mode: anything beyond
+    /// the pool reads as "none".
+    @inline(__always)
+    static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
+        let index = loadWord(p)
+        return index <= 2 &* core.pointee.maxEntries ? index : 0
     }
 
     @inline(__always)
@@ -93,7 +101,8 @@ enum LPMTrie {
         var matched: UInt32 = 0
         var i = 0
         while matched < limit && i < size {
-            let difference = node.load(fromByteOffset: headerSize + i, as: UInt8.self)
+            let difference =
+                node.load(fromByteOffset: headerSize + i, as: UInt8.self)
                 ^ keyData.load(fromByteOffset: i, as: UInt8.self)
             if difference != 0 {
                 matched += UInt32(difference.leadingZeroBitCount)
@@ -112,7 +121,7 @@ enum LPMTrie {
         let keyData = key + 4
         let maxPrefix = maxPrefixLength(core)
         var found: UnsafeMutableRawPointer? = nil
-        var index = loadWord(rootLink(core))
+        var index = loadLink(core, rootLink(core))
         var steps: UInt32 = 0
         while index != 0 && steps <= maxPrefix + 1 {
             let n = node(core, index)
@@ -125,7 +134,7 @@ enum LPMTrie {
             }
             if matched < prefix { break }
             if isEntry { found = n }
-            index = loadWord(n + 4 * bit(keyData, prefix))
+            index = loadLink(core, n + 4 * bit(keyData, prefix))
             steps += 1
         }
         guard let found else { return nil }
@@ -137,7 +146,7 @@ enum LPMTrie {
         let index = h.pointee.freeHead
         if index == 0 { return 0 }
         let n = node(core, index)
-        h.pointee.freeHead = n.load(as: UInt32.self)
+        h.pointee.freeHead = loadLink(core, n)
         storeWord(n, 0)
         storeWord(n + 4, 0)
         storeWord(n + 12, inUse)
@@ -176,32 +185,27 @@ enum LPMTrie {
         let h = header(core)
 
         var link = rootLink(core)
-        var index = loadWord(link)
+        var index = loadLink(core, link)
         var matched: UInt32 = 0
-        while index != 0 {
+        var steps: UInt32 = 0
+        while index != 0 && steps <= maxPrefixLength(core) {
+            steps += 1
             let n = node(core, index)
             let prefix = n.load(fromByteOffset: 8, as: UInt32.self)
             matched = matchLength(core, n, keyData, keyPrefix)
             if prefix != matched || prefix == keyPrefix || prefix == maxPrefix { break }
             link = n + 4 * bit(keyData, prefix)
-            index = loadWord(link)
-        }
-
-        // A new entry: BPF_EXIST refuses it, a full trie refuses it (trie_check_add_elem).
-        func admitNew() -> Int64 {
-            if flags == MapUpdateFlags.exist { return -Int64(MapErrno.noEntry) }
-            if h.pointee.count == core.pointee.maxEntries { return -Int64(MapErrno.noSpace) }
-            return 0
+            index = loadLink(core, link)
         }
 
         if index == 0 {
-            let refusal = admitNew()
+            let refusal = admitNew(core, flags: flags)
             if refusal != 0 { return refusal }
             let fresh = allocate(core)
             if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
             fillLeaf(core, node(core, fresh), key, value)
             storeWord(link, fresh)
-            h.pointee.count += 1
+            h.pointee.count &+= 1
             return 0
         }
 
@@ -214,15 +218,15 @@ enum LPMTrie {
                 fillLeaf(core, existing, key, value)
                 return 0
             }
-            let refusal = admitNew()
+            let refusal = admitNew(core, flags: flags)
             if refusal != 0 { return refusal }
             fillLeaf(core, existing, key, value)
             storeWord(existing + 12, inUse)
-            h.pointee.count += 1
+            h.pointee.count &+= 1
             return 0
         }
 
-        let refusal = admitNew()
+        let refusal = admitNew(core, flags: flags)
         if refusal != 0 { return refusal }
         let fresh = allocate(core)
         if fresh == 0 { return -Int64(MapErrno.outOfMemory) }
@@ -251,7 +255,16 @@ enum LPMTrie {
             }
             storeWord(link, joint)
         }
-        h.pointee.count += 1
+        h.pointee.count &+= 1
+        return 0
+    }
+
+    /// Whether a new entry may be added (`trie_check_add_elem`): BPF_EXIST refuses it (-ENOENT), a full trie
+    /// refuses it (-ENOSPC).
+    @inline(__always)
+    static func admitNew(_ core: UnsafeMutablePointer<MapCore>, flags: UInt64) -> Int64 {
+        if flags == MapUpdateFlags.exist { return -Int64(MapErrno.noEntry) }
+        if header(core).pointee.count == core.pointee.maxEntries { return -Int64(MapErrno.noSpace) }
         return 0
     }
 
@@ -267,9 +280,11 @@ enum LPMTrie {
         var link = rootLink(core)
         var parentLink = link
         var parent: UInt32 = 0
-        var index = loadWord(link)
+        var index = loadLink(core, link)
         var matched: UInt32 = 0
-        while index != 0 {
+        var steps: UInt32 = 0
+        while index != 0 && steps <= maxPrefixLength(core) {
+            steps += 1
             let n = node(core, index)
             let prefix = n.load(fromByteOffset: 8, as: UInt32.self)
             matched = matchLength(core, n, keyData, keyPrefix)
@@ -277,7 +292,7 @@ enum LPMTrie {
             parent = index
             parentLink = link
             link = n + 4 * bit(keyData, prefix)
-            index = loadWord(link)
+            index = loadLink(core, link)
         }
         guard index != 0 else { return -Int64(MapErrno.noEntry) }
         let n = node(core, index)
@@ -285,9 +300,9 @@ enum LPMTrie {
         if prefix != keyPrefix || prefix != matched || loadWord(n + 12) & intermediate != 0 {
             return -Int64(MapErrno.noEntry)
         }
-        header(core).pointee.count -= 1
-        let left = loadWord(n)
-        let right = loadWord(n + 4)
+        header(core).pointee.count &-= 1
+        let left = loadLink(core, n)
+        let right = loadLink(core, n + 4)
         if left != 0 && right != 0 {
             storeWord(n + 12, inUse | intermediate)
             return 0
@@ -295,7 +310,7 @@ enum LPMTrie {
         if parent != 0 && left == 0 && right == 0 {
             let p = node(core, parent)
             if loadWord(p + 12) & intermediate != 0 {
-                let sibling = loadWord(p) == index ? loadWord(p + 4) : loadWord(p)
+                let sibling = loadLink(core, p) == index ? loadLink(core, p + 4) : loadLink(core, p)
                 storeWord(parentLink, sibling)
                 release(core, parent)
                 release(core, index)
@@ -309,7 +324,8 @@ enum LPMTrie {
 
     /// Every entry with a value, in pool order (the caller holds the lock): key bytes and value.
     static func forEachEntry(
-        _ core: UnsafeMutablePointer<MapCore>, _ body: (UInt32, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void
+        _ core: UnsafeMutablePointer<MapCore>,
+        _ body: (UInt32, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void
     ) {
         let n = UInt32(nodeCount(maxEntries: Int(core.pointee.maxEntries)))
         for i in 1...n {

@@ -5,6 +5,7 @@ enum MapTypeCode {
     static let hash: UInt32 = 1
     static let array: UInt32 = 2
     static let progArray: UInt32 = 3
+    static let perfEventArray: UInt32 = 4
     static let percpuHash: UInt32 = 5
     static let percpuArray: UInt32 = 6
     static let lruHash: UInt32 = 9
@@ -34,16 +35,19 @@ struct MapAuxiliaryHeader {
     var bucketMask: UInt32
     /// LPM: root node (1-based).
     var root: UInt32
-    /// LRU: most recently inserted / re-referenced element, and the eviction end.
-    var lruHead: UInt32
-    var lruTail: UInt32
-    var reserved: UInt32
+    var reserved0: UInt32
+    var reserved1: UInt32
+    var reserved2: UInt32
     /// Ring buffer: byte positions, only growing (the kernel's `producer_pos` / `consumer_pos`).
     var producer: UInt64
     var consumer: UInt64
 
     /// Bytes reserved for the header (buckets of a hash map follow it).
     static let size = 64
+    /// Byte offsets of the fields accessed through raw pointers (atomically).
+    static let rootOffset = 16
+    static let producerOffset = 32
+    static let consumerOffset = 40
 }
 
 /// The per-map spinlock (a word in the auxiliary memory). Held only for a few hundred instructions at most; one per
@@ -74,7 +78,9 @@ enum MapMemory {
     static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
         var i = 0
         while i + 8 <= count {
-            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                != b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            {
                 return false
             }
             i += 8

@@ -116,4 +116,16 @@ public enum MapOperations {
             return nil
         }
     }
+
+    /// `bpf_perf_event_output` from an XDP program: `size` bytes of `data` and the first `flags >> 32` bytes of
+    /// the packet into the slot's record buffer; 0 or -errno (see `PerfEventArray`).
+    @inline(__always)
+    public static func perfEventOutput(
+        _ core: UnsafeMutablePointer<MapCore>, cpu: Int, flags: UInt64, data: UnsafeRawPointer?, size: UInt64,
+        packet: UnsafeRawPointer?, packetLength: Int
+    ) -> Int64 {
+        guard core.pointee.type == MapTypeCode.perfEventArray else { return -Int64(MapErrno.invalid) }
+        return PerfEventArray.output(
+            core, cpu: cpu, flags: flags, data: data, size: size, packet: packet, packetLength: packetLength)
+    }
 }

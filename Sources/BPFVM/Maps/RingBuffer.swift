@@ -28,14 +28,14 @@ enum RingBuffer {
 
     @inline(__always)
     static func producer(_ core: UnsafeMutablePointer<MapCore>) -> UnsafePointer<Atomic<UInt64>> {
-        // MapAuxiliaryHeader.producer
-        UnsafePointer<Atomic<UInt64>>(OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + 32))
+        UnsafePointer<Atomic<UInt64>>(
+            OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.producerOffset))
     }
 
     @inline(__always)
     static func consumer(_ core: UnsafeMutablePointer<MapCore>) -> UnsafePointer<Atomic<UInt64>> {
-        // MapAuxiliaryHeader.consumer
-        UnsafePointer<Atomic<UInt64>>(OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + 40))
+        UnsafePointer<Atomic<UInt64>>(
+            OpaquePointer(core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.consumerOffset))
     }
 
     @inline(__always)
@@ -111,6 +111,9 @@ enum RingBuffer {
             let word = lengthWord(header).pointee.load(ordering: .acquiring)
             if word & busy != 0 { break }
             let length = Int(word & ~(busy | discarded))
+            // Headers live in memory the program can write (checked mode): a length that cannot be right ends the
+            // drain instead of reading past the data area.
+            if UInt64(length + headerSize) > capacity { break }
             if word & discarded == 0 {
                 records.append(Array(UnsafeRawBufferPointer(start: header + headerSize, count: length)))
             }

@@ -40,8 +40,11 @@ public final class LoadedProgram: @unchecked Sendable {
         }
     }
 
-    /// Creates the maps and translates the program. Does not verify: run `Verifier` first for the unchecked path.
-    public init(_ spec: ProgramSpec, options: Options = Options()) throws(LoadError) {
+    /// Creates the maps and translates the program. Does not verify: run `Verifier` first for the unchecked path, and
+    /// pass the context loads it found (by program name) so its proof and the rewrite agree.
+    public init(
+        _ spec: ProgramSpec, options: Options = Options(), contextLoads: [String: [Int: ContextField]] = [:]
+    ) throws(LoadError) {
         self.spec = spec
         var maps: [BPFMap] = []
         for mapSpec in spec.maps {
@@ -61,7 +64,8 @@ public final class LoadedProgram: @unchecked Sendable {
                 mapValueAddress: { index, offset in
                     maps.indices.contains(index) ? maps[index].valueAddress(offset: offset) : nil
                 },
-                kfuncCalls: program.kfuncCalls, externAddresses: program.externAddresses)
+                kfuncCalls: program.kfuncCalls, externAddresses: program.externAddresses,
+                contextLoads: contextLoads[program.name] ?? [:])
             // Refused helpers get their own message before translation reports them as unknown.
             for (index, insn) in program.instructions.enumerated() where insn.opcode == 0x85 && insn.src == 0 {
                 if let helper = HelperTable.spec(id: insn.imm), let refusal = helper.refusal {

@@ -31,7 +31,8 @@ public enum AFXDPError: Error, Hashable, Sendable, CustomStringConvertible {
             return "missing capabilities \(caps.joined(separator: ", ")): run as root or grant them "
                 + "(e.g. setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep)"
         case .queueOutOfRange(let iface, let queue, let count):
-            return "interface '\(iface)' has \(count) RX queue(s) (0...\(max(count - 1, 0))); queue \(queue) does not exist"
+            return
+                "interface '\(iface)' has \(count) RX queue(s) (0...\(max(count - 1, 0))); queue \(queue) does not exist"
         case .redirectProgramUnavailable(let path, let reason):
             return "redirect program \(path): \(reason) (build it with programs/build.sh)"
         case .redirectProgramIncomplete(let path, let missing):

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The per-thread loop over one or more sockets (ports): receive a batch, run the processor on every frame, apply
 /// the verdicts, keep the rings moving.
@@ -30,8 +31,10 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
     private let finishedFlag = Atomic<Bool>(false)
     var finished: Bool { finishedFlag.load(ordering: .acquiring) }
 
-    init(ports: [AFXDPPort], cells: UnsafeMutablePointer<Mutex<QueueCounters>>, processor: P, stop: StopSignal,
-         batchSize: Int, pollTimeoutMilliseconds: Int, tapFD: Int32, interfaceNames: [UInt32: String], logger: Logger) {
+    init(
+        ports: [AFXDPPort], cells: UnsafeMutablePointer<Mutex<QueueCounters>>, processor: P, stop: StopSignal,
+        batchSize: Int, pollTimeoutMilliseconds: Int, tapFD: Int32, interfaceNames: [UInt32: String], logger: Logger
+    ) {
         self.ports = .allocate(capacity: max(ports.count, 1))
         self.ports.initialize(from: ports, count: ports.count)
         self.portCount = ports.count
@@ -70,6 +73,10 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         }
     }
 
+    // The engine is generic over the processor; the VM's processor gets a specialised loop (the eager specializer
+    // puts a type check in the generic entry), so its per-frame call is static even when another module
+    // instantiates LiveEngine<VMFrameProcessor>.
+    @_specialize(where P == VMFrameProcessor)
     private func loop(_ processor: inout P) -> String? {
         let n = portCount
         let pollFDs = UnsafeMutablePointer<pollfd>.allocate(capacity: max(n, 1))

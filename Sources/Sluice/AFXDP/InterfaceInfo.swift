@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What Sluice needs to know about a network interface: its index, queue count and MAC address.
 public struct InterfaceInfo: Hashable, Sendable {

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Routes libxdp's diagnostic output (normally written to stderr) into a swift-log `Logger`. libbpf's output goes
 /// through `LibbpfLog` (Kernel/), which the redirect-program loader uses with the engine's logger.

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a live run needs: interfaces, queues, modes and sizes. Defaults follow the CLI's defaults.
 public struct LiveConfiguration: Sendable {
@@ -66,7 +67,8 @@ public final class LiveEngine<P: FrameProcessor> {
         self.configuration = configuration
         self.logger = logger
         guard configuration.batchSize >= 1, configuration.batchSize <= configuration.socket.rxSize else {
-            throw .invalidConfiguration("batch size \(configuration.batchSize): must be 1...\(configuration.socket.rxSize)")
+            throw .invalidConfiguration(
+                "batch size \(configuration.batchSize): must be 1...\(configuration.socket.rxSize)")
         }
         // Privileges first, so the error names what is missing instead of the first syscall that failed.
         try Privileges.requireLiveEngine()
@@ -96,7 +98,13 @@ public final class LiveEngine<P: FrameProcessor> {
             if !ok {
                 for socket in sockets { socket.close() }
                 tap?.close()
-                for attachment in attachments { attachment.close() }
+                for attachment in attachments {
+                    attachment.close()
+                    // A failed start must not leave behind a persistent redirect it pinned itself.
+                    if attachment.persistent && !attachment.reusedPinned {
+                        try? RedirectAttachment.detach(interface: attachment.interface.name)
+                    }
+                }
                 for socket in sockets { socket.umem.close() }
             }
         }
@@ -109,8 +117,9 @@ public final class LiveEngine<P: FrameProcessor> {
             notes += attachment.notes
             let interfaceQueues = i == 0 ? queues : (0..<interface.rxQueueCount).map { UInt32($0) }
             for queue in interfaceQueues {
-                let socket = try XSKSocket(interface: interface, queue: queue, configuration: configuration.socket,
-                                           logger: logger)
+                let socket = try XSKSocket(
+                    interface: interface, queue: queue, configuration: configuration.socket,
+                    logger: logger)
                 sockets.append(socket)
                 notes += socket.warnings
                 try attachment.insert(socketFD: socket.fd, queue: queue)
@@ -135,11 +144,12 @@ public final class LiveEngine<P: FrameProcessor> {
         let groups: [[Int]] =
             configuration.redirectInterface == nil ? ports.indices.map { [$0] } : [Array(ports.indices)]
         for (w, group) in groups.enumerated() {
-            workers.append(AFXDPWorker(
-                ports: group.map { ports[$0] }, cells: cells + group[0], processor: makeProcessor(w),
-                stop: stopSignal, batchSize: configuration.batchSize,
-                pollTimeoutMilliseconds: configuration.pollTimeoutMilliseconds, tapFD: tap?.fd ?? -1,
-                interfaceNames: names, logger: logger))
+            workers.append(
+                AFXDPWorker(
+                    ports: group.map { ports[$0] }, cells: cells + group[0], processor: makeProcessor(w),
+                    stop: stopSignal, batchSize: configuration.batchSize,
+                    pollTimeoutMilliseconds: configuration.pollTimeoutMilliseconds, tapFD: tap?.fd ?? -1,
+                    interfaceNames: names, logger: logger))
         }
         ok = true
         for note in notes { logger.info("\(note)") }
@@ -152,11 +162,13 @@ public final class LiveEngine<P: FrameProcessor> {
         for worker in workers {
             let box = Unmanaged.passRetained(ThreadBody { worker.run() })
             var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { raw in
-                let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-                body.run()
-                return nil
-            }, box.toOpaque())
+            let rc = pthread_create(
+                &thread, nil,
+                { raw in
+                    let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+                    body.run()
+                    return nil
+                }, box.toOpaque())
             if rc != 0 {
                 box.release()
                 stopSignal.request()
@@ -200,15 +212,18 @@ public final class LiveEngine<P: FrameProcessor> {
         var queues: [QueueStats] = []
         for (i, socket) in sockets.enumerated() {
             let counters = cells[i].withLock { $0 }
-            queues.append(QueueStats(
-                interface: socket.interface.name, queue: socket.queue, bindMode: socket.bindMode, counters: counters,
-                socket: try? socket.statistics()))
+            queues.append(
+                QueueStats(
+                    interface: socket.interface.name, queue: socket.queue, bindMode: socket.bindMode,
+                    counters: counters,
+                    socket: try? socket.statistics()))
         }
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        return LiveStats(monotonicNanos: UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec), queues: queues,
-                         endReasons: workers.compactMap(\.endReason),
-                         kernelPass: attachments.compactMap { $0.kernelPassCounters() })
+        return LiveStats(
+            monotonicNanos: UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec), queues: queues,
+            endReasons: workers.compactMap(\.endReason),
+            kernelPass: attachments.compactMap { $0.kernelPassCounters() })
     }
 
     /// Tears everything down in order. Safe to call more than once.

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The process privileges the live engine needs, checked before anything is created so the error can name them.
 public enum Privileges {

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How to attach the kernel-side redirect program.
 public enum XDPAttachMode: String, CaseIterable, Sendable {
@@ -28,8 +29,10 @@ public struct PassFlow: Hashable, Sendable {
     public var sourcePort: UInt16
     public var destinationPort: UInt16
     public var ipProtocol: UInt8
-    public init(source: UInt32, destination: UInt32, sourcePort: UInt16 = 0, destinationPort: UInt16 = 0,
-                ipProtocol: UInt8) {
+    public init(
+        source: UInt32, destination: UInt32, sourcePort: UInt16 = 0, destinationPort: UInt16 = 0,
+        ipProtocol: UInt8
+    ) {
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
@@ -41,8 +44,12 @@ public struct PassFlow: Hashable, Sendable {
     var keyBytes: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16)
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: source >> UInt32(shift))) }
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: destination >> UInt32(shift))) }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: source >> UInt32(shift)))
+        }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: destination >> UInt32(shift)))
+        }
         bytes += [UInt8(sourcePort >> 8), UInt8(truncatingIfNeeded: sourcePort)]
         bytes += [UInt8(destinationPort >> 8), UInt8(truncatingIfNeeded: destinationPort)]
         bytes += [ipProtocol, 0, 0, 0]
@@ -94,8 +101,10 @@ public final class RedirectAttachment {
 
     /// Loads and attaches the program (or takes over a pinned one). `passEtherTypes` are host-order EtherTypes
     /// (ARP, 0x0806, by default) inserted before the program sees traffic.
-    public init(interface: InterfaceInfo, objectPath: String, mode: XDPAttachMode = .auto, persist: Bool = false,
-                passEtherTypes: [UInt16] = [0x0806], passFlows: [PassFlow] = [], logger: Logger) throws(AFXDPError) {
+    public init(
+        interface: InterfaceInfo, objectPath: String, mode: XDPAttachMode = .auto, persist: Bool = false,
+        passEtherTypes: [UInt16] = [0x0806], passFlows: [PassFlow] = [], logger: Logger
+    ) throws(AFXDPError) {
         self.interface = interface
         let dir = Self.pinDirectory(interface: interface.name)
         var notes: [String] = []
@@ -111,7 +120,12 @@ public final class RedirectAttachment {
             reusedPinned = true
             attachedMode = nil
             notes.append("using the redirect program pinned at \(dir) (not re-attaching)")
-            if !persist { notes.append("it stays attached after this run; `sluice detach \(interface.name)` removes it") }
+            // This run's pass-through entries join those already in the pinned maps.
+            for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: pinned.etherTypes) }
+            for flow in passFlows { try Self.insertFlow(flow, fd: pinned.flows) }
+            if !persist {
+                notes.append("it stays attached after this run; `sluice detach \(interface.name)` removes it")
+            }
         } else {
             guard access(objectPath, R_OK) == 0 else {
                 throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(errno)))
@@ -123,7 +137,8 @@ public final class RedirectAttachment {
             }
             let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
             guard let obj = opened.0 else {
-                throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(opened.1)) + quoted)
+                throw .redirectProgramUnavailable(
+                    path: objectPath, reason: String(cString: strerror(opened.1)) + quoted)
             }
             var ok = false
             defer { if !ok { bpf_object__close(obj) } }
@@ -177,7 +192,9 @@ public final class RedirectAttachment {
             }
             guard let attached else { throw .attachFailed(interface: interface.name, attempts: failures) }
             if mode == .auto && attached.mode == .skb {
-                notes.append("native XDP not available on \(interface.name) (\(failures.joined(separator: "; "))); using skb (generic) mode")
+                notes.append(
+                    "native XDP not available on \(interface.name) (\(failures.joined(separator: "; "))); using skb (generic) mode"
+                )
             }
             linkFD = attached.fd
             xsksMapFD = xsks
@@ -191,9 +208,13 @@ public final class RedirectAttachment {
             if persist {
                 if let note = try Self.ensureBPFFS() { notes.append(note) }
                 do {
-                    try Self.pin(linkFD: attached.fd, maps: [(xsks, "xsks_map"), (etherTypes, "pass_ethertypes"),
-                                                             (flows, "pass_flows"), (counters, "pass_counters")],
-                                 dir: dir)
+                    try Self.pin(
+                        linkFD: attached.fd,
+                        maps: [
+                            (xsks, "xsks_map"), (etherTypes, "pass_ethertypes"),
+                            (flows, "pass_flows"), (counters, "pass_counters"),
+                        ],
+                        dir: dir)
                 } catch {
                     Glibc.close(attached.fd)
                     throw error
@@ -282,8 +303,10 @@ public final class RedirectAttachment {
         var value: UInt8 = 1
         let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
         if rc < 0 {
-            throw .system(SystemError(call: "bpf_map_update_elem", errno: -rc,
-                                      context: "pass_ethertypes[0x\(String(etherType, radix: 16))]"))
+            throw .system(
+                SystemError(
+                    call: "bpf_map_update_elem", errno: -rc,
+                    context: "pass_ethertypes[0x\(String(etherType, radix: 16))]"))
         }
     }
 
@@ -298,11 +321,14 @@ public final class RedirectAttachment {
     /// Returns a note when it had to mount it.
     static func ensureBPFFS() throws(AFXDPError) -> String? {
         let mounts = readSmallFile("/proc/self/mounts") ?? ""
-        if mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().prefix(2) == ["/sys/fs/bpf", "bpf"] }) {
+        if mounts.split(separator: "\n").contains(where: {
+            $0.split(separator: " ").dropFirst().prefix(2) == ["/sys/fs/bpf", "bpf"]
+        }) {
             return nil
         }
         if mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) != 0 {
-            throw .system(SystemError(call: "mount", errno: errno, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
+            throw .system(
+                SystemError(call: "mount", errno: errno, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
         }
         return "mounted a bpf filesystem at /sys/fs/bpf (needed for pinning)"
     }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A stop request that any thread can raise: one atomic flag, checked by the workers once per batch.
 ///
@@ -31,17 +32,20 @@ public final class StopSignal: Sendable {
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let context = Unmanaged.passRetained(SignalWaiter(signal: self, set: set)).toOpaque()
         var thread = pthread_t()
-        if pthread_create(&thread, nil, { raw in
-            let waiter = Unmanaged<SignalWaiter>.fromOpaque(raw!).takeRetainedValue()
-            var set = waiter.set
-            while true {
-                var received: Int32 = 0
-                if sigwait(&set, &received) == 0 {
-                    waiter.signal.signalNumber.store(received, ordering: .relaxed)
-                    waiter.signal.request()
+        if pthread_create(
+            &thread, nil,
+            { raw in
+                let waiter = Unmanaged<SignalWaiter>.fromOpaque(raw!).takeRetainedValue()
+                var set = waiter.set
+                while true {
+                    var received: Int32 = 0
+                    if sigwait(&set, &received) == 0 {
+                        waiter.signal.signalNumber.store(received, ordering: .relaxed)
+                        waiter.signal.request()
+                    }
                 }
-            }
-        }, context) == 0 {
+            }, context) == 0
+        {
             pthread_detach(thread)
         } else {
             Unmanaged<SignalWaiter>.fromOpaque(context).release()

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A TAP device (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`) through which XDP_PASS frames reach the kernel stack.
 /// The device exists while the descriptor is open; `close()` removes it.

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Sizes of a UMEM and its two rings.
 public struct UMEMConfiguration: Hashable, Sendable {
@@ -16,8 +17,10 @@ public struct UMEMConfiguration: Hashable, Sendable {
     /// Completion ring entries, a power of two.
     public var completionSize: Int = 2048
 
-    public init(frameSize: Int = 4096, frameCount: Int = 4096, headroom: Int = 0, fillSize: Int = 2048,
-                completionSize: Int = 2048) {
+    public init(
+        frameSize: Int = 4096, frameCount: Int = 4096, headroom: Int = 0, fillSize: Int = 2048,
+        completionSize: Int = 2048
+    ) {
         self.frameSize = frameSize
         self.frameCount = frameCount
         self.headroom = headroom
@@ -37,7 +40,8 @@ public struct UMEMConfiguration: Hashable, Sendable {
             throw .invalidConfiguration("headroom \(headroom): must be 0...\(frameSize / 2)")
         }
         guard pow2(fillSize), pow2(completionSize) else {
-            throw .invalidConfiguration("fill (\(fillSize)) and completion (\(completionSize)) sizes must be powers of two")
+            throw .invalidConfiguration(
+                "fill (\(fillSize)) and completion (\(completionSize)) sizes must be powers of two")
         }
     }
 }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibXDP
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Whether to ask for zero-copy.
 public enum ZeroCopyPolicy: String, CaseIterable, Sendable {
@@ -73,6 +74,9 @@ public struct XDPSocketStatistics: Hashable, Sendable, Codable {
     }
 }
 
+/// `SOL_XDP` (bits/socket.h; not imported as a Swift constant here).
+let solXDP: Int32 = 283
+
 /// One AF_XDP socket bound to one (interface, queue), with its own UMEM.
 ///
 /// Created with `XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD` (Sluice attaches its own program; libxdp's default program
@@ -91,14 +95,17 @@ public final class XSKSocket {
 
     /// Creates the UMEM and the socket, retrying EBUSY with backoff and falling back from zero-copy to copy.
     /// Each attempt uses a fresh UMEM: libxdp cannot re-register rings on a UMEM whose first bind failed.
-    public init(interface: InterfaceInfo, queue: UInt32, configuration: XSKSocketConfiguration = XSKSocketConfiguration(),
-                logger: Logger) throws(AFXDPError) {
+    public init(
+        interface: InterfaceInfo, queue: UInt32, configuration: XSKSocketConfiguration = XSKSocketConfiguration(),
+        logger: Logger
+    ) throws(AFXDPError) {
         guard Int(queue) < interface.rxQueueCount else {
             throw .queueOutOfRange(interface: interface.name, queue: queue, queueCount: interface.rxQueueCount)
         }
         func pow2(_ v: Int) -> Bool { v > 0 && v & (v - 1) == 0 }
         guard pow2(configuration.rxSize), pow2(configuration.txSize) else {
-            throw .invalidConfiguration("RX (\(configuration.rxSize)) and TX (\(configuration.txSize)) ring sizes must be powers of two")
+            throw .invalidConfiguration(
+                "RX (\(configuration.rxSize)) and TX (\(configuration.txSize)) ring sizes must be powers of two")
         }
         self.interface = interface
         self.queue = queue
@@ -137,7 +144,8 @@ public final class XSKSocket {
             if tryZeroCopy && configuration.zeroCopy == .auto
                 && (code == EOPNOTSUPP || code == EINVAL || code == EPROTONOSUPPORT || code == ENOTSUP)
             {
-                let note = "\(interface.name) queue \(queue): zero-copy not supported (\(String(cString: strerror(code)))), using copy mode"
+                let note =
+                    "\(interface.name) queue \(queue): zero-copy not supported (\(String(cString: strerror(code)))), using copy mode"
                 logger.info("\(note)")
                 warnings.append(note)
                 tryZeroCopy = false
@@ -146,7 +154,8 @@ public final class XSKSocket {
             if tryZeroCopy && configuration.zeroCopy == .required
                 && (code == EOPNOTSUPP || code == EINVAL || code == EPROTONOSUPPORT || code == ENOTSUP)
             {
-                throw .zeroCopyUnavailable(interface: interface.name, queue: queue, reason: String(cString: strerror(code)))
+                throw .zeroCopyUnavailable(
+                    interface: interface.name, queue: queue, reason: String(cString: strerror(code)))
             }
             if code == EBUSY && waitedMs < configuration.bindRetryMilliseconds {
                 logger.debug("\(interface.name) queue \(queue): bind EBUSY, retrying in \(backoffMs) ms")
@@ -158,8 +167,10 @@ public final class XSKSocket {
             if code == ENODEV || code == ENXIO {
                 throw .interfaceNotFound(interface.name)
             }
-            throw .system(SystemError(call: "xsk_socket__create", errno: code,
-                                      context: "\(interface.name) queue \(queue)"))
+            throw .system(
+                SystemError(
+                    call: "xsk_socket__create", errno: code,
+                    context: "\(interface.name) queue \(queue)"))
         }
         if let busy = configuration.busyPoll {
             let options: [(String, Int32, Int32)] = [
@@ -170,7 +181,8 @@ public final class XSKSocket {
             for (name, option, value) in options {
                 var v = value
                 if setsockopt(fd, SOL_SOCKET, option, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-                    let note = "\(interface.name) queue \(queue): cannot set \(name)=\(value): \(String(cString: strerror(errno)))"
+                    let note =
+                        "\(interface.name) queue \(queue): cannot set \(name)=\(value): \(String(cString: strerror(errno)))"
                     logger.warning("\(note)")
                     self.warnings.append(note)
                 }
@@ -179,8 +191,9 @@ public final class XSKSocket {
         if let budget = configuration.txSkbBudget, bindMode == .copy {
             var v = budget
             // XDP_MAX_TX_SKB_BUDGET is 9 in linux/if_xdp.h since 6.17 (newer than the headers installed here).
-            if setsockopt(fd, 283 /* SOL_XDP */, 9, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-                let note = "\(interface.name) queue \(queue): cannot set XDP_MAX_TX_SKB_BUDGET=\(budget): \(String(cString: strerror(errno)))"
+            if setsockopt(fd, solXDP, 9, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                let note =
+                    "\(interface.name) queue \(queue): cannot set XDP_MAX_TX_SKB_BUDGET=\(budget): \(String(cString: strerror(errno)))"
                 logger.warning("\(note)")
                 self.warnings.append(note)
             }
@@ -193,9 +206,9 @@ public final class XSKSocket {
     public func statistics() throws(AFXDPError) -> XDPSocketStatistics {
         var raw = xdp_statistics()
         var length = socklen_t(MemoryLayout<xdp_statistics>.size)
-        try AFXDPError.wrap { () throws(SystemError) in
+        _ = try AFXDPError.wrap { () throws(SystemError) in
             try SystemError.check("getsockopt", context: "XDP_STATISTICS") {
-                getsockopt(fd, 283 /* SOL_XDP */, XDP_STATISTICS, &raw, &length)
+                getsockopt(fd, solXDP, XDP_STATISTICS, &raw, &length)
             }
         }
         var s = XDPSocketStatistics()

@@ -2,7 +2,8 @@
 /// what was wrong with it.
 public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
-        /// The file does not start with a pcap or pcapng magic number (`nil`: the file is shorter than 4 bytes).
+        /// The file does not start with a pcap or pcapng magic number (`nil`: the file is shorter than 4 bytes, or a
+        /// pipe that libpcap found no magic number in).
         case notCapture(magic: UInt32?)
         /// The file ends in the middle of the file header (`record == nil`) or of a record.
         case truncated
@@ -41,7 +42,7 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notCapture(let magic?):
             return "\(path): not a pcap or pcapng file (magic number 0x\(String(magic, radix: 16)))"
         case .notCapture(nil):
-            return "\(path): not a pcap or pcapng file (shorter than a magic number)"
+            return "\(path): not a pcap or pcapng file"
         case .truncated:
             return record == nil
                 ? "\(path): capture truncated in the file header" : "\(path): capture truncated\(inRecord)"

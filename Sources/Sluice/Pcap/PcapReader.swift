@@ -26,7 +26,9 @@ public struct PcapRecord {
 ///
 /// Timestamps always come out in nanoseconds (microsecond files are scaled up). Errors name the record at fault:
 ///
-/// - a file that is neither pcap nor pcapng, or whose classic header is cut short, is refused before libpcap sees it;
+/// - a file that is neither pcap nor pcapng, or whose classic header is cut short, is refused before libpcap sees it
+///   (for regular files; pipes such as `<(zcat x.pcap.gz)` are left to libpcap, and there the snapshot-length check
+///   below is not possible);
 /// - a link type other than Ethernet (`DLT_EN10MB`) is refused with its name;
 /// - a record cut short by the end of the file is "capture truncated in record N";
 /// - a record longer than the snapshot length is an error (libpcap would silently cut classic-pcap records that are
@@ -39,7 +41,7 @@ public struct PcapRecord {
 public struct PcapReader: ~Copyable {
     public enum Format: Hashable, Sendable {
         /// Classic pcap, microsecond or nanosecond resolution.
-        case pcap(nanosecond: Bool)
+        case pcap
         case pcapng
     }
 
@@ -63,12 +65,15 @@ public struct PcapReader: ~Copyable {
     private var nextRecordOffset: Int
 
     public init(path: String) throws(PcapError) {
-        let (format, recordHeaderSize) = try Self.identify(path: path)
+        let identified = try Self.identify(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
         guard let handle = opened else {
             let message = Self.string(errorBuffer)
-            throw PcapError(path: path, kind: message.contains("truncated") ? .truncated : .malformed(message))
+            let kind: PcapError.Kind =
+                message.contains("truncated")
+                ? .truncated : message.contains("unknown file format") ? .notCapture(magic: nil) : .malformed(message)
+            throw PcapError(path: path, kind: kind)
         }
         let linkType = pcap_datalink(handle)
         guard linkType == DLT_EN10MB else {
@@ -78,14 +83,30 @@ public struct PcapReader: ~Copyable {
         }
         self.handle = handle
         self.path = path
+        // libpcap reports pcapng files as version 1.x, classic ones as 2.x (or 543.0).
+        let format = identified?.format ?? (pcap_major_version(handle) == 1 ? .pcapng : .pcap)
         self.format = format
         self.snapshotLength = Int(pcap_snapshot(handle))
-        if case .pcap = format { isClassic = true } else { isClassic = false }
-        self.recordHeaderSize = recordHeaderSize
+        self.isClassic = format == .pcap
+        self.recordHeaderSize = identified?.recordHeaderSize ?? 16
         self.nextRecordOffset = 24
     }
 
     deinit { pcap_close(handle) }
+
+    /// How far into the file reading has got, in bytes (for progress and ETA); nil for pipes.
+    public var bytePosition: Int? {
+        guard let file = pcap_file(handle) else { return nil }
+        let position = ftell(file)
+        return position >= 0 ? position : nil
+    }
+
+    /// The file's size in bytes; nil for pipes and devices.
+    public var fileSize: Int? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
 
     /// The next record, or `nil` at the end of the capture.
     public mutating func next() throws(PcapError) -> PcapRecord? {
@@ -183,9 +204,17 @@ public struct PcapReader: ~Copyable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Reads the first bytes of the file to tell pcap from pcapng from anything else, and a truncated classic header
-    /// from a bad one (libpcap reports both less clearly). Returns the format and the classic record header size.
-    private static func identify(path: String) throws(PcapError) -> (Format, Int) {
+    /// Reads the first bytes of a regular file to tell pcap from pcapng from anything else, and a truncated classic
+    /// header from a bad one (libpcap reports both less clearly). Returns the format and the classic record header
+    /// size, or `nil` for a pipe or device, whose first bytes only libpcap may consume.
+    private static func identify(path: String) throws(PcapError) -> (format: Format, recordHeaderSize: Int)? {
+        var status = stat()
+        do {
+            try SystemError.check("stat", context: path) { stat(path, &status) }
+        } catch {
+            throw PcapError(path: path, kind: .system(error))
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else { return nil }
         let fd: Int32
         do {
             fd = try SystemError.check("open", context: path) { open(path, O_RDONLY | O_CLOEXEC) }
@@ -208,21 +237,18 @@ public struct PcapReader: ~Copyable {
         }
         guard filled >= 4 else { throw PcapError(path: path, kind: .notCapture(magic: nil)) }
         let magic = withUnsafeBytes(of: &header) { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-        let format: Format
         let recordHeaderSize: Int
         switch magic {
         case 0x0a0d_0d0a:
             return (.pcapng, 0)
-        case 0xa1b2_c3d4, 0xd4c3_b2a1:
-            (format, recordHeaderSize) = (.pcap(nanosecond: false), 16)
-        case 0xa1b2_3c4d, 0x4d3c_b2a1:
-            (format, recordHeaderSize) = (.pcap(nanosecond: true), 16)
+        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1:  // microseconds, nanoseconds; either byte order
+            recordHeaderSize = 16
         case 0xa1b2_cd34, 0x34cd_b2a1:  // Alexey Kuznetzov's patched format: 8 more bytes per record header
-            (format, recordHeaderSize) = (.pcap(nanosecond: false), 24)
+            recordHeaderSize = 24
         default:
             throw PcapError(path: path, kind: .notCapture(magic: magic))
         }
         guard filled == 24 else { throw PcapError(path: path, kind: .truncated) }
-        return (format, recordHeaderSize)
+        return (.pcap, recordHeaderSize)
     }
 }

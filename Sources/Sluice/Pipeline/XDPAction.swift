@@ -22,10 +22,9 @@ public enum XDPAction: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// The kernel treats any return value it does not know as `XDP_ABORTED` (after warning once).
+    /// The verdict the kernel derives from r0: it truncates r0 to 32 bits (`u32 act = bpf_prog_run_xdp(…)`) and
+    /// treats any value it does not know as `XDP_ABORTED` (after warning once).
     public init(returnValue: UInt64) {
-        self = XDPAction(rawValue: UInt32(truncatingIfNeeded: returnValue)).flatMap {
-            returnValue >> 32 == 0 ? $0 : nil
-        } ?? .aborted
+        self = XDPAction(rawValue: UInt32(truncatingIfNeeded: returnValue)) ?? .aborted
     }
 }

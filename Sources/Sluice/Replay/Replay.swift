@@ -66,10 +66,17 @@ public final class Replay {
         self.kernel = kernel
     }
 
-    /// Replays `capturePath`. `progress` is called every 4096 packets with the packet count and the capture's size
-    /// position (bytes read so far) when known.
-    public func run(capturePath: String, progress: ((Int) -> Void)? = nil) throws -> Summary {
+    /// Progress of a replay: packets so far, and bytes read of the capture's size when it is a regular file.
+    public struct Progress: Sendable {
+        public var packets: Int
+        public var bytesRead: Int?
+        public var totalBytes: Int?
+    }
+
+    /// Replays `capturePath`. `progress` is called every 4096 packets.
+    public func run(capturePath: String, progress: ((Progress) -> Void)? = nil) throws -> Summary {
         var reader = try PcapReader(path: capturePath)
+        let totalBytes = reader.fileSize
         var summary = Summary()
         var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
             try VerdictPcapWriters(directory: directory)
@@ -127,18 +134,30 @@ public final class Replay {
                 output.removeAll(keepingCapacity: true)
                 output.append(contentsOf: UnsafeRawBufferPointer(frame.bytes))
                 output.append(contentsOf: tail)
-                let ours = RunOutcome(
-                    returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
-                    metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
                 if verdictWriters != nil {
                     try output.withUnsafeBytes { bytes in
                         try verdictWriters?.write(bytes, timestampNanos: record.timestampNanos, action: action)
                     }
                 }
-                try results?.writePacket(index: index, lengthIn: lengthIn, outcome: ours, note: note)
-                if let kernel { try compare(kernel, ours: ours, record: record, summary: &summary) }
+                if results != nil {
+                    let metadata = UnsafeRawBufferPointer(frame.metadata)
+                    try output.withUnsafeBytes { packet in
+                        try results?.writePacket(
+                            index: index, returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
+                            lengthIn: lengthIn, metadata: metadata, packet: packet, note: note)
+                    }
+                }
+                if let kernel {
+                    // Comparison mode allocates per packet; it is bounded by the kernel's own per-packet cost.
+                    let ours = RunOutcome(
+                        returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
+                        metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
+                    try compare(kernel, ours: ours, record: record, summary: &summary)
+                }
             }
-            if summary.packets & 4095 == 0 { progress?(summary.packets) }
+            if summary.packets & 4095 == 0, let progress {
+                progress(Progress(packets: summary.packets, bytesRead: reader.bytePosition, totalBytes: totalBytes))
+            }
         }
         summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
 
@@ -282,7 +301,7 @@ extension Replay {
     /// kernel when comparing), replay the capture, write the outputs.
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
-        againstKernel: Bool = false, verify: Bool = true, progress: ((Int) -> Void)? = nil
+        againstKernel: Bool = false, verify: Bool = true, progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
         var possibleCPUs = 1

@@ -74,6 +74,24 @@ struct UDPPortFirewall: FrameProcessor {
     var redirectTarget: RedirectTarget? { nil }
 }
 
+/// Misbehaves in turn: an unknown return value, a frame moved before its buffer, a frame grown past its buffer.
+struct MisbehavingProcessor: FrameProcessor {
+    var calls = 0
+    mutating func process(_ frame: inout Frame) -> UInt64 {
+        calls += 1
+        switch calls % 3 {
+        case 0: return 77
+        case 1:
+            frame.dataOffset = -1
+            return UInt64(XDPAction.tx.rawValue)
+        default:
+            frame.length = frame.bufferSize
+            return UInt64(XDPAction.tx.rawValue)
+        }
+    }
+    var redirectTarget: RedirectTarget? { nil }
+}
+
 /// Returns the same verdict for every frame.
 struct ConstantVerdict: FrameProcessor {
     let action: XDPAction

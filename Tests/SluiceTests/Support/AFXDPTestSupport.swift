@@ -7,8 +7,10 @@ enum LiveTestEnvironment {
     /// Nil when live tests can run; otherwise the reason they skip.
     static let unavailableReason: String? = {
         if getuid() != 0 { return "live AF_XDP tests need root (network namespaces, XDP attach)" }
-        let fd = socket(44 /* AF_XDP */, Int32(SOCK_RAW.rawValue), 0)
-        if fd < 0 { return "this kernel has no AF_XDP sockets (socket(AF_XDP) failed: \(String(cString: strerror(errno))))" }
+        let fd = socket(44, Int32(SOCK_RAW.rawValue), 0)  // AF_XDP
+        if fd < 0 {
+            return "this kernel has no AF_XDP sockets (socket(AF_XDP) failed: \(String(cString: strerror(errno))))"
+        }
         close(fd)
         if access("/usr/bin/python3", X_OK) != 0 { return "the traffic senders need /usr/bin/python3" }
         return nil
@@ -29,12 +31,16 @@ enum LiveTestEnvironment {
         let objectDate = (try? fm.attributesOfItem(atPath: object)[.modificationDate] as? Date) ?? nil
         if objectDate == nil || objectDate! < sourceDate {
             try? fm.createDirectory(atPath: root + "/programs/build", withIntermediateDirectories: true)
-            let triple = (try? Shell.run(["gcc", "-dumpmachine"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            let triple =
+                (try? Shell.run(["gcc", "-dumpmachine"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
                 ?? "x86_64-linux-gnu"
             // Written to a temporary name and renamed, so a concurrent reader never sees half an object.
             let temporary = object + ".tmp-\(getpid())"
-            let built = try? Shell.run(["clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I/usr/include/\(triple)",
-                                        "-c", source, "-o", temporary], timeoutSeconds: 60)
+            let built = try? Shell.run(
+                [
+                    "clang", "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I/usr/include/\(triple)",
+                    "-c", source, "-o", temporary,
+                ], timeoutSeconds: 60)
             if built?.status == 0 { rename(temporary, object) } else { unlink(temporary) }
         }
         return object
@@ -66,7 +72,8 @@ enum LiveTestEnvironment {
         configuration.redirectProgramPath = redirectProgram
         configuration.pollTimeoutMilliseconds = 20
         // Small UMEMs: tests move a handful of frames.
-        configuration.socket.umem = UMEMConfiguration(frameSize: 4096, frameCount: 1024, fillSize: 512, completionSize: 512)
+        configuration.socket.umem = UMEMConfiguration(
+            frameSize: 4096, frameCount: 1024, fillSize: 512, completionSize: 512)
         configuration.socket.rxSize = 512
         configuration.socket.txSize = 512
         return configuration

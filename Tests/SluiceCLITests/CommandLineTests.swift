@@ -1,0 +1,48 @@
+import ArgumentParser
+import Testing
+
+@testable import SluiceCLI
+
+/// The command line reads like its documentation: every command is reachable, its help names its options, and bad
+/// combinations are refused before anything runs.
+@Suite struct CommandLineTests {
+    @Test func everyCommandIsListedInTheHelp() {
+        let help = SluiceCommand.helpMessage()
+        for name in ["run", "replay", "detach", "conformance", "exec", "asm", "disasm"] {
+            #expect(help.contains("  \(name) "), "sluice --help does not list '\(name)'")
+        }
+    }
+
+    @Test func replayHelpNamesItsOptions() {
+        let help = SluiceCommand.helpMessage(for: ReplayCommand.self)
+        for option in ["--out", "--results", "--bytes", "--seed", "--limit", "--against-kernel", "--maps", "--set", "--section"] {
+            #expect(help.contains(option), "sluice replay --help does not mention \(option)")
+        }
+    }
+
+    @Test func runHelpNamesItsOptions() {
+        let help = SluiceCommand.helpMessage(for: RunCommand.self)
+        for option in ["--iface", "--queues", "--mode", "--copy", "--zero-copy", "--batch", "--duration", "--pass-to-tap",
+                       "--redirect-iface", "--persist", "--stats-interval", "--json"] {
+            #expect(help.contains(option), "sluice run --help does not mention \(option)")
+        }
+    }
+
+    @Test func conflictingOrInvalidOptionsAreRefused() {
+        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["run", "--iface", "x", "p.o", "--copy", "--zero-copy"]) }
+        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["run", "--iface", "x", "p.o", "--batch", "0"]) }
+        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["run", "--iface", "x", "p.o", "--mode", "turbo"]) }
+        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--limit", "0"]) }
+        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o"]) }
+    }
+
+    @Test func missingFilesAreNamedInTheError() throws {
+        var command = try SluiceCommand.parseAsRoot(["replay", "/nonexistent/prog.o", "/nonexistent/c.pcap"])
+        do {
+            try command.run()
+            Issue.record("replay of a missing object must fail")
+        } catch {
+            #expect("\(error)".contains("/nonexistent/prog.o"))
+        }
+    }
+}
