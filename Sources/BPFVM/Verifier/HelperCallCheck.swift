@@ -1,0 +1,253 @@
+/// Helper and kfunc calls, checked against the argument and return kinds of `HelperSpec`.
+extension VerifierRun {
+    func helperCall(_ s: inout AbstractState, _ pc: Int, id: Int32) throws(VerifierError) -> StepResult {
+        guard let spec = options.helper(id) else {
+            throw makeError(pc, "call of unknown helper \(id)")
+        }
+        if let refusal = spec.refusal {
+            throw makeError(pc, "\(spec.name) is not available in Sluice: \(refusal)")
+        }
+        return try callWithSpec(&s, pc, spec)
+    }
+
+    func callWithSpec(_ s: inout AbstractState, _ pc: Int, _ spec: HelperSpec) throws(VerifierError) -> StepResult {
+        var map: MapSpec? = nil
+        var mapIndex = 0
+        var constantSize: Int64? = nil
+        var releasedReference: UInt32? = nil
+        var callback: Int? = nil
+        var index = 0
+        let name = spec.name
+        func fail(_ r: Int, _ reason: String) -> VerifierError {
+            makeError(pc, "\(name) argument R\(r): \(reason)", register: r, state: s)
+        }
+        while index < spec.arguments.count {
+            let r = index + 1
+            let kind = spec.arguments[index]
+            let reg = s[register: r]
+            if reg.kind == .notInitialised {
+                throw makeError(pc, "\(name) argument R\(r) is not initialised")
+            }
+            switch kind {
+            case .anything:
+                break
+            case .context:
+                guard reg.kind == .context && reg.offset == 0 else {
+                    throw fail(r, "expected the context (xdp_md), got \(reg.description(maps: program.maps))")
+                }
+            case .mapPointer:
+                guard reg.kind == .mapPointer else {
+                    throw fail(r, "expected a map (lddw map[…]), got \(reg.description(maps: program.maps))")
+                }
+                map = program.maps[Int(reg.target)]
+                mapIndex = Int(reg.target)
+            case .mapKey, .mapValue:
+                guard let m = map else { throw fail(r, "no map argument precedes the key/value") }
+                let size = kind == .mapKey ? m.keySize : m.valueSize
+                try memoryArgument(&s, r, pc, name: name, min: Int64(size), max: Int64(size), write: false)
+            case .readableMemory, .writableMemory, .readableMemoryOrNull:
+                let sizeRegister = r + 1
+                let sizeReg = s[register: sizeRegister]
+                guard index + 1 < spec.arguments.count, sizeReg.kind == .scalar else {
+                    throw fail(
+                        sizeRegister, "the memory size must be a scalar, got \(sizeReg.description(maps: program.maps))"
+                    )
+                }
+                let zeroAllowed = spec.arguments[index + 1] == .constantSizeOrZero
+                let size = sizeReg.value
+                if kind == .readableMemoryOrNull && reg.kind == .scalar && reg.value.constantValue == 0 {
+                    guard size.constantValue == 0 else {
+                        throw fail(sizeRegister, "a NULL memory argument needs size 0")
+                    }
+                    index += 2
+                    continue
+                }
+                guard size.umax < VerifierLimits.maxMemorySize else {
+                    throw fail(
+                        sizeRegister,
+                        "unbounded memory size [\(size.description)]; bound it ('if (len > N) …' or 'len &= N')")
+                }
+                if size.umin == 0 && !zeroAllowed {
+                    throw fail(sizeRegister, "the size may be 0 [\(size.description)]; it must be at least 1")
+                }
+                if size.umax > 0 {
+                    try memoryArgument(
+                        &s, r, pc, name: name, min: Int64(size.umin), max: Int64(size.umax),
+                        write: kind == .writableMemory)
+                }
+                index += 2
+                continue
+            case .constantSize, .constantSizeOrZero:
+                guard reg.kind == .scalar, let c = reg.value.constantValue else {
+                    throw fail(r, "the size must be a known constant, got \(reg.description(maps: program.maps))")
+                }
+                if c == 0 && kind == .constantSize { throw fail(r, "the size must not be 0") }
+                guard c < VerifierLimits.maxMemorySize else { throw fail(r, "size \(c) is too large") }
+                constantSize = Int64(c)
+            case .ringbufRecord:
+                guard reg.kind == .ringbufRecord else {
+                    throw fail(
+                        r,
+                        "expected a ring buffer record from bpf_ringbuf_reserve (checked against NULL), got "
+                            + reg.description(maps: program.maps))
+                }
+                guard reg.offset == 0 && reg.value.constantValue == 0 else {
+                    throw fail(r, "the record pointer must be the one bpf_ringbuf_reserve returned (offset 0)")
+                }
+                releasedReference = reg.referenceID
+            case .callback:
+                guard reg.kind == .codeAddress else {
+                    throw fail(r, "expected a function (lddw …, func …), got \(reg.description(maps: program.maps))")
+                }
+                callback = Int(reg.target)
+            case .stackOrNull:
+                let ok =
+                    reg.kind == .stack || reg.kind == .mapValue || (reg.kind == .scalar && reg.value.constantValue == 0)
+                guard ok else {
+                    throw fail(
+                        r,
+                        "expected a pointer to the stack or a map value, or NULL, got \(reg.description(maps: program.maps))"
+                    )
+                }
+            }
+            index += 1
+        }
+        try checkMapCompatibility(spec, map, pc)
+
+        if let id = releasedReference {
+            s.references.removeAll { $0.id == id }
+            s.forEachRegister { reg in
+                if reg.referenceID == id && reg.kind != .scalar { reg = .unknownScalar }
+            }
+        }
+        if spec.id == ControlHelperID.tailCall && !s.references.isEmpty {
+            throw makeError(
+                pc,
+                "bpf_tail_call with an unreleased ring buffer record (reserved at \(at(Int(s.references[0].acquiredAt))))"
+            )
+        }
+        if spec.id == ControlHelperID.tailCall && s.frames.count > 1 {
+            // A tail call from a sub-program or callback would return into frames whose state this verification of
+            // the caller cannot describe (the target's r0 instead of the sub-program's).
+            throw makeError(pc, "bpf_tail_call is only allowed in the program's main function, not in a sub-program")
+        }
+        if spec.changesPacket && s.frames.contains(where: { $0.isLoopCallback }) {
+            // The callback is verified once for every iteration; a later iteration would see packet pointers in the
+            // caller's stack that an earlier one invalidated.
+            throw makeError(pc, "\(name) changes the packet and cannot be called from a bpf_loop callback")
+        }
+        if spec.changesPacket {
+            s.forEachRegister { reg in
+                if reg.kind == .packet || reg.kind == .packetEnd || reg.kind == .packetMeta { reg = .unknownScalar }
+            }
+        }
+
+        if spec.id == ControlHelperID.loop, let callback {
+            return try enterLoopCallback(&s, pc, callback)
+        }
+
+        for r in 1...5 { s[register: r] = .notInitialised }
+        switch spec.returns {
+        case .integer:
+            s[register: 0] = .unknownScalar
+        case .void:
+            s[register: 0] = .notInitialised
+        case .mapValueOrNull:
+            guard map != nil else {
+                throw makeError(pc, "\(name) returns a map value but has no map argument")
+            }
+            var r0 = RegisterState.pointer(.mapValueOrNull, target: Int32(mapIndex))
+            r0.id = newID()
+            s[register: 0] = r0
+        case .ringbufRecordOrNull:
+            guard let size = constantSize else { throw makeError(pc, "\(name) needs a constant size") }
+            let id = newID()
+            var r0 = RegisterState.pointer(.ringbufRecordOrNull)
+            r0.id = id
+            r0.referenceID = id
+            r0.size = size
+            s[register: 0] = r0
+            s.references.append(Reference(id: id, acquiredAt: Int32(pc)))
+        }
+        return .next(pc + 1)
+    }
+
+    /// A memory argument of `min…max` bytes starting at the pointer in `r`.
+    func memoryArgument(
+        _ s: inout AbstractState, _ r: Int, _ pc: Int, name: String, min: Int64, max: Int64, write: Bool
+    ) throws(VerifierError) {
+        let reg = s[register: r]
+        switch reg.kind {
+        case .stack, .packet, .packetMeta, .mapValue, .ringbufRecord:
+            break
+        default:
+            throw makeError(
+                pc,
+                "\(name) argument R\(r): expected a pointer to memory (stack, packet, map value), got "
+                    + reg.description(maps: program.maps), register: r, state: s)
+        }
+        do {
+            try memoryAccess(
+                &s, base: r, offset: 0, size: Int(Swift.max(min, 1)), access: write ? .helperWrite : .helperRead, pc,
+                sizeRange: (min, max))
+        } catch {
+            var e = error
+            e.reason = "\(name) argument R\(r) (\(max) bytes): " + e.reason
+            throw e
+        }
+    }
+
+    func checkMapCompatibility(_ spec: HelperSpec, _ map: MapSpec?, _ pc: Int) throws(VerifierError) {
+        guard let map, let id = spec.id else { return }
+        let ok: Bool
+        switch id {
+        case 1, 2, 3:
+            ok =
+                ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
+                && !(id != 1 && [MapType.devmap, .devmapHash, .xskmap, .cpumap].contains(map.type) && false)
+        case ControlHelperID.tailCall:
+            ok = map.type == .progArray
+        case 51:
+            ok = [MapType.devmap, .devmapHash, .xskmap, .cpumap].contains(map.type)
+        case 130, 131:
+            ok = map.type == .ringbuf
+        default:
+            ok = true
+        }
+        if !ok {
+            throw makeError(pc, "\(spec.name) cannot be used with map '\(map.name)' of type \(map.type)")
+        }
+    }
+
+    /// `bpf_loop(nr, callback, ctx, flags)`: the callback is verified as a function of (index, ctx) whose stack
+    /// effects on the caller hold for any number of iterations.
+    func enterLoopCallback(_ s: inout AbstractState, _ pc: Int, _ callback: Int) throws(VerifierError) -> StepResult {
+        guard s.frames.count < VerifierLimits.maxFrames else {
+            throw makeError(pc, "the call stack is too deep: more than \(VerifierLimits.maxFrames) frames")
+        }
+        let context = s[register: 3]
+        // Forget scalar values in the caller frames: a later iteration may see what an earlier one wrote.
+        for f in s.frames.indices {
+            for i in s.frames[f].slots.indices {
+                var slot = s.frames[f].slots[i]
+                if let spilled = slot.spill, spilled.kind == .scalar { slot.breakSpill() }
+                for b in 0..<8 where slot.kind(at: b) == .zero { slot.setKind(.misc, at: b) }
+                s.frames[f].slots[i] = slot
+            }
+        }
+        for f in s.frames.indices {
+            for r in 0..<10 where s.frames[f].registers[r].kind == .scalar && f == s.top && r >= 1 && r <= 5 {
+                s.frames[f].registers[r] = .notInitialised
+            }
+        }
+        var frame = FrameState(frameIndex: s.frames.count, callSite: Int32(pc), subprogram: Int32(callback))
+        frame.isLoopCallback = true
+        frame.referencesAtEntry = Int32(s.references.count)
+        frame.callerSlotsAtEntry = s.frames.map(\.slots)
+        frame.registers[1] = .scalar(.unsigned(upTo: VerifierLimits.maxLoops - 1))
+        frame.registers[2] = context
+        for r in 1...5 { s[register: r] = .notInitialised }
+        s.frames.append(frame)
+        return .next(callback)
+    }
+}

@@ -1,0 +1,203 @@
+/// Loads, stores and helper memory arguments: which regions a pointer may touch, and what the stack holds.
+extension VerifierRun {
+    enum Access {
+        case read
+        /// A store of this value (immediates as constants).
+        case write(RegisterState)
+        /// A helper writes unknown bytes (`ARG_PTR_TO_UNINIT_MEM`).
+        case helperWrite
+        /// A helper reads the bytes (they must be initialised on the stack).
+        case helperRead
+
+        var isWrite: Bool {
+            switch self {
+            case .read, .helperRead: false
+            default: true
+            }
+        }
+    }
+
+    /// Checks an access of `size` bytes at `R[base] + offset` and returns the loaded value (unknown scalar for writes).
+    @discardableResult
+    func memoryAccess(
+        _ s: inout AbstractState, base r: Int, offset: Int64, size: Int, access: Access, _ pc: Int,
+        sizeRange: (min: Int64, max: Int64)? = nil
+    ) throws(VerifierError) -> RegisterState {
+        let reg = s[register: r]
+        let n = Int64(size)
+        let maxSize = sizeRange?.max ?? n
+        let fixed = reg.offset + offset
+        let lo = fixed &+ reg.value.smin  // meaningful (and bounded) only for the pointer kinds below
+        let hi = fixed &+ reg.value.smax &+ maxSize
+        let what = access.isWrite ? "write" : "read"
+        func fail(_ reason: String) -> VerifierError { makeError(pc, reason, register: r, state: s) }
+        func scalarOfSize() -> RegisterState {
+            .scalar(size >= 8 ? .unknown : .unsigned(upTo: (1 << UInt64(size * 8)) - 1))
+        }
+        switch reg.kind {
+        case .stack:
+            return try stackAccess(
+                &s, reg, r, lo: lo, hi: hi, size: size, fixedOffset: reg.value.isConstant ? lo : nil,
+                access: access, pc)
+        case .packet, .packetMeta:
+            let region = reg.kind == .packet ? "packet" : "packet metadata"
+            if reg.value.smin < 0 {
+                throw fail(
+                    "R\(r) pointer to \(region) with a variable offset that may be negative [\(reg.value.description)]")
+            }
+            if fixed < 0 {
+                throw fail("R\(r) \(what) of \(region) at offset \(fixed), before its start")
+            }
+            if fixed + maxSize > reg.range {
+                let proof =
+                    reg.rangeProvenAt >= 0
+                    ? "the \(reg.range) bytes proven by the check at \(at(Int(reg.rangeProvenAt)))"
+                    : "the 0 bytes proven so far (no bounds check against data_end\(reg.kind == .packetMeta ? "/data" : "") "
+                        + "covers this pointer)"
+                throw fail("R\(r) pointer to \(region), offset \(fixed), size \(maxSize): outside \(proof)")
+            }
+            return scalarOfSize()
+        case .mapValue:
+            let map = program.maps[Int(reg.target)]
+            if lo < 0 || hi > Int64(map.valueSize) {
+                throw fail(
+                    "R\(r) \(what) of \(maxSize) bytes at offset \(lo == hi - maxSize ? "\(lo)" : "\(lo)…\(hi - maxSize)") "
+                        + "of map '\(map.name)', whose values have \(map.valueSize) bytes")
+            }
+            if access.isWrite && (map.readOnlyForProgram || map.flags & 0x80 != 0) {
+                throw fail("R\(r) write to read-only map '\(map.name)' (the program may only read it)")
+            }
+            if !access.isWrite, map.readOnlyForProgram, let bytes = map.initialValue, reg.value.isConstant,
+                lo >= 0, lo + n <= Int64(bytes.count)
+            {
+                var v: UInt64 = 0
+                for i in 0..<size { v |= UInt64(bytes[Int(lo) + i]) << UInt64(8 * i) }
+                return .constant(v)
+            }
+            return scalarOfSize()
+        case .ringbufRecord:
+            if lo < 0 || hi > reg.size {
+                throw fail("R\(r) \(what) of \(maxSize) bytes at offset \(lo) of a \(reg.size)-byte ring buffer record")
+            }
+            return scalarOfSize()
+        case .context:
+            if access.isWrite { throw fail("R\(r) writes to the context (xdp_md) are not allowed") }
+            throw fail("R\(r) the context (xdp_md) cannot be passed as memory")
+        case .mapValueOrNull, .ringbufRecordOrNull:
+            throw fail("R\(r) \(what) through a \(reg.kind.name): check it against NULL first")
+        case .scalar:
+            throw fail(
+                "R\(r) invalid memory access: a scalar is not a pointer (after a helper that changes the packet, "
+                    + "packet pointers must be reloaded from the context)")
+        default:
+            throw fail("R\(r) invalid memory access through a \(reg.kind.name)")
+        }
+    }
+
+    func stackAccess(
+        _ s: inout AbstractState, _ reg: RegisterState, _ r: Int, lo: Int64, hi: Int64, size: Int, fixedOffset: Int64?,
+        access: Access, _ pc: Int
+    ) throws(VerifierError) -> RegisterState {
+        let frameIndex = Int(reg.target)
+        guard lo >= -VerifierLimits.stackSize, hi <= 0, lo < hi else {
+            throw makeError(
+                pc,
+                "R\(r) stack access at offset \(lo)…\(hi) (\(hi - lo) bytes) is outside the frame's 512 bytes [-512, 0)",
+                register: r, state: s)
+        }
+        let sub = structure.subprogramOf[Int(s.frames[frameIndex].subprogram)]
+        stackDepth[sub] = max(stackDepth[sub], Int(-lo))
+        func slotIndex(_ byteOffset: Int64) -> Int { Int((-byteOffset - 1) / 8) }
+        func position(_ byteOffset: Int64) -> Int { Int((byteOffset % 8 + 8) % 8) }
+
+        switch access {
+        case .read, .helperRead:
+            var allZero = true
+            for b in lo..<hi {
+                let kind = s.frames[frameIndex].slot(slotIndex(b)).kind(at: position(b))
+                if kind == .invalid {
+                    throw makeError(
+                        pc,
+                        "R\(r) reads uninitialised stack at offset \(b) (access of \(hi - lo) bytes at offset \(lo))",
+                        register: r, state: s)
+                }
+                if kind != .zero { allZero = false }
+            }
+            guard case .read = access else { return .unknownScalar }
+            if let off = fixedOffset {
+                let slot = s.frames[frameIndex].slot(slotIndex(off))
+                if size == 8 && position(off) == 0 && slot.isFullSpill { return slot.spill! }
+                if slot.isFullSpill, let spilled = slot.spill, spilled.kind == .scalar, position(off) == 0,
+                    spilled.value.umax < (1 << UInt64(size * 8))
+                {
+                    return spilled
+                }
+            }
+            if allZero { return .constant(0) }
+            return .scalar(size >= 8 ? .unknown : .unsigned(upTo: (1 << UInt64(size * 8)) - 1))
+
+        case .write(let value):
+            if value.kind == .stack && Int(value.target) > frameIndex {
+                throw makeError(
+                    pc,
+                    "R\(r) stores a pointer to a callee's stack into a caller's frame (it dies when the callee returns)",
+                    register: r, state: s)
+            }
+            try checkLoopCallbackWrite(s, frameIndex, lo: lo, hi: hi, storing: value, pc)
+            if let off = fixedOffset, size == 8, position(off) == 0 {
+                s.frames[frameIndex].withSlot(slotIndex(off)) { slot in
+                    slot.kinds = 0xffff
+                    slot.spill = value
+                    if value.kind == .scalar, value.value.constantValue == 0 {
+                        slot.kinds = 0xaaaa  // all zero bytes (and the spill still records the register)
+                    }
+                }
+                if s.frames[frameIndex].slots[slotIndex(off)].kinds == 0xaaaa {
+                    s.frames[frameIndex].slots[slotIndex(off)].spill = nil
+                }
+                return .unknownScalar
+            }
+            let isZero = value.kind == .scalar && value.value.constantValue == 0 && fixedOffset != nil
+            for b in lo..<hi {
+                s.frames[frameIndex].withSlot(slotIndex(b)) { slot in
+                    slot.breakSpill()
+                    if fixedOffset != nil {
+                        slot.setKind(isZero ? .zero : .misc, at: position(b))
+                    } else if slot.kind(at: position(b)) == .zero {
+                        slot.setKind(.misc, at: position(b))
+                    }
+                }
+            }
+            return .unknownScalar
+
+        case .helperWrite:
+            try checkLoopCallbackWrite(s, frameIndex, lo: lo, hi: hi, storing: .unknownScalar, pc)
+            for b in lo..<hi {
+                s.frames[frameIndex].withSlot(slotIndex(b)) { slot in
+                    slot.breakSpill()
+                    slot.setKind(.misc, at: position(b))
+                }
+            }
+            return .unknownScalar
+        }
+    }
+
+    /// Inside a `bpf_loop` callback, the caller's spilled pointers must stay as they are: the callback is verified
+    /// once for any number of iterations, which is only sound if it cannot change what the caller's stack points to.
+    func checkLoopCallbackWrite(
+        _ s: AbstractState, _ frameIndex: Int, lo: Int64, hi: Int64, storing value: RegisterState, _ pc: Int
+    ) throws(VerifierError) {
+        guard let callback = s.frames.lastIndex(where: { $0.isLoopCallback }), frameIndex < callback else { return }
+        if value.kind.isPointer {
+            throw makeError(pc, "a bpf_loop callback may not store pointers into its caller's stack")
+        }
+        var b = lo
+        while b < hi {
+            let slot = s.frames[frameIndex].slot(Int((-b - 1) / 8))
+            if let spilled = slot.spill, spilled.kind.isPointer {
+                throw makeError(pc, "a bpf_loop callback may not overwrite a pointer spilled in its caller's stack")
+            }
+            b += 1
+        }
+    }
+}

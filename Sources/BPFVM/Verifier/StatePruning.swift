@@ -1,0 +1,95 @@
+/// State pruning: a path may stop at a prune point when a state stored there earlier, whose every continuation was
+/// proven safe, covers it (the kernel's `states_equal`/`regsafe`/`stacksafe`). Dead registers are ignored.
+extension VerifierRun {
+    /// A consistent renaming of ids from the old state to the new one.
+    struct IDMap {
+        var pairs: [(UInt32, UInt32)] = []
+        mutating func check(_ old: UInt32, _ new: UInt32) -> Bool {
+            if old == 0 { return true }
+            if new == 0 { return false }
+            for (o, n) in pairs {
+                if o == old { return n == new }
+                if n == new { return false }
+            }
+            pairs.append((old, new))
+            return true
+        }
+    }
+
+    func subsumes(_ old: AbstractState, _ new: AbstractState, pc: Int) -> Bool {
+        guard old.frames.count == new.frames.count, old.references.count == new.references.count else { return false }
+        var ids = IDMap()
+        for f in old.frames.indices {
+            let of = old.frames[f]
+            let nf = new.frames[f]
+            guard of.callSite == nf.callSite, of.isLoopCallback == nf.isLoopCallback,
+                of.referencesAtEntry == nf.referencesAtEntry, of.callerSlotsAtEntry == nf.callerSlotsAtEntry
+            else { return false }
+            let live: UInt16 =
+                f == old.top ? structure.liveIn[pc] : (structure.liveIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
+            let precise: UInt16 =
+                f == old.top
+                ? structure.preciseIn[pc] : (structure.preciseIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
+            for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
+                let o = of.registers[r]
+                if o.kind == .scalar && nf.registers[r].kind == .scalar && precise & (1 << UInt16(r)) == 0 { continue }
+                if !registerSubsumes(o, nf.registers[r], &ids) { return false }
+            }
+            for i in 0..<max(of.slots.count, nf.slots.count) {
+                if !slotSubsumes(of.slot(i), nf.slot(i), &ids) { return false }
+            }
+        }
+        for (o, n) in zip(old.references, new.references) where !ids.check(o.id, n.id) { return false }
+        return true
+    }
+
+    func registerSubsumes(_ o: RegisterState, _ n: RegisterState, _ ids: inout IDMap) -> Bool {
+        if o.kind == .notInitialised { return true }
+        guard o.kind == n.kind else { return false }
+        switch o.kind {
+        case .scalar:
+            return o.value.contains(n.value) && ids.check(o.id, n.id)
+        case .context, .packetEnd:
+            return true
+        case .mapPointer, .codeAddress:
+            return o.target == n.target
+        default:
+            guard o.offset == n.offset, o.target == n.target, o.size == n.size, o.value.contains(n.value) else {
+                return false
+            }
+            if o.kind == .packet || o.kind == .packetMeta {
+                guard o.range <= n.range else { return false }
+            }
+            return ids.check(o.id, n.id) && ids.check(o.referenceID, n.referenceID)
+        }
+    }
+
+    func slotSubsumes(_ o: StackSlot, _ n: StackSlot, _ ids: inout IDMap) -> Bool {
+        if o == n && o.spill == nil { return true }
+        if o.isFullSpill {
+            guard let ns = n.spill, n.isFullSpill else {
+                // An unknown scalar spill is covered by any initialised bytes.
+                if let os = o.spill, os.kind == .scalar, os.value == .unknown, os.id == 0 {
+                    return (0..<8).allSatisfy { n.kind(at: $0) != .invalid }
+                }
+                return false
+            }
+            return registerSubsumes(o.spill!, ns, &ids)
+        }
+        for b in 0..<8 {
+            switch o.kind(at: b) {
+            case .invalid: continue
+            case .misc:
+                if n.kind(at: b) == .invalid { return false }
+            case .zero:
+                if n.kind(at: b) != .zero {
+                    if let ns = n.spill, n.isFullSpill, ns.kind == .scalar, ns.value.constantValue == 0 { continue }
+                    return false
+                }
+            case .spill:
+                return false  // a partial spill left over: compare exactly
+            }
+        }
+        return true
+    }
+}

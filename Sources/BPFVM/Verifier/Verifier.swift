@@ -1,0 +1,313 @@
+/// Proves an XDP program safe before it runs, as the kernel's verifier does: every path is explored with an abstract
+/// state (register types, scalar bounds, stack contents, proven packet ranges, held references), and every memory
+/// access, helper call and exit is checked against it. Accepted programs run without bounds checks.
+///
+/// The result also lists the program's context loads, which the translator rewrites (`TranslationContext.contextLoads`).
+public struct Verifier: Sendable {
+    public struct Options: Sendable {
+        /// Instructions processed over all paths before giving up (the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`).
+        public var instructionLimit: Int
+        /// Helper description by kernel id; nil = unknown helper.
+        public var helper: @Sendable (Int32) -> HelperSpec?
+        /// kfunc description by name; nil = not provided.
+        public var kfunc: @Sendable (String) -> HelperSpec?
+
+        public init(
+            instructionLimit: Int = 1_000_000,
+            helper: @escaping @Sendable (Int32) -> HelperSpec? = Verifier.defaultHelper,
+            kfunc: @escaping @Sendable (String) -> HelperSpec? = Verifier.defaultKfunc
+        ) {
+            self.instructionLimit = instructionLimit
+            self.helper = helper
+            self.kfunc = kfunc
+        }
+    }
+
+    public var options: Options
+    public init(options: Options = .init()) { self.options = options }
+
+    public func verify(_ program: ProgramSpec) throws(VerifierError) -> VerificationReport {
+        let run = try VerifierRun(program: program, options: options)
+        return try run.verify()
+    }
+
+    /// Verifies a program and every sibling it may tail-call into (`ProgramSpec.siblings`), by function name. The
+    /// reports' `contextLoads` are what `LoadedProgram(_:options:contextLoads:)` takes.
+    public func verifyWithSiblings(_ program: ProgramSpec) throws(VerifierError) -> [String: VerificationReport] {
+        var reports = [program.name: try verify(program)]
+        for (name, sibling) in program.siblings.sorted(by: { $0.key < $1.key }) where reports[name] == nil {
+            reports[name] = try verify(sibling)
+        }
+        return reports
+    }
+}
+
+/// The kernel's limits the verifier enforces.
+enum VerifierLimits {
+    static let maxFrames = 8
+    static let stackSize: Int64 = 512
+    /// `BPF_MAX_VAR_OFF`: pointer offsets (fixed and variable) stay within ±2^29.
+    static let maxOffset: Int64 = 1 << 29
+    /// `BPF_MAX_VAR_SIZ`: helper memory sizes.
+    static let maxMemorySize: UInt64 = 1 << 29
+    /// `MAX_PACKET_OFF`.
+    static let maxPacketOffset: Int64 = 0xffff
+    static let maxLoops: UInt64 = 1 << 23
+}
+
+/// One verification: the program, its structure, the exploration state and the results.
+final class VerifierRun {
+    let program: ProgramSpec
+    let insns: [Instruction]
+    let options: Options
+    typealias Options = Verifier.Options
+    let structure: ProgramStructure
+
+    // Results
+    var contextLoads: [Int: ContextField] = [:]
+    var nonContextLoads: Set<Int> = []
+    var warnings: [String] = []
+    var stackDepth: [Int]  // per sub-program, bytes
+    var processed = 0
+    var pruned = 0
+    var peakPending = 0
+
+    // Exploration
+    struct Stored {
+        var state: AbstractState
+        var branches: Int
+        var parent: Int
+        /// Register kinds of the top frame, 4 bits each (a quick filter before the full comparison), and which of
+        /// them must match (live and initialised in the stored state).
+        var kinds: UInt64
+        var kindMask: UInt64
+    }
+
+    /// Kinds of the top frame's live registers, 4 bits per register.
+    func kindSignature(_ state: AbstractState, pc: Int) -> (kinds: UInt64, mask: UInt64) {
+        let live = structure.liveIn[pc]
+        var kinds: UInt64 = 0
+        var mask: UInt64 = 0
+        let top = state.frames[state.top]
+        for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
+            let kind = top.registers[r].kind
+            kinds |= UInt64(kind.rawValue) << UInt64(4 * r)
+            if kind != .notInitialised { mask |= 0xf << UInt64(4 * r) }
+        }
+        return (kinds, mask | UInt64(state.frames.count) << 60 | 0xf << 60)
+    }
+    var stored: [Stored] = []
+    var storedAt: [[Int]]
+    var nextID: UInt32 = 0
+
+    init(program: ProgramSpec, options: Options) throws(VerifierError) {
+        self.program = program
+        self.insns = program.instructions
+        self.options = options
+        storedAt = Array(repeating: [], count: program.instructions.count)
+        structure = try ProgramStructure(program) { pc, reason in
+            VerifierRun.makeError(program, pc, reason, registerText: nil, source: nil)
+        }
+        stackDepth = Array(repeating: 0, count: structure.subprograms.count)
+    }
+
+    func newID() -> UInt32 {
+        nextID += 1
+        return nextID
+    }
+
+    // MARK: Errors
+
+    func makeError(_ pc: Int, _ reason: String, register: Int? = nil, state: AbstractState? = nil) -> VerifierError {
+        var registerText: String? = nil
+        if let register, let state {
+            registerText = "R\(register) = " + state[register: register].description(maps: program.maps)
+        }
+        return VerifierRun.makeError(program, pc, reason, registerText: registerText, source: nil)
+    }
+
+    static func makeError(
+        _ program: ProgramSpec, _ pc: Int, _ reason: String, registerText: String?, source: SourceLocation?
+    ) -> VerifierError {
+        let insns = program.instructions
+        let index = max(0, min(pc, insns.count - 1))
+        let text =
+            insns.isEmpty
+            ? "(none)" : Disassembler.text(of: insns[index], next: index + 1 < insns.count ? insns[index + 1] : nil)
+        var location = source
+        if location == nil {
+            var i = index
+            while i >= 0 && location == nil {
+                if let l = program.lineInfo[i], l.line > 0 { location = l }
+                i -= 1
+            }
+        }
+        return VerifierError(
+            programName: program.name, instructionIndex: index, instruction: text, source: location,
+            registerState: registerText, reason: reason)
+    }
+
+    func sourceLocation(_ pc: Int) -> SourceLocation? {
+        var i = pc
+        while i >= 0 {
+            if let l = program.lineInfo[i], l.line > 0 { return l }
+            i -= 1
+        }
+        return nil
+    }
+
+    func at(_ pc: Int) -> String {
+        if let l = sourceLocation(pc) {
+            return "instruction \(pc) (\(l.file.split(separator: "/").last ?? ""):\(l.line))"
+        }
+        return "instruction \(pc)"
+    }
+
+    // MARK: Driver
+
+    struct Pending {
+        var state: AbstractState
+        var pc: Int
+        var parent: Int
+    }
+
+    func verify() throws(VerifierError) -> VerificationReport {
+        var entry = AbstractState(frames: [FrameState(frameIndex: 0, callSite: -1, subprogram: 0)])
+        entry[register: 1] = .pointer(.context)
+        var work: [Pending] = [Pending(state: entry, pc: 0, parent: -1)]
+        while var path = work.popLast() {
+            try explore(&path, &work)
+        }
+        try checkStackDepth()
+        return VerificationReport(
+            contextLoads: contextLoads, instructionsProcessed: processed, statesStored: stored.count,
+            statesPruned: pruned, peakPendingStates: peakPending, stackDepth: maxChainDepth, warnings: warnings)
+    }
+
+    /// A path ended (exit or pruned): its nearest stored ancestors may now be complete.
+    func finishPath(parent: Int) {
+        var p = parent
+        while p >= 0 {
+            stored[p].branches -= 1
+            if stored[p].branches > 0 { return }
+            p = stored[p].parent
+        }
+    }
+
+    /// Follows one path until it ends, pushing the other side of every undecided branch.
+    func explore(_ path: inout Pending, _ work: inout [Pending]) throws(VerifierError) {
+        while true {
+            let pc = path.pc
+            processed += 1
+            if processed > options.instructionLimit {
+                throw makeError(
+                    pc,
+                    "program too complex: more than \(options.instructionLimit) instructions processed "
+                        + "(loops must end within that budget over all paths)")
+            }
+            if structure.isPrunePoint[pc] {
+                switch try checkPrunePoint(path) {
+                case .prune:
+                    pruned += 1
+                    finishPath(parent: path.parent)
+                    return
+                case .continueWith(let parent):
+                    path.parent = parent
+                }
+            }
+            switch try step(&path.state, pc) {
+            case .next(let n):
+                path.pc = n
+            case .branch(let taken, let target, let fallState, let fall):
+                switch (taken, fallState) {
+                case (let t?, let f?):
+                    if path.parent >= 0 { stored[path.parent].branches += 1 }
+                    work.append(Pending(state: t, pc: target, parent: path.parent))
+                    peakPending = max(peakPending, work.count)
+                    path.state = f
+                    path.pc = fall
+                case (let t?, nil):
+                    path.state = t
+                    path.pc = target
+                case (nil, let f?):
+                    path.state = f
+                    path.pc = fall
+                case (nil, nil):
+                    finishPath(parent: path.parent)
+                    return
+                }
+            case .end:
+                finishPath(parent: path.parent)
+                return
+            }
+        }
+    }
+
+    enum PruneDecision {
+        case prune
+        case continueWith(parent: Int)
+    }
+
+    func checkPrunePoint(_ path: Pending) throws(VerifierError) -> PruneDecision {
+        var (kinds, _) = kindSignature(path.state, pc: path.pc)
+        kinds |= UInt64(path.state.frames.count) << 60
+        for index in storedAt[path.pc] {
+            if (stored[index].kinds ^ kinds) & stored[index].kindMask != 0 { continue }
+            let old = stored[index]
+            if subsumes(old.state, path.state, pc: path.pc) {
+                if old.branches == 0 { return .prune }
+                throw makeError(
+                    path.pc, "infinite loop detected at instruction \(path.pc): the state repeats without progress")
+            }
+        }
+        if storedAt[path.pc].count >= 512 { return .continueWith(parent: path.parent) }
+        stored.append(
+            Stored(
+                state: path.state, branches: 1, parent: path.parent, kinds: kinds,
+                kindMask: kindSignature(path.state, pc: path.pc).mask))
+        storedAt[path.pc].append(stored.count - 1)
+        return .continueWith(parent: stored.count - 1)
+    }
+
+    // MARK: Stack depth
+
+    var maxChainDepth = 0
+
+    /// The kernel's `check_max_stack_depth`: along every static call chain, the frames' stack use (each rounded up
+    /// to 32 bytes) must fit in 512 bytes. (Call depth is checked on the paths themselves.) Memoised, so a call
+    /// graph with much fan-out costs linear time.
+    func checkStackDepth() throws(VerifierError) {
+        let subs = structure.subprograms
+        func frameSize(_ s: Int) -> Int { (max(stackDepth[s], 1) + 31) / 32 * 32 }
+        var memo: [Int: (bytes: Int, chain: [Int])] = [:]
+        var onPath = Set<Int>()
+        func deepest(_ s: Int) -> (bytes: Int, chain: [Int]) {
+            if let known = memo[s] { return known }
+            onPath.insert(s)
+            var best: (bytes: Int, chain: [Int]) = (0, [])
+            for c in structure.callees[s] where !onPath.contains(c) {
+                let candidate = deepest(c)
+                if candidate.bytes > best.bytes { best = candidate }
+            }
+            onPath.remove(s)
+            let result = (frameSize(s) + best.bytes, [s] + best.chain)
+            memo[s] = result
+            return result
+        }
+        let (total, chain) = deepest(0)
+        maxChainDepth = total
+        if total > Int(VerifierLimits.stackSize) {
+            let names = chain.map { "\(subs[$0]) (\(frameSize($0)) bytes)" }.joined(separator: " → ")
+            throw makeError(
+                subs[chain.last ?? 0],
+                "combined stack size of \(chain.count) calls is \(total) bytes, more than 512: \(names)")
+        }
+    }
+}
+
+extension Verifier {
+    /// `HelperTable`'s helpers.
+    public static let defaultHelper: @Sendable (Int32) -> HelperSpec? = { HelperTable.spec(id: $0) }
+    /// `HelperTable`'s kfuncs.
+    public static let defaultKfunc: @Sendable (String) -> HelperSpec? = { HelperTable.kfunc(named: $0) }
+}
