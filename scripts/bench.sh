@@ -3,7 +3,8 @@
 #   1. sluice bench (offline) on programs/parse_bench.c over 10 000 mixed synthetic frames, against the kernel's JIT
 #      and the per-packet kernel test-run path, 5 interleaved rounds;
 #   2. sluice bench --live, 64-byte frames, Sluice's AF_XDP engine vs the C libxdp baseline, 3 interleaved rounds;
-#   3. sluice-malloc-bench --live: heap allocations per packet in steady state (must be 0).
+#   3. sluice-malloc-bench --live: heap allocations per packet in steady state (must be 0);
+#   4. sluice-vm-bench: the interpreter against a C switch interpreter, ns per eBPF instruction.
 # Needs root for the kernel comparison and the live parts (they are skipped with a note otherwise).
 #
 #   scripts/bench.sh [--json] [--size 64|1500] [--duration S] [--rounds N]
@@ -41,4 +42,6 @@ else
     echo "## allocations"
     "$bin/sluice-malloc-bench"
 fi
+echo "## interpreter"
+"$bin/sluice-vm-bench"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
