@@ -79,14 +79,21 @@ public struct Machine: ~Copyable {
     /// bounds checks: only for programs the verifier accepted.
     @inlinable
     public func run(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
-        runUnchecked(program.fastCodeEntry, threaded: program.threadedEntry, r1, r2)
+        run(program.entry, r1: r1, r2: r2, checked: false)
     }
 
     /// Runs with every memory access bounds-checked against the stack, the frame (data_meta..data_end) and the
     /// regions in the environment; a bad access stops the run with a fault.
     @inlinable
     public func runChecked(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
-        runChecked(program.codeEntry, r1, r2)
+        run(program.entry, r1: r1, r2: r2, checked: true)
+    }
+
+    /// Runs from entry points taken once from the program (`ExecutableProgram.entry`): the per-packet form, with no
+    /// reference to the program object and so no reference counting. The program must outlive the call.
+    @inlinable
+    public func run(_ entry: ProgramEntry, r1: UInt64, r2: UInt64 = 0, checked: Bool) -> RunResult {
+        checked ? runChecked(entry.code, r1, r2) : runUnchecked(entry.fastCode, threaded: entry.threaded, r1, r2)
     }
 
     /// Like `run`/`runChecked`, counting executed instructions (slower; for benchmarks and statistics).
@@ -131,7 +138,28 @@ public struct Machine: ~Copyable {
 }
 
 extension ExecutableProgram {
+    /// The program's entry points as plain pointers, for per-packet calls (`Machine.run(_:r1:r2:checked:)`).
+    public var entry: ProgramEntry {
+        ProgramEntry(code: codeEntry, fastCode: fastCodeEntry, threaded: threadedEntry)
+    }
+
     @usableFromInline var codeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(code) }
     @usableFromInline var fastCodeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(fastCode) }
     @usableFromInline var threadedEntry: UnsafeRawPointer? { threadedCode.map { UnsafeRawPointer($0) } }
+}
+
+/// Where a program's code starts, in each form: plain (checked and counting runs), with superinstructions, and
+/// direct-threaded (unchecked runs). Valid while the `ExecutableProgram` is alive.
+@frozen
+public struct ProgramEntry: @unchecked Sendable {
+    public let code: UnsafePointer<DecodedInstruction>
+    public let fastCode: UnsafePointer<DecodedInstruction>
+    public let threaded: UnsafeRawPointer?
+
+    @usableFromInline
+    init(code: UnsafePointer<DecodedInstruction>, fastCode: UnsafePointer<DecodedInstruction>, threaded: UnsafeRawPointer?) {
+        self.code = code
+        self.fastCode = fastCode
+        self.threaded = threaded
+    }
 }

@@ -180,11 +180,21 @@ extension Machine {
         _ program: borrowing ExecutableProgram, buffer: UnsafeMutableRawPointer, dataOffset: Int, length: Int,
         metaLength: Int, frameEnd: Int, checked: Bool
     ) -> XDPRunResult {
+        runXDP(
+            program.entry, buffer: buffer, dataOffset: dataOffset, length: length, metaLength: metaLength,
+            frameEnd: frameEnd, checked: checked)
+    }
+
+    /// `runXDP` from entry points taken once (no reference counting per frame).
+    @inlinable
+    public func runXDP(
+        _ entry: ProgramEntry, buffer: UnsafeMutableRawPointer, dataOffset: Int, length: Int,
+        metaLength: Int, frameEnd: Int, checked: Bool
+    ) -> XDPRunResult {
         let env = environment
         env.pointee.setFrame(
             hardStart: buffer, dataOffset: dataOffset, length: length, metaLength: metaLength, frameSize: frameEnd)
-        let ctx = contextPointer
-        let result = checked ? runChecked(program, r1: ctx) : run(program, r1: ctx)
+        let result = run(entry, r1: contextPointer, checked: checked)
         let data = env.pointee.data.unsafelyUnwrapped
         return XDPRunResult(
             returnValue: result.returnValue, fault: result.fault, dataOffset: data - buffer,

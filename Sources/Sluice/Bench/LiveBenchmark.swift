@@ -112,11 +112,16 @@ public final class LiveBenchmark {
             for receiver in order {
                 if stop.isRequested { break }
                 let result: LiveBenchReport.RoundResult
-                switch receiver {
-                case .sluice:
-                    result = try measureSluice(runner: runner, network: network, generator: generator, packet: packet)
-                case .baseline:
-                    result = try measureBaseline(network: network, generator: generator, packet: packet)
+                do {
+                    switch receiver {
+                    case .sluice:
+                        result = try measureSluice(runner: runner, network: network, generator: generator, packet: packet)
+                    case .baseline:
+                        result = try measureBaseline(network: network, generator: generator, packet: packet)
+                    }
+                } catch where stop.isRequested {
+                    // Interrupted mid-measurement (SIGINT/SIGTERM): report what was measured, tear down, exit.
+                    break
                 }
                 var r = result
                 r.round = round

@@ -5,12 +5,15 @@ import BPFVM
 public final class ProgramRunner {
     public let program: LoadedProgram
     let machine: Machine
+    /// The entry program's code pointers, taken once so a frame's run touches no reference-counted object.
+    let entry: ProgramEntry
     /// Run every memory access bounds-checked (for unverified programs and differential tests).
     public let checked: Bool
 
     public init(program: LoadedProgram, checked: Bool, processorID: UInt32 = 0, seed: UInt64 = 0x5eed) {
         self.program = program
         self.checked = checked
+        entry = program.executable.entry
         machine = Machine()
         program.bind(to: machine)
         machine.environment.pointee.processorID = processorID
@@ -32,7 +35,7 @@ public final class ProgramRunner {
         env.pointee.ingressIfindex = frame.ingressIfindex
         env.pointee.rxQueueIndex = frame.rxQueueIndex
         let result = machine.runXDP(
-            program.executable, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+            entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
             metaLength: frame.metaLength, frameEnd: frameEnd, checked: checked)
         frame.dataOffset = result.dataOffset
         frame.length = result.length

@@ -91,6 +91,7 @@ public final class Replay {
         var output = [UInt8]()
         output.reserveCapacity(PcapReader.maximumRecordLength)
         let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+        var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
         let start = Self.monotonicNanoseconds()
 
         while options.limit.map({ summary.packets < $0 }) ?? true, let record = try reader.next() {
@@ -128,7 +129,7 @@ public final class Replay {
                 note = "fault: \(fault)"
             }
             let action = XDPAction(returnValue: returnValue)
-            summary.counts[action, default: 0] += 1
+            actionCounts[Int(action.rawValue)] += 1
 
             if verdictWriters != nil || results != nil || kernel != nil {
                 output.removeAll(keepingCapacity: true)
@@ -160,6 +161,9 @@ public final class Replay {
             }
         }
         summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
+        for action in XDPAction.allCases where actionCounts[Int(action.rawValue)] > 0 {
+            summary.counts[action] = actionCounts[Int(action.rawValue)]
+        }
 
         let snapshots = runner.program.mapSnapshots()
         if let kernel {
