@@ -24,7 +24,10 @@ let package = Package(
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
 
         // The eBPF VM: ISA, assembler, verifier, interpreter, maps, helper table. Imports no C.
-        .target(name: "BPFVM"),
+        .target(name: "BPFVM", dependencies: ["CBPFDispatch"]),
+        // The interpreter's direct-threading trampolines: a header compiled into BPFVM by the Swift compiler (no C
+        // library; see its header).
+        .target(name: "CBPFDispatch"),
         // ELF object loader: clang -target bpf objects → BPFVM programs + map specs.
         .target(name: "BPFObject", dependencies: ["BPFVM", "CLibElf", "CLibXDP"]),
         // The engine: frames, batch pipeline, pcap replay, AF_XDP, kernel runner, stats.

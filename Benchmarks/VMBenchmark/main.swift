@@ -43,6 +43,13 @@ guard counted.fault == nil, counted.returnValue == referenceResult, counted.inst
     print("disagreement: sluice r0=\(counted.returnValue) n=\(counted.instructionCount) fault=\(String(describing: counted.fault)); reference r0=\(referenceResult) n=\(referenceCount)")
     exit(1)
 }
+// The timed entry point (threaded code where the platform has it) must agree too.
+let fast = packet.withUnsafeMutableBytes { machine.run(program, r1: UInt64(UInt(bitPattern: $0.baseAddress!)), r2: UInt64($0.count)) }
+guard fast.fault == nil, fast.returnValue == referenceResult else {
+    print("disagreement: sluice run r0=\(fast.returnValue) fault=\(String(describing: fast.fault)); reference r0=\(referenceResult)")
+    exit(1)
+}
+print("agreement: sluice (counting and fast entry points) and the C reference both return \(referenceResult)")
 let perRun = Double(counted.instructionCount)
 
 var sluiceSamples: [Double] = []

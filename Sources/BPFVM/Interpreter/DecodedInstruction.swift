@@ -79,6 +79,18 @@ public enum DecodedOp: UInt8, Sendable {
     case boundsCheckJgt
     /// `ldxh dst, [src+off]; be16 dst`.
     case ldxhBE16
+    /// `mov dst, src; rsh dst, imm` (a field extracted into a fresh register).
+    case movRsh64
+    /// `mov dst, src; lsh dst, imm`.
+    case movLsh64
+    /// `mov dst, src; and dst, imm`.
+    case movAnd64
+    /// `mov dst, src; add dst, aux` (a pointer plus a variable length, e.g. `data + ihl*4`).
+    case movAddReg64
+    /// `call helper; jeq r0, 0, offset` (a map lookup and its NULL check); `imm` is the helper.
+    case callHelperJeqZero
+    /// `call helper; jne r0, 0, offset`.
+    case callHelperJneZero
     /// The second slot of `lddw`, or an instruction the translator refused to make reachable.
     case invalid
 }

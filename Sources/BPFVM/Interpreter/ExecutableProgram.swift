@@ -6,6 +6,8 @@ public final class ExecutableProgram: @unchecked Sendable {
     let code: UnsafeMutablePointer<DecodedInstruction>
     let fastCode: UnsafeMutablePointer<DecodedInstruction>
     let handleStorage: UnsafeMutablePointer<CodeHandle>
+    /// `fastCode` as direct-threaded code (see ThreadedCode.swift), or nil where the platform has no threaded dispatch.
+    let threadedCode: UnsafeMutableRawPointer?
 
     /// Translates `instructions`. `context` resolves helpers, maps and externs; context loads are found by
     /// `ContextAnalysis` unless the context already lists them (the verifier's rewrite).
@@ -23,14 +25,25 @@ public final class ExecutableProgram: @unchecked Sendable {
         let fused = Superinstructions.fuse(decoded)
         fastCode = .allocate(capacity: fused.count)
         fastCode.initialize(from: fused, count: fused.count)
+        #if arch(x86_64) || arch(arm64)
+        let threaded = ThreadedCode.build(from: fused, fastCode: UnsafePointer(fastCode))
+        let threadedStorage = UnsafeMutablePointer<ThreadedInstruction>.allocate(capacity: max(threaded.count, 1))
+        threadedStorage.initialize(from: threaded, count: threaded.count)
+        threadedCode = UnsafeMutableRawPointer(threadedStorage)
+        #else
+        threadedCode = nil
+        #endif
         handleStorage = .allocate(capacity: 1)
         handleStorage.initialize(
-            to: CodeHandle(code: UnsafePointer(code), fastCode: UnsafePointer(fastCode), count: decoded.count))
+            to: CodeHandle(
+                code: UnsafePointer(code), fastCode: UnsafePointer(fastCode),
+                threadedCode: threadedCode.map { UnsafeRawPointer($0) }, count: decoded.count))
     }
 
     deinit {
         code.deallocate()
         fastCode.deallocate()
+        threadedCode?.deallocate()
         handleStorage.deallocate()
     }
 
@@ -66,7 +79,7 @@ public struct Machine: ~Copyable {
     /// bounds checks: only for programs the verifier accepted.
     @inlinable
     public func run(_ program: borrowing ExecutableProgram, r1: UInt64, r2: UInt64 = 0) -> RunResult {
-        runUnchecked(program.fastCodeEntry, r1, r2)
+        runUnchecked(program.fastCodeEntry, threaded: program.threadedEntry, r1, r2)
     }
 
     /// Runs with every memory access bounds-checked against the stack, the frame (data_meta..data_end) and the
@@ -85,9 +98,30 @@ public struct Machine: ~Copyable {
             : interpret(CountingUncheckedAccess.self, entry: program.codeEntry, arguments: r1, r2, state: state, env: environment)
     }
 
+    /// Runs the threaded code while it can, and the `switch` interpreter from where it bailed out (`bpf_loop`,
+    /// `callx`, invalid slots, calls beyond the frame limit), or only the `switch` where there is no threaded code.
     @usableFromInline
-    func runUnchecked(_ entry: UnsafePointer<DecodedInstruction>, _ r1: UInt64, _ r2: UInt64) -> RunResult {
-        interpret(UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)
+    func runUnchecked(
+        _ entry: UnsafePointer<DecodedInstruction>, threaded: UnsafeRawPointer?, _ r1: UInt64, _ r2: UInt64
+    ) -> RunResult {
+        #if arch(x86_64) || arch(arm64)
+        if let threaded {
+            let reg = state.registers
+            reg[0] = 0
+            reg[1] = r1
+            reg[2] = r2
+            reg[10] = UInt64(UInt(bitPattern: state.stackTop))
+            guard
+                let resume = runThreaded(
+                    threaded.assumingMemoryBound(to: ThreadedInstruction.self), registers: reg, env: environment,
+                    frames: state.frames)
+            else { return RunResult(returnValue: reg[0], instructionCount: 0) }
+            return interpret(
+                UncheckedAccess.self, entry: resume.code, arguments: r1, r2, state: state, env: environment,
+                resumingAt: resume.index, depth: resume.depth)
+        }
+        #endif
+        return interpret(UncheckedAccess.self, entry: entry, arguments: r1, r2, state: state, env: environment)
     }
 
     @usableFromInline
@@ -99,4 +133,5 @@ public struct Machine: ~Copyable {
 extension ExecutableProgram {
     @usableFromInline var codeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(code) }
     @usableFromInline var fastCodeEntry: UnsafePointer<DecodedInstruction> { UnsafePointer(fastCode) }
+    @usableFromInline var threadedEntry: UnsafeRawPointer? { threadedCode.map { UnsafeRawPointer($0) } }
 }

@@ -91,20 +91,26 @@ func interpret<Policy: AccessPolicy>(
     entry: UnsafePointer<DecodedInstruction>,
     arguments r1: UInt64, _ r2: UInt64,
     state: borrowing MachineState,
-    env: UnsafeMutablePointer<ExecutionEnvironment>
+    env: UnsafeMutablePointer<ExecutionEnvironment>,
+    resumingAt start: Int? = nil, depth startDepth: Int = 0
 ) -> RunResult {
     let reg = state.registers
     let frames = state.frames
     let stackRange = state.stackRange
     var code = entry
     var pc = 0
-    var depth = 0
+    var depth = startDepth
     var executed: UInt64 = 0
 
-    reg[0] = 0
-    reg[1] = r1
-    reg[2] = r2
-    reg[10] = UInt64(UInt(bitPattern: state.stackTop))
+    if let start {
+        // The threaded code ran up to `start` and left the registers, stack and call frames as they are.
+        pc = start
+    } else {
+        reg[0] = 0
+        reg[1] = r1
+        reg[2] = r2
+        reg[10] = UInt64(UInt(bitPattern: state.stackTop))
+    }
 
     @inline(__always) func fault(_ kind: ExecutionFault.Kind, _ addr: UInt64 = 0, _ size: Int = 0) -> RunResult {
         RunResult(
@@ -278,26 +284,7 @@ func interpret<Policy: AccessPolicy>(
                 }
                 if addr & 3 != 0 { return fault(.misalignedAtomic, addr, 4) }
             }
-            let cell = UnsafePointer<Atomic<UInt32>>(OpaquePointer(raw(addr)))
-            let operand = lo(reg[s])
-            let old: UInt32
-            switch insn.op {
-            case .atomicAdd32, .atomicFetchAdd32: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicOr32, .atomicFetchOr32: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicAnd32, .atomicFetchAnd32: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXor32, .atomicFetchXor32: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXchg32: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
-            default:
-                old = cell.pointee.compareExchange(
-                    expected: lo(reg[0]), desired: operand, ordering: .sequentiallyConsistent
-                ).original
-            }
-            switch insn.op {
-            case .atomicCmpxchg32: reg[0] = UInt64(old)
-            case .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32:
-                reg[s] = UInt64(old)
-            default: break
-            }
+            atomic32(insn.op, raw(addr), reg, s)
         case .atomicAdd64, .atomicOr64, .atomicAnd64, .atomicXor64, .atomicFetchAdd64, .atomicFetchOr64,
             .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64, .atomicCmpxchg64:
             let addr = address(reg[d], insn.offset)
@@ -307,24 +294,7 @@ func interpret<Policy: AccessPolicy>(
                 }
                 if addr & 7 != 0 { return fault(.misalignedAtomic, addr, 8) }
             }
-            let cell = UnsafePointer<Atomic<UInt64>>(OpaquePointer(raw(addr)))
-            let operand = reg[s]
-            let old: UInt64
-            switch insn.op {
-            case .atomicAdd64, .atomicFetchAdd64: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicOr64, .atomicFetchOr64: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicAnd64, .atomicFetchAnd64: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXor64, .atomicFetchXor64: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
-            case .atomicXchg64: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
-            default:
-                old = cell.pointee.compareExchange(expected: reg[0], desired: operand, ordering: .sequentiallyConsistent)
-                    .original
-            }
-            switch insn.op {
-            case .atomicCmpxchg64: reg[0] = old
-            case .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64: reg[s] = old
-            default: break
-            }
+            atomic64(insn.op, raw(addr), reg, s)
 
         case .lddw:
             reg[d] = insn.imm
@@ -332,7 +302,7 @@ func interpret<Policy: AccessPolicy>(
             continue
 
         case .loadContext:
-            reg[d] = contextField(insn, env)
+            reg[d] = contextField(insn.aux, byteOffset: insn.offset, size: insn.src, env)
 
         // MARK: Jumps
         case .ja: pc = Int(insn.offset); continue
@@ -401,11 +371,9 @@ func interpret<Policy: AccessPolicy>(
             continue
         case .tailCall:
             // bpf_tail_call(ctx, prog_array, index): on success control does not come back.
-            if let target = tailCallTarget(
-                reg[2], reg[3], env, fast: !Policy.isChecked && !Policy.countsInstructions)
-            {
+            if let handle = tailCallTarget(reg[2], reg[3], env) {
                 env.pointee.tailCallCount += 1
-                code = target
+                code = !Policy.isChecked && !Policy.countsInstructions ? handle.pointee.fastCode : handle.pointee.code
                 pc = 0
                 continue
             }
@@ -475,6 +443,28 @@ func interpret<Policy: AccessPolicy>(
             reg[d] = UInt64(raw(address(reg[s], insn.offset)).loadUnaligned(as: UInt16.self).byteSwapped)
             pc += 2
             continue
+        case .movRsh64:
+            reg[d] = reg[s] >> (insn.imm & 63)
+            pc += 2
+            continue
+        case .movLsh64:
+            reg[d] = reg[s] << (insn.imm & 63)
+            pc += 2
+            continue
+        case .movAnd64:
+            reg[d] = reg[s] & insn.imm
+            pc += 2
+            continue
+        case .movAddReg64:
+            reg[d] = reg[s] &+ reg[Int(insn.aux)]
+            pc += 2
+            continue
+        case .callHelperJeqZero, .callHelperJneZero:
+            let function = unsafeBitCast(UInt(insn.imm), to: HelperFunction.self)
+            let result = function(UnsafeMutableRawPointer(env), reg[1], reg[2], reg[3], reg[4], reg[5])
+            reg[0] = result
+            pc = (result == 0) == (insn.op == .callHelperJeqZero) ? Int(insn.offset) : pc + 2
+            continue
         case .invalid:
             return fault(.invalidInstruction)
         }
@@ -482,26 +472,26 @@ func interpret<Policy: AccessPolicy>(
     }
 }
 
-@inline(__always) private func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
+@inline(__always) func lo(_ v: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: v) }
 @inline(__always) private func sx(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
 @inline(__always) private func sx32(_ v: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: v)) }
 
-@inline(__always) private func sdiv64(_ a: UInt64, _ b: UInt64) -> UInt64 {
+@inline(__always) func sdiv64(_ a: UInt64, _ b: UInt64) -> UInt64 {
     if b == 0 { return 0 }
     return UInt64(bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
 }
-@inline(__always) private func smod64(_ a: UInt64, _ b: UInt64) -> UInt64 {
+@inline(__always) func smod64(_ a: UInt64, _ b: UInt64) -> UInt64 {
     if b == 0 { return a }
     return UInt64(bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b)).partialValue)
 }
-@inline(__always) private func div32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? 0 : UInt64(a / b) }
-@inline(__always) private func mod32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? UInt64(a) : UInt64(a % b) }
-@inline(__always) private func sdiv32(_ a: UInt32, _ b: UInt32) -> UInt64 {
+@inline(__always) func div32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? 0 : UInt64(a / b) }
+@inline(__always) func mod32(_ a: UInt32, _ b: UInt32) -> UInt64 { b == 0 ? UInt64(a) : UInt64(a % b) }
+@inline(__always) func sdiv32(_ a: UInt32, _ b: UInt32) -> UInt64 {
     if b == 0 { return 0 }
     let q = Int32(bitPattern: a).dividedReportingOverflow(by: Int32(bitPattern: b)).partialValue
     return UInt64(UInt32(bitPattern: q))
 }
-@inline(__always) private func smod32(_ a: UInt32, _ b: UInt32) -> UInt64 {
+@inline(__always) func smod32(_ a: UInt32, _ b: UInt32) -> UInt64 {
     if b == 0 { return UInt64(a) }
     let r = Int32(bitPattern: a).remainderReportingOverflow(dividingBy: Int32(bitPattern: b)).partialValue
     return UInt64(UInt32(bitPattern: r))
@@ -510,9 +500,11 @@ func interpret<Policy: AccessPolicy>(
 /// Reads an `xdp_md` field: pointers as the engine's real 64-bit addresses, scalars narrowed as the load asked
 /// (`offset` = byte offset inside the field, `src` = load size).
 @inline(__always)
-private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointer<ExecutionEnvironment>) -> UInt64 {
+func contextField(
+    _ field: UInt8, byteOffset: Int32, size: UInt8, _ env: UnsafeMutablePointer<ExecutionEnvironment>
+) -> UInt64 {
     let value: UInt64
-    switch ContextField(rawValue: insn.aux) {
+    switch ContextField(rawValue: field) {
     case .data: return UInt64(UInt(bitPattern: env.pointee.data))
     case .dataEnd: return UInt64(UInt(bitPattern: env.pointee.dataEnd))
     case .dataMeta: return UInt64(UInt(bitPattern: env.pointee.dataMeta))
@@ -520,8 +512,8 @@ private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointe
     case .rxQueueIndex: value = UInt64(env.pointee.rxQueueIndex)
     case .egressIfindex, nil: value = 0
     }
-    let shifted = value >> (UInt64(insn.offset) * 8)
-    switch insn.src {
+    let shifted = value >> (UInt64(byteOffset) * 8)
+    switch size {
     case 1: return shifted & 0xff
     case 2: return shifted & 0xffff
     default: return shifted & 0xffff_ffff
@@ -530,14 +522,62 @@ private func contextField(_ insn: DecodedInstruction, _ env: UnsafeMutablePointe
 
 /// Resolves a tail call: the PROG_ARRAY slot's program, or nil (empty slot, index out of range, limit reached).
 @inline(__always)
-private func tailCallTarget(
-    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>, fast: Bool
-) -> UnsafePointer<DecodedInstruction>? {
+func tailCallTarget(
+    _ map: UInt64, _ index: UInt64, _ env: UnsafeMutablePointer<ExecutionEnvironment>
+) -> UnsafePointer<CodeHandle>? {
     guard env.pointee.tailCallCount < KernelLimits.maxTailCalls,
         let core = UnsafePointer<MapCore>(bitPattern: UInt(map)), core.pointee.type == MapType.progArray.rawValue,
         index < UInt64(core.pointee.maxEntries)
     else { return nil }
     let slot = core.pointee.storage.load(fromByteOffset: Int(index) * 8, as: UInt.self)
-    guard let handle = UnsafePointer<CodeHandle>(bitPattern: slot) else { return nil }
-    return fast ? handle.pointee.fastCode : handle.pointee.code
+    return UnsafePointer<CodeHandle>(bitPattern: slot)
+}
+
+/// A 32-bit atomic `op` on `cell` with operand `reg[s]`; fetching forms write the old value to `reg[s]`, cmpxchg to
+/// r0 (compared with r0). Shared by the `switch` and the threaded code.
+@inline(__always)
+func atomic32(_ op: DecodedOp, _ address: UnsafeMutableRawPointer, _ reg: UnsafeMutablePointer<UInt64>, _ s: Int) {
+    let cell = UnsafePointer<Atomic<UInt32>>(OpaquePointer(address))
+    let operand = lo(reg[s])
+    let old: UInt32
+    switch op {
+    case .atomicAdd32, .atomicFetchAdd32: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicOr32, .atomicFetchOr32: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicAnd32, .atomicFetchAnd32: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXor32, .atomicFetchXor32: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXchg32: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
+    default:
+        old = cell.pointee.compareExchange(
+            expected: lo(reg[0]), desired: operand, ordering: .sequentiallyConsistent
+        ).original
+    }
+    switch op {
+    case .atomicCmpxchg32: reg[0] = UInt64(old)
+    case .atomicFetchAdd32, .atomicFetchOr32, .atomicFetchAnd32, .atomicFetchXor32, .atomicXchg32:
+        reg[s] = UInt64(old)
+    default: break
+    }
+}
+
+/// The 64-bit form of `atomic32`.
+@inline(__always)
+func atomic64(_ op: DecodedOp, _ address: UnsafeMutableRawPointer, _ reg: UnsafeMutablePointer<UInt64>, _ s: Int) {
+    let cell = UnsafePointer<Atomic<UInt64>>(OpaquePointer(address))
+    let operand = reg[s]
+    let old: UInt64
+    switch op {
+    case .atomicAdd64, .atomicFetchAdd64: old = cell.pointee.wrappingAdd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicOr64, .atomicFetchOr64: old = cell.pointee.bitwiseOr(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicAnd64, .atomicFetchAnd64: old = cell.pointee.bitwiseAnd(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXor64, .atomicFetchXor64: old = cell.pointee.bitwiseXor(operand, ordering: .sequentiallyConsistent).oldValue
+    case .atomicXchg64: old = cell.pointee.exchange(operand, ordering: .sequentiallyConsistent)
+    default:
+        old = cell.pointee.compareExchange(expected: reg[0], desired: operand, ordering: .sequentiallyConsistent)
+            .original
+    }
+    switch op {
+    case .atomicCmpxchg64: reg[0] = old
+    case .atomicFetchAdd64, .atomicFetchOr64, .atomicFetchAnd64, .atomicFetchXor64, .atomicXchg64: reg[s] = old
+    default: break
+    }
 }

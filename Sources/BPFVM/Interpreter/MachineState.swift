@@ -47,6 +47,9 @@ struct CallFrame {
     var loopIndex: UInt64 = 0
     var loopCount: UInt64 = 0
     var loopContext: UInt64 = 0
+    /// For calls made by threaded code: the threaded instruction to return to (`returnIndex` and `code` are kept too,
+    /// for the `switch` interpreter if it takes over inside the callee).
+    var threadedReturn: UnsafeRawPointer? = nil
 }
 
 /// A program's decoded code, as PROG_ARRAY slots and the tail-call instruction refer to it.
@@ -56,5 +59,7 @@ public struct CodeHandle {
     public var code: UnsafePointer<DecodedInstruction>
     /// The same with superinstructions (unchecked runs).
     public var fastCode: UnsafePointer<DecodedInstruction>
+    /// The same as direct-threaded code (unchecked runs), nil where the platform has none.
+    public var threadedCode: UnsafeRawPointer?
     public var count: Int
 }

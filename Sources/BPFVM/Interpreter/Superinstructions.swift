@@ -21,11 +21,28 @@ enum Superinstructions {
                 } else {
                     out[i] = DecodedInstruction(op: .movAdd64, dst: a.dst, src: a.src, imm: b.imm)
                 }
+            } else if a.op == .mov64Reg, b.dst == a.dst, let op = Self.movImmFusion(b.op) {
+                out[i] = DecodedInstruction(op: op, dst: a.dst, src: a.src, imm: b.imm)
+            } else if a.op == .mov64Reg, b.op == .add64Reg, b.dst == a.dst, b.src != a.dst {
+                out[i] = DecodedInstruction(op: .movAddReg64, dst: a.dst, src: a.src, aux: b.src)
+            } else if a.op == .callHelper, b.op == .jeq64Imm || b.op == .jne64Imm, b.dst == 0, b.imm == 0 {
+                out[i] = DecodedInstruction(
+                    op: b.op == .jeq64Imm ? .callHelperJeqZero : .callHelperJneZero, offset: b.offset, imm: a.imm)
             } else if a.op == .ldxh, b.op == .swap16, b.dst == a.dst {
                 out[i] = DecodedInstruction(op: .ldxhBE16, dst: a.dst, src: a.src, offset: a.offset)
             }
             i += 1
         }
         return out
+    }
+
+    /// `mov d, s` followed by `op d, K` fuses into the returned operation.
+    private static func movImmFusion(_ op: DecodedOp) -> DecodedOp? {
+        switch op {
+        case .rsh64Imm: .movRsh64
+        case .lsh64Imm: .movLsh64
+        case .and64Imm: .movAnd64
+        default: nil
+        }
     }
 }

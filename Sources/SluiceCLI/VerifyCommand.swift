@@ -1,0 +1,53 @@
+import ArgumentParser
+import BPFVM
+import Foundation
+import Sluice
+
+/// `sluice verify PROG.o`: prove the program safe, or say exactly where and why not.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a program: memory safety, initialisation, termination, helper arguments.",
+        discussion: "Prints OK with statistics, or the instruction, source line, register state and reason; exits 1 when the program is refused.")
+
+    @Argument(help: "The BPF object file.")
+    var object: String
+
+    @Option(help: "ELF section of the program.")
+    var section: String?
+
+    @Option(help: "Function name of the program.")
+    var program: String?
+
+    @Flag(help: "Also print per-program statistics of tail-call targets and warnings.")
+    var verbose = false
+
+    func run() throws {
+        let spec: ProgramSpec
+        do { spec = try ProgramSource.open(objectPath: object, program: program, section: section).spec } catch {
+            throw CLIError("\(error)")
+        }
+        let start = ContinuousClock.now
+        let reports: [String: VerificationReport]
+        do { reports = try Verifier().verifyWithSiblings(spec) } catch {
+            print("REFUSED \(spec.name)")
+            print(error.description)
+            throw ExitCode(1)
+        }
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        let main = reports[spec.name]!
+        print(
+            "OK \(spec.name): \(spec.instructions.count) instructions, \(main.instructionsProcessed) processed, "
+                + "\(main.statesStored) states stored, \(main.statesPruned) pruned, stack \(main.stackDepth) B, "
+                + "\((milliseconds * 100).rounded() / 100) ms"
+                + (reports.count > 1 ? " (\(reports.count - 1) tail-call targets verified too)" : ""))
+        for warning in main.warnings { print("warning: \(warning)") }
+        if verbose {
+            for (name, report) in reports.sorted(by: { $0.key < $1.key }) where name != spec.name {
+                print("  \(name): \(report.instructionsProcessed) processed, \(report.statesStored) states")
+                for warning in report.warnings { print("  warning: \(warning)") }
+            }
+        }
+    }
+}
