@@ -147,6 +147,24 @@ struct VerifierAcceptanceTests {
                 exit
                 """ + "\n" + out14),
         Case(
+            name: "32-bit spill keeps the index bound",
+            source: checked14 + """
+
+                ldxb %r6, [%r2+0]
+                and %r6, 15
+                stxw [%r10-12], %r6
+                stw [%r10-4], 0
+                lddw %r1, map[1]
+                mov %r2, %r10
+                add %r2, -4
+                call 1
+                jeq %r0, 0, out14
+                ldxw %r7, [%r10-12]
+                add %r0, %r7
+                ldxb %r0, [%r0+0]
+                exit
+                """ + "\n" + out14),
+        Case(
             name: "bounded loop",
             source: """
                 mov %r0, 0

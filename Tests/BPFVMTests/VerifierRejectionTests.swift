@@ -217,6 +217,25 @@ struct VerifierRejectionTests {
                 exit
                 """),
         Case(
+            name: "narrow fill of a different width loses the bound", expect: "unbounded value",
+            source: checked14 + """
+
+                ldxb %r6, [%r2+0]
+                and %r6, 15
+                stxw [%r10-12], %r6
+                stb [%r10-11], 1
+                stw [%r10-4], 0
+                lddw %r1, map[1]
+                mov %r2, %r10
+                add %r2, -4
+                call 1
+                jeq %r0, 0, out14
+                ldxw %r7, [%r10-12]
+                add %r0, %r7
+                ldxb %r0, [%r0+0]
+                exit
+                """ + "\n" + out14),
+        Case(
             name: "spilled pointer partly overwritten no longer a pointer", expect: "a scalar is not a pointer",
             source: checked14 + "\nstxdw [%r10-8], %r2\nstb [%r10-8], 0\nldxdw %r2, [%r10-8]\nldxb %r0, [%r2+0]\nexit\n"
                 + out14),

@@ -335,31 +335,34 @@ struct VerifierKernelAgreementTests {
     /// builds only report the figure.
     @Test("verifying the largest example program is fast")
     func largestExampleTiming() throws {
-        var largest: (name: String, program: ProgramSpec, processed: Int)? = nil
+        // The largest by instructions and the largest by verification work (instructions processed).
+        var byLength: (program: ProgramSpec, count: Int)? = nil
+        var byWork: (program: ProgramSpec, count: Int)? = nil
         for path in Self.exampleObjects {
             for program in try Self.xdpPrograms(path) {
                 let report = try Verifier().verify(program)
-                if report.instructionsProcessed > largest?.processed ?? -1 {
-                    largest = (program.name, program, report.instructionsProcessed)
-                }
+                if program.instructions.count > byLength?.count ?? -1 { byLength = (program, program.instructions.count) }
+                if report.instructionsProcessed > byWork?.count ?? -1 { byWork = (program, report.instructionsProcessed) }
             }
         }
-        let (name, program, _) = try #require(largest)
-        let clock = ContinuousClock()
-        var best = Duration.seconds(1000)
-        var report: VerificationReport? = nil
-        for _ in 0..<5 {
-            let start = clock.now
-            report = try Verifier().verify(program)
-            best = min(best, clock.now - start)
+        for program in [try #require(byLength).program, try #require(byWork).program] {
+            let clock = ContinuousClock()
+            var best = Duration.seconds(1000)
+            var report: VerificationReport? = nil
+            for _ in 0..<5 {
+                let start = clock.now
+                report = try Verifier().verify(program)
+                best = min(best, clock.now - start)
+            }
+            let r = try #require(report)
+            print(
+                "verifier timing: \(program.name) (\(program.instructions.count) instructions): \(best), "
+                    + "\(r.instructionsProcessed) processed, \(r.statesStored) states stored, \(r.statesPruned) pruned, "
+                    + "peak \(r.peakPendingStates) pending")
+            #if !DEBUG
+                #expect(best < .milliseconds(100), "\(program.name) took \(best)")
+            #endif
         }
-        let r = try #require(report)
-        print(
-            "verifier timing: \(name) (\(program.instructions.count) instructions): \(best), \(r.instructionsProcessed) processed, \(r.statesStored) states stored, \(r.statesPruned) pruned, peak \(r.peakPendingStates) pending"
-        )
-        #if !DEBUG
-            #expect(best < .milliseconds(100), "\(name) took \(best)")
-        #endif
     }
 
     // MARK: - Soundness on real programs

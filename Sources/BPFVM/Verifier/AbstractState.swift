@@ -4,6 +4,10 @@ struct StackSlot: Hashable, Sendable {
     /// 2 bits per byte (byte 0 = lowest address): see `ByteKind`.
     var kinds: UInt16 = 0
     var spill: RegisterState? = nil
+    /// Where the spill starts in the slot and how many bytes it has: 8 for a register, 1/2/4 for a narrow store of
+    /// a scalar that fits (clang spills 32-bit values with `stxw`).
+    var spillPosition: UInt8 = 0
+    var spillSize: UInt8 = 8
 
     enum ByteKind: UInt16 {
         /// Never written on this path: reading it is an error.
@@ -22,13 +26,15 @@ struct StackSlot: Hashable, Sendable {
     mutating func setKind(_ kind: ByteKind, at byte: Int) {
         kinds = (kinds & ~(3 << UInt16(byte * 2))) | (kind.rawValue << UInt16(byte * 2))
     }
-    var isFullSpill: Bool { kinds == 0xffff && spill != nil }
+    var isFullSpill: Bool { kinds == 0xffff && spill != nil && spillSize == 8 }
 
     /// Destroys a spill (its bytes stay initialised as unknown data).
     mutating func breakSpill() {
         guard spill != nil else { return }
         for byte in 0..<8 where kind(at: byte) == .spill { setKind(.misc, at: byte) }
         spill = nil
+        spillPosition = 0
+        spillSize = 8
     }
 }
 

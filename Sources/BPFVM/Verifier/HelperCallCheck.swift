@@ -202,9 +202,7 @@ extension VerifierRun {
         let ok: Bool
         switch id {
         case 1, 2, 3:
-            ok =
-                ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
-                && !(id != 1 && [MapType.devmap, .devmapHash, .xskmap, .cpumap].contains(map.type) && false)
+            ok = ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
         case ControlHelperID.tailCall:
             ok = map.type == .progArray
         case 51:
@@ -233,11 +231,6 @@ extension VerifierRun {
                 if let spilled = slot.spill, spilled.kind == .scalar { slot.breakSpill() }
                 for b in 0..<8 where slot.kind(at: b) == .zero { slot.setKind(.misc, at: b) }
                 s.frames[f].slots[i] = slot
-            }
-        }
-        for f in s.frames.indices {
-            for r in 0..<10 where s.frames[f].registers[r].kind == .scalar && f == s.top && r >= 1 && r <= 5 {
-                s.frames[f].registers[r] = .notInitialised
             }
         }
         var frame = FrameState(frameIndex: s.frames.count, callSite: Int32(pc), subprogram: Int32(callback))

@@ -127,6 +127,11 @@ extension VerifierRun {
             if let off = fixedOffset {
                 let slot = s.frames[frameIndex].slot(slotIndex(off))
                 if size == 8 && position(off) == 0 && slot.isFullSpill { return slot.spill! }
+                if let spilled = slot.spill, slot.spillSize < 8, Int(slot.spillSize) == size,
+                    Int(slot.spillPosition) == position(off)
+                {
+                    return spilled
+                }
                 if slot.isFullSpill, let spilled = slot.spill, spilled.kind == .scalar, position(off) == 0,
                     spilled.value.umax < (1 << UInt64(size * 8))
                 {
@@ -154,6 +159,19 @@ extension VerifierRun {
                 }
                 if s.frames[frameIndex].slots[slotIndex(off)].kinds == 0xaaaa {
                     s.frames[frameIndex].slots[slotIndex(off)].spill = nil
+                }
+                return .unknownScalar
+            }
+            if let off = fixedOffset, size < 8, position(off) % size == 0, value.kind == .scalar,
+                value.value.constantValue != 0, value.value.umax < (1 << UInt64(size * 8))
+            {
+                // A narrow spill of a scalar that fits keeps its bounds (and id) for the matching fill.
+                s.frames[frameIndex].withSlot(slotIndex(off)) { slot in
+                    slot.breakSpill()
+                    for b in 0..<size { slot.setKind(.spill, at: position(off) + b) }
+                    slot.spill = value
+                    slot.spillPosition = UInt8(position(off))
+                    slot.spillSize = UInt8(size)
                 }
                 return .unknownScalar
             }

@@ -185,7 +185,8 @@ struct Scalar: Hashable, Sendable {
         return r.normalized() ?? Scalar.signedRange(Int64(Int32.min), Int64(Int32.max))
     }
 
-    /// A readable rendering: `17`, or `[umin=…, umax=…, smin=…, smax=…, var=(value; mask)]` with only informative parts.
+    /// A readable rendering: `17`, or `umin=…, umax=…, smin=…, smax=…, bits=(value; mask)` with only the
+    /// informative parts.
     var description: String {
         if let v = constantValue { return Int64(bitPattern: v) < 0 ? "\(Int64(bitPattern: v))" : "\(v)" }
         var parts: [String] = []

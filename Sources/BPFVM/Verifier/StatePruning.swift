@@ -76,6 +76,13 @@ extension VerifierRun {
             }
             return registerSubsumes(o.spill!, ns, &ids)
         }
+        // A narrow spill must be matched by the same spill, covered.
+        var narrowSpillCovered = false
+        if let os = o.spill {
+            guard let ns = n.spill, n.spillPosition == o.spillPosition, n.spillSize == o.spillSize else { return false }
+            narrowSpillCovered = registerSubsumes(os, ns, &ids)
+            if !narrowSpillCovered { return false }
+        }
         for b in 0..<8 {
             switch o.kind(at: b) {
             case .invalid: continue
@@ -87,7 +94,7 @@ extension VerifierRun {
                     return false
                 }
             case .spill:
-                return false  // a partial spill left over: compare exactly
+                if !narrowSpillCovered || n.kind(at: b) != .spill { return false }
             }
         }
         return true

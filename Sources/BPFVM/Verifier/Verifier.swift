@@ -2,7 +2,8 @@
 /// state (register types, scalar bounds, stack contents, proven packet ranges, held references), and every memory
 /// access, helper call and exit is checked against it. Accepted programs run without bounds checks.
 ///
-/// The result also lists the program's context loads, which the translator rewrites (`TranslationContext.contextLoads`).
+/// The result also lists the program's context loads, which the translator rewrites
+/// (`TranslationContext.contextLoads`).
 public struct Verifier: Sendable {
     public struct Options: Sendable {
         /// Instructions processed over all paths before giving up (the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`).
