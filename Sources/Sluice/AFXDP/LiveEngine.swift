@@ -74,7 +74,9 @@ public final class LiveEngine<P: FrameProcessor> {
         try Privileges.requireLiveEngine()
         var notes: [String] = []
         if let error = Privileges.raiseMemlockLimit() {
-            notes.append("could not raise RLIMIT_MEMLOCK (\(error)); UMEM registration may fail")
+            // Only matters without CAP_IPC_LOCK (UMEM pages are charged to RLIMIT_MEMLOCK); a failing registration
+            // then reports its own error, so this is not worth a user-facing note.
+            logger.debug("could not raise RLIMIT_MEMLOCK: \(error)")
         }
         var interfaces = [try InterfaceInfo(name: configuration.interface)]
         if let other = configuration.redirectInterface {
