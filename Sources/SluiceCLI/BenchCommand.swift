@@ -28,17 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "The BPF object file (default with --live: programs/build/parse_bench.o).")
     var object: String?
 
-    @Option(help: "ELF section of the program (xdp, xdp.frags, …).")
-    var section: String?
-
-    @Option(help: "Function name of the program (when a section holds several).")
-    var program: String?
-
-    @Option(help: "Initial map contents: a JSON file {\"map name\": {\"hex key\": \"hex value\"}} (.rodata/.data too).")
-    var maps: String?
-
-    @Option(name: .customLong("set"), help: "Set a global variable by its BTF name: NAME=VALUE (integer or hex:BYTES).")
-    var globals: [String] = []
+    @OptionGroup var selection: ProgramSelectionOptions
 
     @Option(help: "Packets from this capture (pcap or pcapng).")
     var pcap: String?
@@ -101,13 +91,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func loadProgram(_ path: String) throws -> (source: ProgramSource, spec: ProgramSpec) {
-        do {
-            let opened = try ProgramSource.open(
-                objectPath: path, program: program, section: section,
-                mapsJSON: try maps.map { try FileSystem.readBytes($0) }, mapsSource: maps ?? "--maps", globals: globals)
-            return (opened.source, opened.spec)
-        } catch let error as ProgramSource.Error { throw CLIError(error.description) }
+        let opened = try selection.open(path)
+        return (opened.source, opened.spec)
     }
+
 
     // MARK: - Offline
 

@@ -3,11 +3,8 @@ import BPFObject
 import BPFVM
 import Sluice
 
-/// Options shared by every command that loads a program: which object, which program in it, its initial state.
-struct ProgramOptions: ParsableArguments {
-    @Argument(help: "The BPF object file (clang -O2 -g -target bpf).")
-    var object: String
-
+/// Which program of an object, and the state it starts with: shared by every command that loads a program.
+struct ProgramSelectionOptions: ParsableArguments {
     @Option(help: "ELF section of the program (xdp, xdp.frags, …).")
     var section: String?
 
@@ -20,12 +17,24 @@ struct ProgramOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Set a global variable by its BTF name: NAME=VALUE (integer or hex:BYTES).")
     var globals: [String] = []
 
-    /// The object, the selected program with the initial state applied to its global data, and the source.
-    func load() throws -> (source: ProgramSource, object: BPFObjectFile, spec: ProgramSpec) {
+    /// The object at `path`, the selected program with the initial state applied to its global data, and the source.
+    func open(_ path: String) throws -> (source: ProgramSource, object: BPFObjectFile, spec: ProgramSpec) {
         do {
             return try ProgramSource.open(
-                objectPath: object, program: program, section: section,
+                objectPath: path, program: program, section: section,
                 mapsJSON: try maps.map { try FileSystem.readBytes($0) }, mapsSource: maps ?? "--maps", globals: globals)
         } catch let error as ProgramSource.Error { throw CLIError(error.description) }
+    }
+}
+
+/// A required object file plus the program selection and state options.
+struct ProgramOptions: ParsableArguments {
+    @Argument(help: "The BPF object file (clang -O2 -g -target bpf).")
+    var object: String
+
+    @OptionGroup var selection: ProgramSelectionOptions
+
+    func load() throws -> (source: ProgramSource, object: BPFObjectFile, spec: ProgramSpec) {
+        try selection.open(object)
     }
 }
