@@ -24,7 +24,8 @@ let package = Package(
         .systemLibrary(name: "CLibPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
 
-        // The eBPF VM: ISA, assembler, verifier, interpreter, maps, helper table. Imports no C.
+        // The eBPF VM: ISA, assembler, verifier, interpreter, maps, helper table. Imports no C library (only our own
+        // dispatch trampolines below).
         .target(name: "BPFVM", dependencies: ["CBPFDispatch"]),
         // The interpreter's direct-threading trampolines: a header compiled into BPFVM by the Swift compiler (no C
         // library; see its header).
