@@ -29,7 +29,7 @@ import Synchronization
 /// has one per bucket). Lookups take no lock: they follow chains whose links are read atomically and always hold
 /// valid indices, at most `max_entries` steps, and accept only elements marked in the table — a lookup racing a
 /// delete may still return the element being deleted, as an RCU reader in the kernel may.
-enum HashTable {
+enum HashTable: LinkWordAccess {
     static let headerSize = 24
 
     @inline(__always)
@@ -70,23 +70,12 @@ enum HashTable {
         core.pointee.type == MapTypeCode.lruHash || core.pointee.type == MapTypeCode.lruPercpuHash
     }
 
-    // Link words are read by lock-free lookups while a writer changes them: atomic loads and stores.
-    @inline(__always)
-    static func loadWord(_ p: UnsafeMutableRawPointer) -> UInt32 {
-        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
-    }
-
     /// A link word (1-based element index) from memory a program may write in checked mode: anything beyond the
     /// pool reads as "end", so a corrupted link can end a walk early but never leave the pool.
     @inline(__always)
     static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
         let index = loadWord(p)
         return index <= core.pointee.maxEntries ? index : 0
-    }
-
-    @inline(__always)
-    static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
-        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
     }
 
     /// Bytes of `auxiliary` for a map of `maxEntries` (header + buckets, and the LRU state for `lruCPUs` CPUs).

@@ -20,7 +20,7 @@ import Synchronization
 /// absent one → -ENOENT, a full trie refuses new prefixes with -ENOSPC but still replaces existing ones. Replacing
 /// writes the node in place (the kernel swaps in a new node), so a concurrent lock-free reader may see a
 /// half-written value.
-enum LPMTrie {
+enum LPMTrie: LinkWordAccess {
     static let headerSize = 16
     static let intermediate: UInt32 = 1
     static let inUse: UInt32 = 2
@@ -61,22 +61,12 @@ enum LPMTrie {
         core.pointee.auxiliary.unsafelyUnwrapped + MapAuxiliaryHeader.rootOffset
     }
 
-    @inline(__always)
-    static func loadWord(_ p: UnsafeMutableRawPointer) -> UInt32 {
-        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
-    }
-
     /// A child or free link (1-based node index) from memory a program may write in checked mode: anything beyond
     /// the pool reads as "none".
     @inline(__always)
     static func loadLink(_ core: UnsafeMutablePointer<MapCore>, _ p: UnsafeMutableRawPointer) -> UInt32 {
         let index = loadWord(p)
         return index <= 2 &* core.pointee.maxEntries ? index : 0
-    }
-
-    @inline(__always)
-    static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
-        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
     }
 
     static func initialize(_ core: UnsafeMutablePointer<MapCore>) {

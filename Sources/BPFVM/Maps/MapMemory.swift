@@ -147,3 +147,19 @@ enum MapMemory {
         }
     }
 }
+
+/// Link words of the pool-based maps (hash, LRU, LPM trie) are read by lock-free lookups while a writer changes
+/// them: one pair of atomic accessors for all of them.
+protocol LinkWordAccess {}
+
+extension LinkWordAccess {
+    @inline(__always)
+    static func loadWord(_ p: UnsafeMutableRawPointer) -> UInt32 {
+        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.load(ordering: .acquiring)
+    }
+
+    @inline(__always)
+    static func storeWord(_ p: UnsafeMutableRawPointer, _ value: UInt32) {
+        UnsafePointer<Atomic<UInt32>>(OpaquePointer(p)).pointee.store(value, ordering: .releasing)
+    }
+}
