@@ -47,6 +47,13 @@ struct DisassembleCommand: ParsableCommand {
     @Option(help: "Function name of the program.")
     var program: String?
 
+    @Option(help: "Listing style: sluice (the assembler's syntax) or bpftool (the kernel's, as verifier logs print it).")
+    var style: DisassemblyStyle = .sluice
+
+    enum DisassemblyStyle: String, ExpressibleByArgument, CaseIterable {
+        case sluice, bpftool
+    }
+
     func run() throws {
         let bytes = try FileSystem.readBytes(input)
         if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
@@ -59,11 +66,21 @@ struct DisassembleCommand: ParsableCommand {
                 print("  map[\(index)] \(map.name): \(map.type), key \(map.keySize) B, value \(map.valueSize) B, \(map.maxEntries) entries")
             }
             var lastLine: SourceLocation? = nil
-            let listing = Disassembler.listing(of: spec.instructions)
+            let symbols = KernelSyntax.Symbols(
+                mapNames: spec.maps.map(\.name), kfuncNames: spec.kfuncCalls.mapValues(\.name))
+            let listing =
+                switch style {
+                case .sluice: Disassembler.listing(of: spec.instructions)
+                case .bpftool: KernelSyntax.listing(of: spec.instructions, symbols: symbols)
+                }
             var slot = 0
             for line in listing {
                 if let location = spec.lineInfo[slot], location.line > 0, location != lastLine {
-                    print("; \(location)" + (location.text.map { ": " + $0.trimmingCharacters(in: .whitespaces) } ?? ""))
+                    let text = location.text?.trimmingCharacters(in: .whitespaces)
+                    switch style {
+                    case .sluice: print("; \(location)" + (text.map { ": " + $0 } ?? ""))
+                    case .bpftool: print("; " + (text.map { $0 + " " } ?? "") + "@ \(location)")
+                    }
                     lastLine = location
                 }
                 print(line)
@@ -74,6 +91,12 @@ struct DisassembleCommand: ParsableCommand {
         guard bytes.count % 8 == 0 else {
             throw CLIError("\(input): \(bytes.count) bytes is not a whole number of 8-byte instructions")
         }
-        for line in Disassembler.listing(of: Instruction.decode(littleEndianBytes: bytes)) { print(line) }
+        let instructions = Instruction.decode(littleEndianBytes: bytes)
+        let listing =
+            switch style {
+            case .sluice: Disassembler.listing(of: instructions)
+            case .bpftool: KernelSyntax.listing(of: instructions)
+            }
+        for line in listing { print(line) }
     }
 }
