@@ -10,7 +10,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run an XDP program on a live interface through AF_XDP sockets.",
         discussion: """
-            Sluice attaches its redirect program (programs/build/sluice_redirect.o) through a bpf_link, so nothing \
+            Sluice attaches its redirect program (sluice_redirect.o) through a bpf_link, so nothing \
             stays attached if Sluice dies; --persist pins it instead (remove with 'sluice detach IFACE'). Stops \
             after --duration, or on SIGINT/SIGTERM, and prints final statistics.
             """)
@@ -38,7 +38,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds.")
     var duration: Double?
 
-    @Option(help: "Frames whose verdict is XDP_PASS go to the kernel through this TAP device.")
+    @Option(
+        help: ArgumentHelp(
+            "Frames whose verdict is XDP_PASS go to the kernel stack through this TAP device ('auto': IFACE-tap, "
+                + "created with the interface's MAC address). Without it, passed frames are dropped (and counted).",
+            valueName: "name|auto"))
     var passToTap: String?
 
     @Option(help: "Also open sockets on this interface, so XDP_REDIRECT can forward to it.")
@@ -56,8 +60,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run unverified, with every memory access bounds-checked.")
     var noVerify = false
 
-    @Option(help: "The kernel-side redirect program.")
-    var redirectProgram: String = "programs/build/sluice_redirect.o"
+    @Option(
+        help: ArgumentHelp(
+            "The kernel-side redirect program (default: sluice_redirect.o next to the sluice binary, in "
+                + "../lib/sluice, in the source tree it was built in, or $\(RedirectProgramLocation.environmentVariable))."))
+    var redirectProgram: String?
 
     func validate() throws {
         if copy && zeroCopy { throw ValidationError("--copy and --zero-copy exclude each other") }
@@ -80,9 +87,9 @@ struct RunCommand: ParsableCommand {
         configuration.batchSize = batch
         configuration.socket.zeroCopy = copy ? .off : (zeroCopy ? .required : .auto)
         configuration.persist = persist
-        configuration.passToTap = passToTap
+        configuration.passToTap = passToTap.map { $0 == "auto" ? TapDevice.automaticName(for: iface) : $0 }
         configuration.redirectInterface = redirectIface
-        configuration.redirectProgramPath = redirectProgram
+        configuration.redirectProgramPath = try redirectProgram ?? Self.locateRedirectProgram(interface: iface)
 
         var logger = Logger(label: "sluice")
         logger.logLevel = .notice
@@ -99,9 +106,19 @@ struct RunCommand: ParsableCommand {
         } catch { throw CLIError("\(error)") }
         defer { engine.close() }
         for note in engine.notes { StandardError.write("note: \(note)\n") }
+        if let tap = configuration.passToTap {
+            StandardError.write("note: XDP_PASS frames go to the kernel stack through TAP device \(tap)\n")
+        } else {
+            StandardError.write(
+                "warning: no --pass-to-tap: frames the program passes (XDP_PASS) are dropped and counted; "
+                    + "--pass-to-tap auto hands them to the kernel stack\n")
+        }
         engine.stopSignal.stopOnSignals()
         try withExtendedLifetime(runners) {
             do { try engine.start() } catch { throw CLIError("\(error)") }
+            if let tap = configuration.passToTap, let warning = TapDevice.reversePathFilterWarning(tap) {
+                StandardError.write("warning: \(warning)\n")
+            }
             StandardError.write(
                 "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), \(loaded.checked ? "checked" : "verified")); Ctrl-C stops\n")
             let deadline = duration.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
@@ -121,6 +138,20 @@ struct RunCommand: ParsableCommand {
             if let signal = engine.stopSignal.receivedSignal { StandardError.write("stopped by signal \(signal)\n") }
             for reason in stats.endReasons { StandardError.write("worker ended: \(reason)\n") }
         }
+    }
+}
+
+extension RunCommand {
+    /// The redirect object to attach. A persistent (pinned) attachment on the interface needs none: the engine takes
+    /// it over, so a missing object is an error only without one.
+    static func locateRedirectProgram(interface: String) throws -> String {
+        let candidates = RedirectProgramLocation.candidates()
+        if let found = RedirectProgramLocation.locate(in: candidates) { return found }
+        if access(RedirectAttachment.pinDirectory(interface: interface), F_OK) == 0 { return candidates.last ?? "" }
+        throw CLIError(
+            "the redirect program \(RedirectProgramLocation.fileName) was not found (looked in: "
+                + candidates.joined(separator: ", ")
+                + "); build it with programs/build.sh, install it with scripts/install.sh, or pass --redirect-program")
     }
 }
 
@@ -160,6 +191,11 @@ enum LiveStatsReport {
         let t = stats.total
         lines.append(
             "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)")
+        let passDropped = t.pass.packets &- min(t.passReinjected, t.pass.packets)
+        if passDropped > 0 {
+            lines.append(
+                "  warning: \(passDropped) XDP_PASS frame(s) dropped: no TAP device took them (--pass-to-tap auto)")
+        }
         Swift.print(lines.joined(separator: "\n"))
         fflush(nil)
     }

@@ -22,8 +22,10 @@ public struct LiveConfiguration: Sendable {
     public var passToTap: String?
     /// A second interface Sluice also owns, as a REDIRECT target (`--redirect-iface`). All its queues get sockets.
     public var redirectInterface: String?
-    /// The kernel-side redirect program object.
-    public var redirectProgramPath: String = "programs/build/sluice_redirect.o"
+    /// The kernel-side redirect program object (default: found by `RedirectProgramLocation`, wherever the command
+    /// runs from).
+    public var redirectProgramPath: String =
+        RedirectProgramLocation.locate() ?? "programs/build/" + RedirectProgramLocation.fileName
     /// Host-order EtherTypes the kernel program passes to the stack itself (ARP by default).
     public var passEtherTypes: [UInt16] = [0x0806]
     public var passFlows: [PassFlow] = []

@@ -42,6 +42,16 @@ public final class TapDevice {
         }
     }
 
+    /// The TAP device `--pass-to-tap auto` creates for `interface`: the interface's name (shortened to fit
+    /// IFNAMSIZ) with `-tap`, e.g. `eth0-tap`.
+    public static func automaticName(for interface: String) -> String {
+        let suffix = "-tap"
+        let room = Int(IF_NAMESIZE) - 1 - suffix.utf8.count
+        var base = ""
+        for character in interface where base.utf8.count + character.utf8.count <= room { base.append(character) }
+        return base + suffix
+    }
+
     /// Writes one frame into the kernel (it arrives as if received on the TAP interface). Returns false when the
     /// kernel refused it (queue full, interface down); the caller counts that.
     @inline(__always)
@@ -85,6 +95,25 @@ public final class TapDevice {
         guard fd >= 0 else { return }
         _ = Glibc.write(fd, "1", 1)
         Glibc.close(fd)
+    }
+
+    /// Frames written into the TAP come from hosts routed through the receiving interface, not the TAP, and the TAP
+    /// has no IPv4 address: reverse-path filtering on it, strict (1) or loose (2), drops them all (the kernel refuses
+    /// sources on an address-less device whenever `rp_filter` is set; `nstat` counts them as
+    /// `TcpExtIPReversePathFilter`). The effective value is the larger of the device's and `all`'s. Returns a
+    /// sentence for the user when filtering applies to TAP `name`, or nil when it does not. Sluice does not change
+    /// the host's sysctls itself.
+    public static func reversePathFilterWarning(_ name: String) -> String? {
+        func value(_ scope: String) -> Int {
+            guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/conf/\(scope)/rp_filter", encoding: .utf8)
+            else { return 0 }
+            return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        let all = value("all")
+        guard max(all, value(name)) != 0 else { return nil }
+        return "net.ipv4.conf.all.rp_filter=\(all) makes the kernel drop IPv4 frames passed through TAP device \(name) "
+            + "(their sources are routed through the receiving interface); `sysctl -w net.ipv4.conf.all.rp_filter=0` "
+            + "lets them in"
     }
 
     static func bringUp(_ name: String) throws(AFXDPError) {

@@ -25,7 +25,8 @@ public final class LiveBenchmark {
         public var rounds = 3
         public var mode: XDPAttachMode = .native
         public var verify = true
-        public var redirectProgramPath = "programs/build/sluice_redirect.o"
+        public var redirectProgramPath =
+            RedirectProgramLocation.locate() ?? "programs/build/" + RedirectProgramLocation.fileName
         public var generatorProgramPath = "programs/build/bench_txgen.o"
         /// Generator bound: packets per second it may send at most, times the measurement's length.
         public var generatorMaxRate = 30_000_000.0

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+@testable import Sluice
+
+/// `sluice run` as a user starts it: from a directory that is not the source tree, with its safe defaults. Each test
+/// makes its own namespace and veth pair, pings a bounded number of times, and removes everything in `defer`.
+@Suite(.serialized, .enabled(if: LiveTestEnvironment.available, "\(LiveTestEnvironment.unavailableReason ?? "")"))
+struct RunCommandLiveTests {
+    /// Starts `sluice run` on the host end from `/`, pings the host from the namespace while it runs, and returns
+    /// the ping output and sluice's output.
+    private func runAndPing(_ net: NetnsFixture, extra: [String]) throws -> (ping: Shell.Output, sluice: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-run-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let object = try Repository.object("counters")
+        let command =
+            ["cd", "/", "&&", "exec", shellQuote(BenchCommandTests.sluice), "run", "--iface", net.hostInterface]
+            + extra.map(shellQuote) + ["--duration", "4", shellQuote(object), ">", shellQuote(log), "2>&1"]
+        // Sluice runs in the background for 4 s; the pings go in the middle of that window.
+        let script = """
+            (\(command.joined(separator: " "))) &
+            pid=$!
+            sleep 1.5
+            ip netns exec \(net.name) ping -n -c 5 -i 0.2 -W 1 \(net.hostAddress)
+            status=$?
+            wait $pid
+            exit $status
+            """
+        let ping = try Shell.run(["/bin/sh", "-c", script], timeoutSeconds: 30)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return (ping, output)
+    }
+
+    private func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    @Test func passToTapAutoMakesPingWorkThroughSluiceFromAnyDirectory() throws {
+        let net = try NetnsFixture(tag: "pa")
+        defer { net.destroy() }
+        let (ping, output) = try runAndPing(net, extra: ["--pass-to-tap", "auto"])
+        #expect(ping.stdout.contains("5 received"), "ping through Sluice:\n\(ping.stdout)\nsluice:\n\(output)")
+        let tap = TapDevice.automaticName(for: net.hostInterface)
+        #expect(output.contains("through TAP device \(tap)"), "\(output)")
+        #expect(output.contains("final statistics"), "\(output)")
+        #expect(!output.contains("XDP_PASS frame(s) dropped"), "\(output)")
+        #expect(!InterfaceInfo.exists(tap), "the TAP device goes away with sluice")
+    }
+
+    @Test func withoutATapPassedFramesAreReportedAsDropped() throws {
+        let net = try NetnsFixture(tag: "pd")
+        defer { net.destroy() }
+        let (ping, output) = try runAndPing(net, extra: [])
+        #expect(ping.stdout.contains(" 0 received"), "no TAP, so no reply:\n\(ping.stdout)")
+        #expect(output.contains("warning: no --pass-to-tap"), "\(output)")
+        #expect(output.contains("XDP_PASS frame(s) dropped"), "\(output)")
+    }
+}
