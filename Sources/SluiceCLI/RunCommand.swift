@@ -20,6 +20,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var programOptions: ProgramOptions
 
+    @OptionGroup var budget: BudgetOptions
+
     @Option(help: "RX queues to open sockets on, comma-separated (default: all).")
     var queues: String?
 
@@ -92,7 +94,7 @@ struct RunCommand: ParsableCommand {
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { index in
                 let runner = ProgramRunner(
-                    program: loaded.program, checked: loaded.checked, processorID: UInt32(index))
+                    program: loaded.program, budget: budget.instructions, processorID: UInt32(index))
                 runners.append(runner)
                 return runner.processor
             }
@@ -159,7 +161,8 @@ enum LiveStatsReport {
         }
         let t = stats.total
         lines.append(
-            "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)")
+            "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)"
+                + (t.budgetExceeded > 0 ? " (\(t.budgetExceeded) over the instruction budget)" : ""))
         Swift.print(lines.joined(separator: "\n"))
         fflush(nil)
     }

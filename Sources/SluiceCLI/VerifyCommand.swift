@@ -29,7 +29,7 @@ struct VerifyCommand: ParsableCommand {
         }
         let start = ContinuousClock.now
         let reports: [String: VerificationReport]
-        do { reports = try Verifier().verifyWithSiblings(spec) } catch {
+        do { reports = try Verifier().verifyWithSiblings(spec).reports } catch {
             print("REFUSED \(spec.name)")
             print(error.description)
             throw ExitCode(1)

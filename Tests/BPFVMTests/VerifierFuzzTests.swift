@@ -160,11 +160,10 @@ struct VerifierFuzzTests {
                 buffer.storeBytes(of: 0, toByteOffset: 256 + 13, as: UInt8.self)
             }
             let result = machine.runXDP(
-                executable, buffer: buffer, dataOffset: 256, length: length, metaLength: meta, frameEnd: 4096 - 320,
-                checked: true)
+                executable, buffer: buffer, dataOffset: 256, length: length, metaLength: meta, frameEnd: 4096 - 320)
             runs += 1
             if let fault = result.fault {
-                if fault.kind == .instructionBudgetExceeded
+                if fault.isBudgetExceeded
                     && spec.instructions.contains(where: { $0.opcode == 0x85 && $0.imm == 181 })
                 {
                     continue  // bpf_loop may legitimately run 2^23 iterations
@@ -194,7 +193,7 @@ struct VerifierFuzzTests {
             let spec = ProgramSpec(name: "fuzz", instructions: mutant, maps: VerifierFixture.maps)
             guard let report = try? verifier.verify(spec) else { continue }
             outcome.accepted += 1
-            let (failure, runs) = runChecked(spec, report, &rng)
+            let (failure, runs) = runChecked(spec, report.report, &rng)
             outcome.runs += runs
             if let failure {
                 outcome.failures.append(failure + "\n" + Disassembler.listing(of: mutant).joined(separator: "\n"))

@@ -38,7 +38,7 @@ struct VerifierKernelAgreementTests {
         #expect(!programs.isEmpty)
         for program in programs {
             do {
-                let report = try Verifier().verify(program)
+                let report = try Verifier().verify(program).report
                 // The verifier's context rewrite agrees with the flow analysis unverified programs use.
                 #expect(report.contextLoads == (try ContextAnalysis.contextLoads(in: program.instructions)))
             } catch {
@@ -351,7 +351,7 @@ struct VerifierKernelAgreementTests {
             var report: VerificationReport? = nil
             for _ in 0..<5 {
                 let start = clock.now
-                report = try Verifier().verify(program)
+                report = try Verifier().verify(program).report
                 best = min(best, clock.now - start)
             }
             let r = try #require(report)
@@ -462,7 +462,7 @@ struct VerifierKernelAgreementTests {
                 }
                 let result = machine.runXDP(
                     executable, buffer: buffer, dataOffset: 256, length: length, metaLength: 0,
-                    frameEnd: 4096 - 320, checked: true)
+                    frameEnd: 4096 - 320)
                 if let fault = result.fault {
                     failures.append(
                         "\(spec.name), packet of \(length) bytes: \(fault)\n"
@@ -480,10 +480,11 @@ struct VerifierKernelAgreementTests {
     func siblingsVerifyAndLoad() throws {
         let path = try #require(Self.exampleObjects.first { $0.hasSuffix("/tail_chain.o") })
         let program = try BPFObjectFile(path: path).program()
-        let reports = try Verifier().verifyWithSiblings(program)
-        #expect(Set(reports.keys) == Set([program.name] + program.siblings.keys))
-        #expect(reports.values.allSatisfy { $0.contextLoads.values.contains(.data) })
-        let loaded = try LoadedProgram(program, contextLoads: reports.mapValues(\.contextLoads))
-        #expect(loaded.siblings.count == reports.count)
+        let verified = try Verifier().verifyWithSiblings(program)
+        #expect(Set(verified.reports.keys) == Set([program.name] + program.siblings.keys))
+        #expect(verified.reports.values.allSatisfy { $0.contextLoads.values.contains(.data) })
+        let loaded = try LoadedProgram(verified: verified)
+        #expect(loaded.siblings.count == verified.reports.count)
+        #expect(loaded.uncheckedEntry != nil)
     }
 }

@@ -25,6 +25,8 @@ public final class LiveBenchmark {
         public var rounds = 3
         public var mode: XDPAttachMode = .native
         public var verify = true
+        /// Per-packet instruction budget (`--budget`).
+        public var budget = RunBudget.defaultInstructions
         public var redirectProgramPath = "programs/build/sluice_redirect.o"
         public var generatorProgramPath = "programs/build/bench_txgen.o"
         /// Generator bound: packets per second it may send at most, times the measurement's length.
@@ -70,7 +72,7 @@ public final class LiveBenchmark {
 
         let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: options.verify)
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program, budget: options.budget)
 
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }
