@@ -4,7 +4,8 @@ import Testing
 
 /// Soundness: mutate safe programs at random; whenever the verifier accepts a mutant, run it in checked mode (every
 /// access bounds-checked) over random packets. A fault means the verifier accepted an unsafe program — a verifier
-/// bug. `scripts/fuzz-verifier.sh SECONDS` runs this for longer (`SLUICE_FUZZ_SECONDS`).
+/// bug. `scripts/fuzz-verifier.sh` runs this for longer: `SLUICE_FUZZ_MUTANTS` mutants (CI: 2000), or for
+/// `SLUICE_FUZZ_SECONDS`.
 @Suite("Verifier soundness fuzzing")
 struct VerifierFuzzTests {
     /// Seeds: the accepted corpus plus parsers that walk headers near the packet's end.
@@ -207,8 +208,13 @@ struct VerifierFuzzTests {
     func acceptedMutantsNeverFault() throws {
         let seconds = Environment.value("SLUICE_FUZZ_SECONDS").flatMap(Double.init)
         let seed = Environment.value("SLUICE_FUZZ_SEED").flatMap(UInt64.init) ?? 0x5eed_f022
-        let outcome = try Self.fuzz(seconds: seconds, programs: 2000, seed: seed)
-        print("verifier fuzz: \(outcome.programs) mutants, \(outcome.accepted) accepted, \(outcome.runs) checked runs")
+        let mutants = Environment.value("SLUICE_FUZZ_MUTANTS").flatMap(Int.init) ?? 2000
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try Self.fuzz(seconds: seconds, programs: mutants, seed: seed)
+        print(
+            "verifier fuzz: \(outcome.programs) mutants, \(outcome.accepted) accepted, \(outcome.runs) checked runs, "
+                + "\(outcome.failures.count) faults, seed \(seed), \(clock.now - start)")
         #expect(outcome.accepted >= outcome.programs / 20, "too few mutants accepted to say anything")
         for failure in outcome.failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
     }
