@@ -61,7 +61,7 @@ do {
     let opened = try ProgramSource.open(objectPath: objectPath)
     let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
     try opened.source.state.apply(to: loaded.program)
-    let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+    let runner = ProgramRunner(program: loaded.program)
 
     // 1. The VM over in-memory frames.
     let packets = BenchPackets(frames: SyntheticTraffic.mixed.frames(count: 10_000))

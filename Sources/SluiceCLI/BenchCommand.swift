@@ -30,6 +30,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var selection: ProgramSelectionOptions
 
+    @OptionGroup var budget: BudgetOptions
+
     @Option(help: "Packets from this capture (pcap or pcapng).")
     var pcap: String?
 
@@ -112,6 +114,7 @@ struct BenchCommand: ParsableCommand {
         options.replay = !noReplay
         options.capturePath = pcap
         options.verify = !noVerify
+        options.budget = budget.instructions
         let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
         let showProgress = !json && isatty(2) != 0
         let report: OfflineBenchReport
@@ -137,6 +140,7 @@ struct BenchCommand: ParsableCommand {
         options.rounds = rounds ?? self.repeat ?? 3
         options.mode = mode
         options.verify = !noVerify
+        options.budget = budget.instructions
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         let benchmark = LiveBenchmark(source: source, spec: spec, options: options, logger: logger)

@@ -39,7 +39,7 @@ struct ExecCommand: ParsableCommand {
             machine.environment.pointee.regions = region
             machine.environment.pointee.regionCount = 1
             defer { machine.environment.pointee.regions = nil }
-            return machine.runCounting(executable, r1: UInt64(start), r2: UInt64(buffer.count), checked: true)
+            return machine.runCounting(executable, r1: UInt64(start), r2: UInt64(buffer.count))
         }
         if let fault = result.fault { throw CLIError("fault: \(fault)") }
         print("r0 = \(result.returnValue) (0x\(String(result.returnValue, radix: 16))), \(result.instructionCount) instructions executed")

@@ -38,3 +38,34 @@ struct ProgramOptions: ParsableArguments {
         try selection.open(object)
     }
 }
+
+/// `--budget N`: the per-packet instruction budget of replay, run and bench.
+struct BudgetOptions: ParsableArguments {
+    @Option(
+        name: .customLong("budget"),
+        help: ArgumentHelp(
+            "Per-packet instruction budget: a packet whose run goes past it ends as XDP_ABORTED with a note.",
+            discussion: "Default \(RunBudget.defaultInstructions); from \(RunBudget.accepted.lowerBound) to "
+                + "\(RunBudget.accepted.upperBound). Unchecked runs charge it at back edges and bpf_loop passes.",
+            valueName: "n"))
+    var value: String?
+
+    /// The budget in instructions (validated).
+    var instructions: UInt64 {
+        value.flatMap { UInt64($0.filter { $0 != "_" }) } ?? RunBudget.defaultInstructions
+    }
+
+    func validate() throws {
+        guard let value else { return }
+        let accepted = RunBudget.accepted
+        guard let n = UInt64(value.filter { $0 != "_" }) else {
+            throw ValidationError("--budget must be a whole number of instructions, got '\(value)'")
+        }
+        guard accepted.contains(n) else {
+            throw ValidationError(
+                "--budget \(n) is outside \(accepted.lowerBound)...\(accepted.upperBound) instructions per packet "
+                    + (n < accepted.lowerBound
+                        ? "(no real program finishes in so few)" : "(one packet could run for hours)"))
+        }
+    }
+}

@@ -18,6 +18,8 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var programOptions: ProgramOptions
 
+    @OptionGroup var budget: BudgetOptions
+
     @Argument(help: "The capture (pcap or pcapng, Ethernet).")
     var capture: String
 
@@ -58,7 +60,7 @@ struct ReplayCommand: ParsableCommand {
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, verify: !noVerify
+                againstKernel: againstKernel, verify: !noVerify, budget: budget.instructions
             ) { progress.update($0) }
         } catch {
             progress.finish()

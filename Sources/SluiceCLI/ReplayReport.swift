@@ -66,7 +66,13 @@ enum ReplayReport {
         if summary.truncatedRecords > 0 {
             lines.append("\(summary.truncatedRecords) records captured shorter than they were on the wire")
         }
-        if summary.faults > 0 { lines.append("\(summary.faults) runs faulted (counted as aborted)") }
+        if summary.budgetExceeded > 0 {
+            lines.append(
+                "\(summary.budgetExceeded) packets went past the instruction budget of \(summary.budget) "
+                    + "(ended as XDP_ABORTED; --budget sets it)")
+        }
+        let otherFaults = summary.faults - summary.budgetExceeded
+        if otherFaults > 0 { lines.append("\(otherFaults) runs faulted (counted as aborted)") }
         let rate = Int(summary.packetsPerSecond)
         lines.append("\(rate) packets/s")
         if againstKernel {

@@ -20,6 +20,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var programOptions: ProgramOptions
 
+    @OptionGroup var budget: BudgetOptions
+
     @Option(help: "RX queues to open sockets on, comma-separated (default: all).")
     var queues: String?
 
@@ -99,7 +101,7 @@ struct RunCommand: ParsableCommand {
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { index in
                 let runner = ProgramRunner(
-                    program: loaded.program, checked: loaded.checked, processorID: UInt32(index))
+                    program: loaded.program, budget: budget.instructions, processorID: UInt32(index))
                 runners.append(runner)
                 return runner.processor
             }
@@ -190,7 +192,8 @@ enum LiveStatsReport {
         }
         let t = stats.total
         lines.append(
-            "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)")
+            "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)"
+                + (t.budgetExceeded > 0 ? " (\(t.budgetExceeded) over the instruction budget)" : ""))
         let passDropped = t.pass.packets &- min(t.passReinjected, t.pass.packets)
         if passDropped > 0 {
             lines.append(

@@ -8,7 +8,7 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify a program: memory safety, initialisation, termination, helper arguments.",
-        discussion: "Prints OK with statistics, or the instruction, source line, register state and reason; exits 1 when the program is refused.")
+        discussion: "Prints OK with statistics, or the instruction, source line, register state and reason; exits 1 when the program is refused. --json prints one JSON document instead (docs/verify-json.md).")
 
     @Argument(help: "The BPF object file.")
     var object: String
@@ -22,14 +22,23 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Also print per-program statistics of tail-call targets and warnings.")
     var verbose = false
 
+    @Flag(help: "Print one JSON document (docs/verify-json.md); exit 0 accepted, 1 refused, 2 not verified.")
+    var json = false
+
     func run() throws {
+        if json {
+            let (document, status) = VerifyJSONDocument.make(object: object, program: program, section: section)
+            print(try document.json())
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let spec: ProgramSpec
         do { spec = try ProgramSource.open(objectPath: object, program: program, section: section).spec } catch {
             throw CLIError("\(error)")
         }
         let start = ContinuousClock.now
         let reports: [String: VerificationReport]
-        do { reports = try Verifier().verifyWithSiblings(spec) } catch {
+        do { reports = try Verifier().verifyWithSiblings(spec).reports } catch {
             print("REFUSED \(spec.name)")
             print(error.description)
             throw ExitCode(1)

@@ -64,7 +64,7 @@ import Testing
         let machine = Machine()
         machine.environment.pointee.instructionBudget = 10_000
         let result = machine.runChecked(program, r1: 0)
-        #expect(result.fault?.kind == .instructionBudgetExceeded)
+        #expect(result.fault?.isBudgetExceeded == true)
         #expect(result.fault?.instructionIndex == 1 || result.fault?.instructionIndex == 2)
     }
 

@@ -4,7 +4,8 @@ import Testing
 
 /// Soundness: mutate safe programs at random; whenever the verifier accepts a mutant, run it in checked mode (every
 /// access bounds-checked) over random packets. A fault means the verifier accepted an unsafe program — a verifier
-/// bug. `scripts/fuzz-verifier.sh SECONDS` runs this for longer (`SLUICE_FUZZ_SECONDS`).
+/// bug. `scripts/fuzz-verifier.sh` runs this for longer: `SLUICE_FUZZ_MUTANTS` mutants (CI: 2000), or for
+/// `SLUICE_FUZZ_SECONDS`.
 @Suite("Verifier soundness fuzzing")
 struct VerifierFuzzTests {
     /// Seeds: the accepted corpus plus parsers that walk headers near the packet's end.
@@ -160,11 +161,10 @@ struct VerifierFuzzTests {
                 buffer.storeBytes(of: 0, toByteOffset: 256 + 13, as: UInt8.self)
             }
             let result = machine.runXDP(
-                executable, buffer: buffer, dataOffset: 256, length: length, metaLength: meta, frameEnd: 4096 - 320,
-                checked: true)
+                executable, buffer: buffer, dataOffset: 256, length: length, metaLength: meta, frameEnd: 4096 - 320)
             runs += 1
             if let fault = result.fault {
-                if fault.kind == .instructionBudgetExceeded
+                if fault.isBudgetExceeded
                     && spec.instructions.contains(where: { $0.opcode == 0x85 && $0.imm == 181 })
                 {
                     continue  // bpf_loop may legitimately run 2^23 iterations
@@ -194,7 +194,7 @@ struct VerifierFuzzTests {
             let spec = ProgramSpec(name: "fuzz", instructions: mutant, maps: VerifierFixture.maps)
             guard let report = try? verifier.verify(spec) else { continue }
             outcome.accepted += 1
-            let (failure, runs) = runChecked(spec, report, &rng)
+            let (failure, runs) = runChecked(spec, report.report, &rng)
             outcome.runs += runs
             if let failure {
                 outcome.failures.append(failure + "\n" + Disassembler.listing(of: mutant).joined(separator: "\n"))
@@ -208,8 +208,13 @@ struct VerifierFuzzTests {
     func acceptedMutantsNeverFault() throws {
         let seconds = Environment.value("SLUICE_FUZZ_SECONDS").flatMap(Double.init)
         let seed = Environment.value("SLUICE_FUZZ_SEED").flatMap(UInt64.init) ?? 0x5eed_f022
-        let outcome = try Self.fuzz(seconds: seconds, programs: 2000, seed: seed)
-        print("verifier fuzz: \(outcome.programs) mutants, \(outcome.accepted) accepted, \(outcome.runs) checked runs")
+        let mutants = Environment.value("SLUICE_FUZZ_MUTANTS").flatMap(Int.init) ?? 2000
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try Self.fuzz(seconds: seconds, programs: mutants, seed: seed)
+        print(
+            "verifier fuzz: \(outcome.programs) mutants, \(outcome.accepted) accepted, \(outcome.runs) checked runs, "
+                + "\(outcome.failures.count) faults, seed \(seed), \(clock.now - start)")
         #expect(outcome.accepted >= outcome.programs / 20, "too few mutants accepted to say anything")
         for failure in outcome.failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
     }

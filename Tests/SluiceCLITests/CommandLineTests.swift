@@ -33,6 +33,11 @@ import Testing
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["run", "--iface", "x", "p.o", "--batch", "0"]) }
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["run", "--iface", "x", "p.o", "--mode", "turbo"]) }
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--limit", "0"]) }
+        for budget in ["0", "99", "-5", "lots", "1099511627777"] {
+            #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--budget", budget]) }
+            #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["bench", "p.o", "--budget", budget]) }
+        }
+        #expect(throws: Never.self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--budget", "1_000_000"]) }
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o"]) }
     }
 

@@ -66,7 +66,7 @@ struct AFXDPLiveTests {
         defer { net.destroy() }
         let opened = try ProgramSource.open(objectPath: LiveTestEnvironment.program("icmp_echo"))
         let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program)
         try withExtendedLifetime(runner) {
             let engine = try LiveEngine(
                 configuration: LiveTestEnvironment.configuration(net.hostInterface),
@@ -146,7 +146,7 @@ struct AFXDPLiveTests {
             objectPath: LiveTestEnvironment.program("firewall"), mapsJSON: Array(#"{"blocked_ports": {"581b": "01"}}"#.utf8))
         let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
         try opened.source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program)
         var configuration = LiveTestEnvironment.configuration(net.hostInterface)
         configuration.passToTap = "sxfv\(getpid() % 1_000_000)"
         try withExtendedLifetime(runner) {
@@ -186,7 +186,7 @@ struct AFXDPLiveTests {
             mapsJSON: Array(#"{"tx_ports": {"00000000": "\#(slot)"}}"#.utf8))
         let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
         try opened.source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program)
         var configuration = LiveTestEnvironment.configuration(a.hostInterface)
         configuration.redirectInterface = b.hostInterface
         try withExtendedLifetime(runner) {

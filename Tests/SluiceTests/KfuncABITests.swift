@@ -46,7 +46,7 @@ import Testing
         let object = try BPFCompiler.compile(source: Self.source, name: "kfunc_probe")
         let (_, _, spec) = try ProgramSource.open(objectPath: object)
         let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: true)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.frameSize)

@@ -71,7 +71,7 @@ import Testing
         var comparison = Replay.KernelComparison(runner: kernel)
         comparison.maxReported = 1000
         let replay = Replay(
-            runner: ProgramRunner(program: loaded.program, checked: loaded.checked), options: Replay.Options(),
+            runner: ProgramRunner(program: loaded.program), options: Replay.Options(),
             kernel: comparison)
         let summary = try replay.run(capturePath: Repository.path("pcaps/firewall.pcap"))
         #expect(summary.differenceCount > 0)

@@ -69,7 +69,7 @@ import Testing
     static func runner() throws -> ProgramRunner {
         let (_, _, spec) = try ProgramSource.open(objectPath: try Repository.object("rss_toeplitz"))
         let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: true)
-        return ProgramRunner(program: loaded.program, checked: loaded.checked)
+        return ProgramRunner(program: loaded.program)
     }
 
     @Test func theVectorFileHasIPv4AndIPv6Vectors() {

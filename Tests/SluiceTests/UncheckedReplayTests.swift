@@ -16,11 +16,12 @@ import Testing
         let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object(name), mapsJSON: maps)
         // Two independent copies (own maps), fed the same packets in the same order.
         let checkedProgram = try LoadedProgram(spec)
-        let uncheckedProgram = try LoadedProgram(spec)
+        let uncheckedProgram = try LoadedProgram(verified: try Verifier().verifyWithSiblings(spec))
         try source.state.apply(to: checkedProgram)
         try source.state.apply(to: uncheckedProgram)
-        let checked = ProgramRunner(program: checkedProgram, checked: true)
-        let unchecked = ProgramRunner(program: uncheckedProgram, checked: false)
+        let checked = ProgramRunner(program: checkedProgram, execution: .checked)
+        let unchecked = ProgramRunner(program: uncheckedProgram)
+        #expect(checked.checked && !unchecked.checked)
 
         let bufferSize = 4096
         let a = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 64)

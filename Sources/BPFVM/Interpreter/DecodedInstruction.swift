@@ -91,6 +91,9 @@ public enum DecodedOp: UInt8, Sendable {
     case callHelperJeqZero
     /// `call helper; jne r0, 0, offset`.
     case callHelperJneZero
+    /// A jump to an earlier slot (unchecked code only; see `BackEdges`): the jump's own operation is in `aux`. Taking
+    /// it charges the run's instruction budget, so a long loop ends at the budget instead of running for hours.
+    case backEdge
     /// The second slot of `lddw`, or an instruction the translator refused to make reachable.
     case invalid
 }

@@ -33,8 +33,14 @@ public struct ExecutionEnvironment {
     public var redirectValue: UInt32
     /// Tail calls taken in this run (the kernel's limit is 33).
     public var tailCallCount: UInt32
-    /// Checked mode stops a run after this many instructions (verified programs are proven to terminate).
+    /// A run that goes past this many instructions ends with `instructionBudgetExceeded` (XDP_ABORTED): checked and
+    /// counting runs count every instruction; unchecked runs charge each back edge taken and each `bpf_loop` pass
+    /// with the slots it spans (see `BackEdges`). Verified means terminating, not quick.
     public var instructionBudget: UInt64
+    /// What is left of `instructionBudget` in the current unchecked run (set at the start of each run).
+    public var budgetRemaining: Int64
+    /// The threaded instruction where an unchecked run ran out of budget (nil otherwise); the run ends there.
+    public var budgetStoppedAt: UnsafeRawPointer?
 
     // MARK: Tables
     /// Memory the program may touch besides packet and stack (map storage, global data), for checked mode.
@@ -63,7 +69,9 @@ public struct ExecutionEnvironment {
         redirectKind = .none
         redirectValue = 0
         tailCallCount = 0
-        instructionBudget = 10_000_000
+        instructionBudget = RunBudget.defaultInstructions
+        budgetRemaining = 0
+        budgetStoppedAt = nil
         regions = nil
         regionCount = 0
         helperTable = nil
@@ -123,4 +131,14 @@ public struct TraceBuffer {
         count = 0
         dropped = 0
     }
+}
+
+/// The per-packet instruction budget's limits, shared by the CLI and the engine.
+public enum RunBudget {
+    /// The default: about 67 M instructions, far above every example program (loop_sum's longest packet runs ≈25 k)
+    /// and a fraction of a second of interpreter time, so a runaway packet ends quickly.
+    public static let defaultInstructions: UInt64 = 1 << 26
+    /// Accepted `--budget` values. Below the minimum no real program finishes; above the maximum one packet could
+    /// keep the engine for hours.
+    public static let accepted: ClosedRange<UInt64> = 100...(1 << 40)
 }

@@ -17,8 +17,9 @@ public struct ExecutionFault: Error, Hashable, Sendable, CustomStringConvertible
         case unknownHelper(id: UInt64)
         case invalidCallback
         case invalidInstruction
-        /// Checked mode only: the run executed more instructions than `ExecutionEnvironment.instructionBudget`.
-        case instructionBudgetExceeded
+        /// The run went past its instruction budget (`ExecutionEnvironment.instructionBudget`, `--budget`): a
+        /// runaway loop or `bpf_loop` nest in a verified program, or a program that never exits in checked mode.
+        case instructionBudgetExceeded(budget: UInt64)
     }
 
     public init(instructionIndex: Int, kind: Kind, address: UInt64 = 0, size: Int = 0) {
@@ -26,6 +27,11 @@ public struct ExecutionFault: Error, Hashable, Sendable, CustomStringConvertible
         self.kind = kind
         self.address = address
         self.size = size
+    }
+
+    /// Whether the run was stopped by its instruction budget.
+    public var isBudgetExceeded: Bool {
+        if case .instructionBudgetExceeded = kind { true } else { false }
     }
 
     public var description: String {
@@ -40,7 +46,8 @@ public struct ExecutionFault: Error, Hashable, Sendable, CustomStringConvertible
             case .unknownHelper(let id): "call of unknown helper \(id)"
             case .invalidCallback: "bpf_loop callback is not a code address of this program"
             case .invalidInstruction: "executed an invalid instruction slot"
-            case .instructionBudgetExceeded: "instruction budget exhausted (the program does not terminate in time)"
+            case .instructionBudgetExceeded(let budget):
+                "instruction budget of \(budget) exceeded (--budget): the packet ends as XDP_ABORTED"
             }
         return "instruction \(instructionIndex): \(what)"
     }

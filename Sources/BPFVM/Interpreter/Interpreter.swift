@@ -12,7 +12,8 @@ enum UncheckedAccess: AccessPolicy {
     static var countsInstructions: Bool { false }
 }
 
-/// Checked runs also count instructions, so an unverified program that never exits is stopped at the budget.
+/// Checked runs also count instructions, so an unverified program that never exits is stopped at the budget. Every
+/// counting run checks the budget per instruction; unchecked runs charge it at back edges and `bpf_loop` re-entries.
 enum CheckedAccess: AccessPolicy {
     static var isChecked: Bool { true }
     static var countsInstructions: Bool { true }
@@ -122,8 +123,8 @@ func interpret<Policy: AccessPolicy>(
         let insn = code[pc]
         if Policy.countsInstructions {
             executed &+= 1
-            if Policy.isChecked && executed > env.pointee.instructionBudget {
-                return fault(.instructionBudgetExceeded)
+            if executed > env.pointee.instructionBudget {
+                return fault(.instructionBudgetExceeded(budget: env.pointee.instructionBudget))
             }
         }
         let d = Int(insn.dst)
@@ -408,6 +409,15 @@ func interpret<Policy: AccessPolicy>(
             if frame.isLoop {
                 let next = frame.loopIndex + 1
                 if reg[0] == 0 && next < frame.loopCount {
+                    if !Policy.countsInstructions {
+                        // Each callback pass is charged like a back edge: from the callback's start to this exit.
+                        let remaining =
+                            env.pointee.budgetRemaining &- max(BackEdges.cost(from: frame.loopCallback, to: pc), 1)
+                        if remaining < 0 {
+                            return fault(.instructionBudgetExceeded(budget: env.pointee.instructionBudget))
+                        }
+                        env.pointee.budgetRemaining = remaining
+                    }
                     frames[depth - 1].loopIndex = next
                     reg[1] = next
                     reg[2] = frame.loopContext
@@ -465,6 +475,17 @@ func interpret<Policy: AccessPolicy>(
             reg[0] = result
             pc = (result == 0) == (insn.op == .callHelperJeqZero) ? Int(insn.offset) : pc + 2
             continue
+        case .backEdge:
+            // Unchecked code only (counting runs use the plain code): charge the pass around the loop.
+            let op = DecodedOp(rawValue: insn.aux).unsafelyUnwrapped
+            if jumpTaken(op, reg[d], jumpUsesRegister(op) ? reg[s] : insn.imm) {
+                let target = Int(insn.offset)
+                let remaining = env.pointee.budgetRemaining &- BackEdges.cost(from: target, to: pc)
+                if remaining < 0 { return fault(.instructionBudgetExceeded(budget: env.pointee.instructionBudget)) }
+                env.pointee.budgetRemaining = remaining
+                pc = target
+                continue
+            }
         case .invalid:
             return fault(.invalidInstruction)
         }

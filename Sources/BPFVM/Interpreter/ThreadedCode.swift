@@ -49,7 +49,7 @@ enum ThreadedCode {
                 .jeq32Imm, .jeq32Reg, .jgt32Imm, .jgt32Reg, .jge32Imm, .jge32Reg, .jset32Imm, .jset32Reg,
                 .jne32Imm, .jne32Reg, .jsgt32Imm, .jsgt32Reg, .jsge32Imm, .jsge32Reg, .jlt32Imm, .jlt32Reg,
                 .jle32Imm, .jle32Reg, .jslt32Imm, .jslt32Reg, .jsle32Imm, .jsle32Reg, .boundsCheckJgt,
-                .callHelperJeqZero, .callHelperJneZero:
+                .callHelperJeqZero, .callHelperJneZero, .backEdge:
                 // Absolute index → byte distance. The translator only emits targets inside the program.
                 offset = (insn.offset &- Int32(index)) &* stride
             default:
@@ -235,6 +235,7 @@ enum ThreadedCode {
             .atomicFetchXor64, .atomicXchg64, .atomicCmpxchg64:
             index = SLUICE_TC_atomic64
         case .tailCall: index = SLUICE_TC_tailCall
+        case .backEdge: index = SLUICE_TC_backEdge
         case .callRegister, .loop, .invalid: index = SLUICE_TC_bail
         }
         return UInt32(index)

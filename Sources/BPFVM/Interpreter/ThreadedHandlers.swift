@@ -667,6 +667,27 @@ func threadedTailCall(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRa
     return advance(pc)
 }
 
+// MARK: Back edges
+
+/// A jump to an earlier slot (the jump's operation in `aux`): when taken it charges the pass around the loop to the
+/// run's budget; out of budget, it records itself and halts the run, which then reports the fault.
+@_silgen_name("sluice_exec_backEdge") @inline(__always)
+func threadedBackEdge(_ pc: ThreadedPC, _ reg: Registers, _ env: UnsafeMutableRawPointer) -> UInt {
+    let i = pc.insn
+    let op = DecodedOp(rawValue: i.pointee.aux).unsafelyUnwrapped
+    guard jumpTaken(op, reg[i.d], jumpUsesRegister(op) ? reg[i.s] : i.imm) else { return advance(pc) }
+    let environment = env.assumingMemoryBound(to: ExecutionEnvironment.self)
+    // `offset` is the byte distance back to the target (<= 0): the slots spanned, this one included.
+    let cost = Int64(-i.offset) / Int64(ThreadedInstruction.stride) &+ 1
+    let remaining = environment.pointee.budgetRemaining &- cost
+    if remaining < 0 {
+        environment.pointee.budgetStoppedAt = UnsafeRawPointer(pc.pointee)
+        return threadedHandlerTable[Int(SLUICE_TC_halt)]
+    }
+    environment.pointee.budgetRemaining = remaining
+    return branch(pc, if: true)
+}
+
 // MARK: BPF-to-BPF calls (these bodies also get the run's state; returning 0 ends the threaded run)
 
 /// `call local`: pushes a frame the `switch` understands too, then jumps to the callee. Past the frame limit it hands

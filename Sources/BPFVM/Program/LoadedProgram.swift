@@ -40,10 +40,28 @@ public final class LoadedProgram: @unchecked Sendable {
         }
     }
 
-    /// Creates the maps and translates the program. Does not verify: run `Verifier` first for the unchecked path, and
-    /// pass the context loads it found (by program name) so its proof and the rewrite agree.
-    public init(
-        _ spec: ProgramSpec, options: Options = Options(), contextLoads: [String: [Int: ContextField]] = [:]
+    /// Where a verified program runs without bounds checks; nil for a program loaded unverified, which runs checked
+    /// (`ProgramEntry`) only. Only `init(verified:options:)` sets it.
+    public let uncheckedEntry: UncheckedEntry?
+
+    /// Loads a program the verifier accepted, with its context rewrite: it may run unchecked (`uncheckedEntry`).
+    /// Only siblings the verifier checked too (`Verifier.verifyWithSiblings`) are loaded as tail-call targets.
+    public convenience init(verified: VerifiedProgram, options: Options = Options()) throws(LoadError) {
+        try self.init(
+            verified.spec, options: options, contextLoads: verified.reports.mapValues(\.contextLoads),
+            verifiedNames: Set(verified.reports.keys))
+    }
+
+    /// Loads a program without verifying it: it runs with every memory access bounds-checked, never unchecked.
+    public convenience init(_ spec: ProgramSpec, options: Options = Options()) throws(LoadError) {
+        try self.init(spec, options: options, contextLoads: [:], verifiedNames: nil)
+    }
+
+    /// Creates the maps and translates the program and its siblings (only the verified ones when `verifiedNames` is
+    /// given).
+    init(
+        _ spec: ProgramSpec, options: Options, contextLoads: [String: [Int: ContextField]],
+        verifiedNames: Set<String>?
     ) throws(LoadError) {
         self.spec = spec
         var maps: [BPFMap] = []
@@ -82,10 +100,13 @@ public final class LoadedProgram: @unchecked Sendable {
         executable = try translate(spec)
         var siblings: [String: ExecutableProgram] = [:]
         if options.loadSiblings {
-            for (name, sibling) in spec.siblings { siblings[name] = try translate(sibling) }
+            for (name, sibling) in spec.siblings where verifiedNames?.contains(name) ?? true {
+                siblings[name] = try translate(sibling)
+            }
         }
         siblings[spec.name] = executable
         self.siblings = siblings
+        uncheckedEntry = verifiedNames == nil ? nil : executable.uncheckedEntry
 
         for map in maps where !map.spec.initialPrograms.isEmpty {
             for (slot, name) in map.spec.initialPrograms {
@@ -173,28 +194,43 @@ public struct XDPRunResult: Sendable {
 
 extension Machine {
     /// Runs an XDP program on the frame at `buffer[dataOffset..<dataOffset+length]` with `metaLength` bytes of
-    /// metadata before it. `frameEnd` is the end of usable tailroom, from `buffer`. The environment's clock and
-    /// ingress fields are the caller's to set. No allocation, no ARC.
+    /// metadata before it, every memory access bounds-checked. `frameEnd` is the end of usable tailroom, from
+    /// `buffer`. The environment's clock and ingress fields are the caller's to set. No allocation, no ARC.
     @inlinable
     public func runXDP(
         _ program: borrowing ExecutableProgram, buffer: UnsafeMutableRawPointer, dataOffset: Int, length: Int,
-        metaLength: Int, frameEnd: Int, checked: Bool
+        metaLength: Int, frameEnd: Int
     ) -> XDPRunResult {
         runXDP(
             program.entry, buffer: buffer, dataOffset: dataOffset, length: length, metaLength: metaLength,
-            frameEnd: frameEnd, checked: checked)
+            frameEnd: frameEnd)
     }
 
-    /// `runXDP` from entry points taken once (no reference counting per frame).
+    /// `runXDP`, checked, from entry points taken once (no reference counting per frame).
     @inlinable
     public func runXDP(
         _ entry: ProgramEntry, buffer: UnsafeMutableRawPointer, dataOffset: Int, length: Int,
-        metaLength: Int, frameEnd: Int, checked: Bool
+        metaLength: Int, frameEnd: Int
     ) -> XDPRunResult {
-        let env = environment
-        env.pointee.setFrame(
+        environment.pointee.setFrame(
             hardStart: buffer, dataOffset: dataOffset, length: length, metaLength: metaLength, frameSize: frameEnd)
-        let result = run(entry, r1: contextPointer, checked: checked)
+        return xdpResult(runChecked(entry, r1: contextPointer), buffer: buffer)
+    }
+
+    /// `runXDP` without bounds checks: only a verified program has an `UncheckedEntry`.
+    @inlinable
+    public func runXDP(
+        _ entry: UncheckedEntry, buffer: UnsafeMutableRawPointer, dataOffset: Int, length: Int,
+        metaLength: Int, frameEnd: Int
+    ) -> XDPRunResult {
+        environment.pointee.setFrame(
+            hardStart: buffer, dataOffset: dataOffset, length: length, metaLength: metaLength, frameSize: frameEnd)
+        return xdpResult(run(entry, r1: contextPointer), buffer: buffer)
+    }
+
+    @inlinable
+    func xdpResult(_ result: RunResult, buffer: UnsafeMutableRawPointer) -> XDPRunResult {
+        let env = environment
         let data = env.pointee.data.unsafelyUnwrapped
         return XDPRunResult(
             returnValue: result.returnValue, fault: result.fault, dataOffset: data - buffer,

@@ -27,19 +27,24 @@ public struct Verifier: Sendable {
     public var options: Options
     public init(options: Options = .init()) { self.options = options }
 
-    public func verify(_ program: ProgramSpec) throws(VerifierError) -> VerificationReport {
-        let run = try VerifierRun(program: program, options: options)
-        return try run.verify()
+    /// Verifies `program` alone (not its tail-call siblings): the proof `LoadedProgram(verified:)` needs.
+    public func verify(_ program: ProgramSpec) throws(VerifierError) -> VerifiedProgram {
+        VerifiedProgram(spec: program, reports: [program.name: try report(program)])
     }
 
-    /// Verifies a program and every sibling it may tail-call into (`ProgramSpec.siblings`), by function name. The
-    /// reports' `contextLoads` are what `LoadedProgram(_:options:contextLoads:)` takes.
-    public func verifyWithSiblings(_ program: ProgramSpec) throws(VerifierError) -> [String: VerificationReport] {
-        var reports = [program.name: try verify(program)]
+    /// Verifies a program and every sibling it may tail-call into (`ProgramSpec.siblings`); each report is under its
+    /// function name.
+    public func verifyWithSiblings(_ program: ProgramSpec) throws(VerifierError) -> VerifiedProgram {
+        var reports = [program.name: try report(program)]
         for (name, sibling) in program.siblings.sorted(by: { $0.key < $1.key }) where reports[name] == nil {
-            reports[name] = try verify(sibling)
+            reports[name] = try report(sibling)
         }
-        return reports
+        return VerifiedProgram(spec: program, reports: reports)
+    }
+
+    private func report(_ program: ProgramSpec) throws(VerifierError) -> VerificationReport {
+        let run = try VerifierRun(program: program, options: options)
+        return try run.verify()
     }
 }
 

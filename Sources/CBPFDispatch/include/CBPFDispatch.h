@@ -53,7 +53,7 @@ typedef struct {
     X(jeq32Imm) X(jeq32Reg) X(jgt32Imm) X(jgt32Reg) X(jge32Imm) X(jge32Reg) X(jset32Imm) X(jset32Reg)                 \
     X(jne32Imm) X(jne32Reg) X(jsgt32Imm) X(jsgt32Reg) X(jsge32Imm) X(jsge32Reg) X(jlt32Imm) X(jlt32Reg)               \
     X(jle32Imm) X(jle32Reg) X(jslt32Imm) X(jslt32Reg) X(jsle32Imm) X(jsle32Reg)                                       \
-    X(callHelper) X(tailCall) X(atomicAdd32) X(atomicAdd64) X(atomic32) X(atomic64)                                  \
+    X(callHelper) X(tailCall) X(atomicAdd32) X(atomicAdd64) X(atomic32) X(atomic64) X(backEdge)                      \
     SLUICE_TC_FUSED_OPS(X) SLUICE_TC_CONTEXT_OPS(X)
 
 /// Operations whose bodies also get the run's state and may end the threaded run (by returning 0).
@@ -74,6 +74,8 @@ enum {
 #undef SLUICE_TC_INDEX
     /// Everything else: records the instruction in `resume` and returns, so the `switch` interpreter continues there.
     SLUICE_TC_bail,
+    /// Ends the run where it is (a back edge out of budget, which records itself in the environment first).
+    SLUICE_TC_halt,
     SLUICE_TC_count
 };
 
@@ -126,6 +128,11 @@ SLUICE_TC_CC static inline void sluice_tc_bail(const void *_Nonnull pc, uint64_t
     state->resume = pc;
 }
 
+SLUICE_TC_CC static inline void sluice_tc_halt(const void *_Nonnull pc, uint64_t *_Nonnull reg, void *_Nonnull env,
+                                               __attribute__((swift_context)) sluice_tc_state *_Nonnull state) {
+    (void)pc; (void)reg; (void)env; (void)state;
+}
+
 /// The handlers by `SLUICE_TC_*` index.
 static const uintptr_t sluice_tc_handlers[SLUICE_TC_count] = {
 #define SLUICE_TC_ENTRY(name) (uintptr_t)&sluice_tc_##name,
@@ -133,6 +140,7 @@ static const uintptr_t sluice_tc_handlers[SLUICE_TC_count] = {
     SLUICE_TC_STATEFUL_OPS(SLUICE_TC_ENTRY)
 #undef SLUICE_TC_ENTRY
     (uintptr_t)&sluice_tc_bail,
+    (uintptr_t)&sluice_tc_halt,
 };
 
 /// Runs threaded code from `pc` (a plain C function: Swift cannot call a `swiftasynccall` pointer itself).

@@ -41,6 +41,8 @@ public struct QueueCounters: Hashable, Sendable, Codable {
     public var wakeups: UInt64 = 0
     /// Batches processed (iterations with at least one frame).
     public var batches: UInt64 = 0
+    /// Frames whose run went past the instruction budget (`--budget`); counted as aborted too.
+    public var budgetExceeded: UInt64 = 0
     public init() {}
 
     public static func + (a: Self, b: Self) -> Self {
@@ -59,6 +61,7 @@ public struct QueueCounters: Hashable, Sendable, Codable {
         r.emptyPolls &+= b.emptyPolls
         r.wakeups &+= b.wakeups
         r.batches &+= b.batches
+        r.budgetExceeded &+= b.budgetExceeded
         return r
     }
 

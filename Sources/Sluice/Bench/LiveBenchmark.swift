@@ -25,6 +25,8 @@ public final class LiveBenchmark {
         public var rounds = 3
         public var mode: XDPAttachMode = .native
         public var verify = true
+        /// Per-packet instruction budget (`--budget`).
+        public var budget = RunBudget.defaultInstructions
         public var redirectProgramPath =
             RedirectProgramLocation.locate() ?? "programs/build/" + RedirectProgramLocation.fileName
         public var generatorProgramPath = "programs/build/bench_txgen.o"
@@ -71,7 +73,7 @@ public final class LiveBenchmark {
 
         let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: options.verify)
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program, budget: options.budget)
 
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }

@@ -28,6 +28,8 @@ public final class OfflineBenchmark {
         public var temporaryDirectory = "/tmp"
         /// Run unverified, bounds-checked (as `sluice replay --no-verify`).
         public var verify = true
+        /// Per-packet instruction budget (`--budget`).
+        public var budget = RunBudget.defaultInstructions
         public init() {}
     }
 
@@ -67,7 +69,7 @@ public final class OfflineBenchmark {
 
         let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: options.verify)
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(program: loaded.program, budget: options.budget)
         let loop = VMLoop(runner: runner, packets: packets)
         defer { loop.close() }
 
@@ -162,7 +164,8 @@ public final class OfflineBenchmark {
             }
         }
         let summary = try Replay.run(
-            source: source, spec: spec, capture: capture, options: replayOptions, verify: options.verify)
+            source: source, spec: spec, capture: capture, options: replayOptions, verify: options.verify,
+            budget: options.budget)
         return summary.packetsPerSecond
     }
 
@@ -327,8 +330,7 @@ public final class VMLoop {
             env.pointee.rxQueueIndex = f.rxQueueIndex
             env.pointee.setFrame(
                 hardStart: f.buffer, dataOffset: f.dataOffset, length: f.length, metaLength: 0, frameSize: frameEnd)
-            let result = runner.machine.runCounting(
-                runner.program.executable, r1: runner.machine.contextPointer, checked: runner.checked)
+            let result = runner.runCounting(r1: runner.machine.contextPointer)
             instructions &+= result.instructionCount
             var action = XDPAction(returnValue: result.returnValue)
             if result.fault != nil {

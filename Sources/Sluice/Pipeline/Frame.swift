@@ -63,4 +63,10 @@ public protocol FrameProcessor {
     mutating func process(_ frame: inout Frame) -> UInt64
     /// The target recorded by the last `process` call that returned `XDP_REDIRECT`.
     var redirectTarget: RedirectTarget? { get }
+    /// Runs that ended at the instruction budget since the last call (folded into the stats once per batch).
+    mutating func takeBudgetExceeded() -> UInt64
+}
+
+extension FrameProcessor {
+    public mutating func takeBudgetExceeded() -> UInt64 { 0 }
 }

@@ -5,19 +5,16 @@ import BPFVM
 public enum ProgramLoader {
     public struct Loaded {
         public var program: LoadedProgram
-        /// Run with every memory access bounds-checked (unverified programs).
-        public var checked: Bool
+        /// Runs with every memory access bounds-checked (unverified programs): the program has no `uncheckedEntry`.
+        public var checked: Bool { program.uncheckedEntry == nil }
         /// The verifier's reports by program name (entry and tail-call targets); empty when not verified.
         public var reports: [String: VerificationReport]
     }
 
     public static func load(_ spec: ProgramSpec, possibleCPUs: Int, verify: Bool) throws -> Loaded {
         let options = LoadedProgram.Options(possibleCPUs: possibleCPUs)
-        guard verify else {
-            return Loaded(program: try LoadedProgram(spec, options: options), checked: true, reports: [:])
-        }
-        let reports = try Verifier().verifyWithSiblings(spec)
-        let program = try LoadedProgram(spec, options: options, contextLoads: reports.mapValues(\.contextLoads))
-        return Loaded(program: program, checked: false, reports: reports)
+        guard verify else { return Loaded(program: try LoadedProgram(spec, options: options), reports: [:]) }
+        let verified = try Verifier().verifyWithSiblings(spec)
+        return Loaded(program: try LoadedProgram(verified: verified, options: options), reports: verified.reports)
     }
 }

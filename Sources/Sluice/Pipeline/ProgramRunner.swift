@@ -3,23 +3,50 @@ import BPFVM
 /// Runs one loaded program on frames: one per worker. Owns the VM machine (registers, stack, environment) and keeps
 /// the program alive. The per-frame call goes through `VMFrameProcessor`, which holds only unmanaged references.
 public final class ProgramRunner {
+    /// How frames run: unchecked needs the verified program's entry point, so an unverified program cannot get it.
+    public enum Execution {
+        /// Unchecked when the program was verified (`LoadedProgram.uncheckedEntry`), checked otherwise.
+        case fastest
+        /// Every memory access bounds-checked, even for a verified program (differential tests).
+        case checked
+    }
+
+    enum Mode {
+        case checked(ProgramEntry)
+        case unchecked(UncheckedEntry)
+    }
+
     public let program: LoadedProgram
     let machine: Machine
     /// The entry program's code pointers, taken once so a frame's run touches no reference-counted object.
-    let entry: ProgramEntry
-    /// Run every memory access bounds-checked (for unverified programs and differential tests).
-    public let checked: Bool
+    let mode: Mode
 
-    public init(program: LoadedProgram, checked: Bool, processorID: UInt32 = 0, seed: UInt64 = 0x5eed) {
+    /// `budget` is the per-packet instruction budget (`--budget`; see `ExecutionEnvironment.instructionBudget`).
+    public init(
+        program: LoadedProgram, execution: Execution = .fastest, budget: UInt64 = RunBudget.defaultInstructions,
+        processorID: UInt32 = 0, seed: UInt64 = 0x5eed
+    ) {
         self.program = program
-        self.checked = checked
-        entry = program.executable.entry
+        if execution == .fastest, let entry = program.uncheckedEntry {
+            mode = .unchecked(entry)
+        } else {
+            mode = .checked(program.executable.entry)
+        }
         machine = Machine()
         program.bind(to: machine)
         machine.environment.pointee.processorID = processorID
         machine.environment.pointee.possibleCPUs = UInt32(program.maps.first?.core.pointee.possibleCPUs ?? 1)
         machine.environment.pointee.randomState = RandomSeed.state(for: seed)
+        machine.environment.pointee.instructionBudget = budget
     }
+
+    /// Whether frames run with every memory access bounds-checked.
+    public var checked: Bool {
+        if case .checked = mode { true } else { false }
+    }
+
+    /// The per-packet instruction budget.
+    public var budget: UInt64 { machine.environment.pointee.instructionBudget }
 
     /// The environment helpers see (clock, trace buffer, …).
     public var environment: UnsafeMutablePointer<ExecutionEnvironment> { machine.environment }
@@ -34,13 +61,29 @@ public final class ProgramRunner {
         env.pointee.clockNanos = frame.timestampNanos
         env.pointee.ingressIfindex = frame.ingressIfindex
         env.pointee.rxQueueIndex = frame.rxQueueIndex
-        let result = machine.runXDP(
-            entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
-            metaLength: frame.metaLength, frameEnd: frameEnd, checked: checked)
+        let result: XDPRunResult
+        switch mode {
+        case .unchecked(let entry):
+            result = machine.runXDP(
+                entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                metaLength: frame.metaLength, frameEnd: frameEnd)
+        case .checked(let entry):
+            result = machine.runXDP(
+                entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                metaLength: frame.metaLength, frameEnd: frameEnd)
+        }
         frame.dataOffset = result.dataOffset
         frame.length = result.length
         frame.metaLength = result.metaLength
         return result
+    }
+
+    /// Runs the program once on `r1` counting instructions, in the runner's mode (benchmarks' counting pass).
+    public func runCounting(r1: UInt64) -> RunResult {
+        switch mode {
+        case .unchecked(let entry): machine.runCounting(entry, r1: r1)
+        case .checked: machine.runCounting(program.executable, r1: r1)
+        }
     }
 }
 
@@ -61,8 +104,10 @@ public enum RandomSeed {
 public struct VMFrameProcessor: FrameProcessor {
     unowned(unsafe) let runner: ProgramRunner
     public private(set) var redirectTarget: RedirectTarget?
-    /// Faults seen (checked mode); the engine reports them as XDP_ABORTED.
+    /// Faults seen (checked mode, or the budget in any mode); the engine reports them as XDP_ABORTED.
     public private(set) var faults: Int = 0
+    /// Runs that went past the instruction budget (also counted in `faults`), since the last `takeBudgetExceeded`.
+    public private(set) var budgetExceeded: UInt64 = 0
 
     init(runner: ProgramRunner) {
         self.runner = runner
@@ -71,8 +116,9 @@ public struct VMFrameProcessor: FrameProcessor {
     @inline(__always)
     public mutating func process(_ frame: inout Frame) -> UInt64 {
         let result = runner.run(&frame, frameEnd: frame.bufferSize)
-        if result.fault != nil {
+        if let fault = result.fault {
             faults &+= 1
+            if fault.isBudgetExceeded { budgetExceeded &+= 1 }
             return UInt64(XDPAction.aborted.rawValue)
         }
         switch result.redirectKind {
@@ -81,5 +127,11 @@ public struct VMFrameProcessor: FrameProcessor {
         case .none, .cpu: redirectTarget = nil
         }
         return result.returnValue
+    }
+
+    /// Budget overruns since the last call (the live worker folds them into its counters once per batch).
+    public mutating func takeBudgetExceeded() -> UInt64 {
+        defer { budgetExceeded = 0 }
+        return budgetExceeded
     }
 }

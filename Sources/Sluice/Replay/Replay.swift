@@ -37,8 +37,12 @@ public final class Replay {
         /// Records whose captured length is shorter than the original length.
         public var truncatedRecords = 0
         public var counts: [XDPAction: Int] = [:]
-        /// Runs that faulted (checked mode only; counted as aborted too).
+        /// Runs that faulted (checked mode, or the budget in any mode; counted as aborted too).
         public var faults = 0
+        /// Runs that went past the instruction budget (among `faults`).
+        public var budgetExceeded = 0
+        /// The per-packet instruction budget the replay ran with.
+        public var budget: UInt64 = 0
         public var elapsedNanoseconds: UInt64 = 0
         /// Differences from the kernel (`--against-kernel`), first ones first.
         public var differences: [String] = []
@@ -78,6 +82,7 @@ public final class Replay {
         var reader = try PcapReader(path: capturePath)
         let totalBytes = reader.fileSize
         var summary = Summary()
+        summary.budget = runner.budget
         var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
             try VerdictPcapWriters(directory: directory)
         }
@@ -125,6 +130,7 @@ public final class Replay {
             var returnValue = result.returnValue
             if let fault = result.fault {
                 summary.faults += 1
+                if fault.isBudgetExceeded { summary.budgetExceeded += 1 }
                 returnValue = UInt64(XDPAction.aborted.rawValue)
                 note = "fault: \(fault)"
             }
@@ -305,7 +311,8 @@ extension Replay {
     /// kernel when comparing), replay the capture, write the outputs.
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
-        againstKernel: Bool = false, verify: Bool = true, progress: ((Progress) -> Void)? = nil
+        againstKernel: Bool = false, verify: Bool = true, budget: UInt64 = RunBudget.defaultInstructions,
+        progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
         var possibleCPUs = 1
@@ -324,7 +331,7 @@ extension Replay {
         }
         let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: verify)
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked, seed: seed)
+        let runner = ProgramRunner(program: loaded.program, budget: budget, seed: seed)
         let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
         return try replay.run(capturePath: capture, progress: progress)
     }

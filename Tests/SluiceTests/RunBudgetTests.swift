@@ -1,0 +1,89 @@
+import BPFVM
+import Foundation
+import Sluice
+import Testing
+
+/// Verified means terminating, not quick: programs/runaway_loop.c nests two bpf_loop calls at the kernel's limit
+/// (2^46 callback runs per packet), which the kernel's verifier and Sluice's accept. Every packet must end as
+/// XDP_ABORTED at the instruction budget, with a note naming it, and the replay must go on to the next packet.
+@Suite struct RunBudgetTests {
+    /// A capture of `count` 60-byte frames (Ethernet-sized; the program does not look at them).
+    static func capture(frames count: Int) throws -> String {
+        var bytes: [UInt8] = []
+        func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        le32(0xa1b2_c3d4); le16(2); le16(4); le32(0); le32(0); le32(65535); le32(1)
+        for i in 0..<count {
+            le32(UInt32(i)); le32(0); le32(60); le32(60)
+            bytes += (0..<60).map { UInt8(truncatingIfNeeded: $0 &+ i) }
+        }
+        let path = NSTemporaryDirectory() + "budget-runaway-\(getpid())-\(count).pcap"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static func replay(frames: Int, verify: Bool, budget: UInt64) throws -> (Replay.Summary, [String], Duration) {
+        let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object("runaway_loop"))
+        let capture = try capture(frames: frames)
+        let results = capture + ".jsonl"
+        defer {
+            unlink(capture)
+            unlink(results)
+        }
+        var options = Replay.Options()
+        options.resultsPath = results
+        let start = ContinuousClock.now
+        let summary = try Replay.run(
+            source: source, spec: spec, capture: capture, options: options, verify: verify, budget: budget)
+        let elapsed = ContinuousClock.now - start
+        let lines = try String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").map(String.init)
+        return (summary, lines, elapsed)
+    }
+
+    @Test("nested bpf_loop at 1<<23 each: one aborted packet per frame, with the budget's note, quickly",
+        arguments: [true, false])
+    func runawayReplayEndsAtTheBudget(verified: Bool) throws {
+        let (summary, lines, elapsed) = try Self.replay(frames: 4, verify: verified, budget: 1_000_000)
+        #expect(summary.packets == 4)
+        #expect(summary.counts[.aborted] == 4)
+        #expect(summary.budgetExceeded == 4)
+        #expect(summary.budget == 1_000_000)
+        let packetLines = lines.filter { $0.hasPrefix("{\"i\":") }
+        #expect(packetLines.count == 4)
+        for line in packetLines {
+            #expect(line.contains("\"verdict\":\"aborted\""), "\(line)")
+            #expect(line.contains("instruction budget of 1000000 exceeded"), "\(line)")
+        }
+        #expect(elapsed < .seconds(60), "four runaway packets took \(elapsed)")
+    }
+
+    @Test("the default budget stops the runaway too")
+    func defaultBudgetStopsTheRunaway() throws {
+        let (summary, lines, _) = try Self.replay(frames: 1, verify: true, budget: RunBudget.defaultInstructions)
+        #expect(summary.budgetExceeded == 1)
+        #expect(lines.first?.contains("instruction budget of \(RunBudget.defaultInstructions) exceeded") == true)
+    }
+
+    @Test("loop_sum, the example that loops most, runs unchanged under a budget of 200 000")
+    func examplesStayFarBelowTheDefault() throws {
+        // loop_sum (bpf_loop over the payload) is the example that loops most; it must not come near the default.
+        let (source, _, spec) = try ProgramSource.open(
+            objectPath: try Repository.object("loop_sum"),
+            mapsJSON: nil)
+        let capture = Repository.path("pcaps/loop_sum.pcap")
+        let small = try Replay.run(
+            source: source, spec: spec, capture: capture, options: Replay.Options(), budget: 200_000)
+        let byDefault = try Replay.run(source: source, spec: spec, capture: capture, options: Replay.Options())
+        #expect(small.budgetExceeded == 0 && byDefault.budgetExceeded == 0)
+        #expect(small.counts == byDefault.counts)
+    }
+
+    @Test(
+        "the kernel's verifier accepts the runaway program too",
+        .enabled(if: KernelPrivileges.sufficient, "loading into the kernel needs CAP_BPF and CAP_NET_ADMIN (run as root)"))
+    func kernelAcceptsTheRunaway() throws {
+        let (source, _, _) = try ProgramSource.open(objectPath: try Repository.object("runaway_loop"))
+        let runner = try source.kernelRunner()
+        runner.close()
+    }
+}
