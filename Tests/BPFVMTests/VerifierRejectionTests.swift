@@ -181,7 +181,10 @@ struct VerifierRejectionTests {
             name: "store below the 512-byte frame", expect: "outside the frame's 512 bytes",
             source: "stdw [%r10-520], 0\nmov %r0, 2\nexit"),
         Case(
-            name: "load straddling the bottom of the frame", expect: "outside the frame's 512 bytes",
+            name: "load just below the bottom of the frame", expect: "outside the frame's 512 bytes",
+            source: "ldxw %r0, [%r10-516]\nexit"),
+        Case(
+            name: "load straddling the bottom of the frame is misaligned first", expect: "misaligned stack read",
             source: "ldxdw %r0, [%r10-516]\nexit"),
         Case(name: "writing r10", expect: "R10 (the frame pointer) is read-only", source: "mov %r10, 0\nexit"),
         Case(
