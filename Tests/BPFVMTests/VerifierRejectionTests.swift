@@ -313,8 +313,11 @@ struct VerifierRejectionTests {
 
     static let arithmeticCases: [Case] = [
         Case(
-            name: "arithmetic on the context", expect: "pointer arithmetic on context (xdp_md) prohibited",
-            source: "add %r1, 4\nmov %r0, 2\nexit"),
+            name: "load through a moved context", expect: "the context pointer was moved by 4",
+            source: "add %r1, 4\nldxw %r2, [%r1+0]\nmov %r0, 2\nexit"),
+        Case(
+            name: "variable arithmetic on the context", expect: "pointer arithmetic on context (xdp_md) prohibited",
+            source: "ldxw %r2, [%r1+16]\nand %r2, 4\nadd %r1, %r2\nmov %r0, 2\nexit"),
         Case(
             name: "adding two pointers", expect: "pointer += pointer prohibited",
             source: packet + "\nadd %r2, %r3\nmov %r0, 2\nexit"),

@@ -47,6 +47,11 @@ extension VerifierRun {
                         kernel: "R\(r) leaks addr into helper function")
                 }
             case .context:
+                if reg.kind == .context && reg.offset != 0 {
+                    throw makeError(
+                        pc, "\(name) argument R\(r): the context pointer was moved by \(reg.offset)", register: r,
+                        state: s, kernel: "dereference of modified ctx ptr R\(r) off=\(reg.offset) disallowed")
+                }
                 guard reg.kind == .context && reg.offset == 0 else {
                     throw fail(r, "expected the context (xdp_md), got \(reg.description(maps: program.maps))")
                 }

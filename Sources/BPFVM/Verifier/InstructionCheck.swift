@@ -306,6 +306,21 @@ extension VerifierRun {
     func offsetPointer(
         _ pointer: RegisterState, by scalar: Scalar, subtract: Bool, _ d: Int, _ pc: Int, _ s: AbstractState
     ) throws(VerifierError) -> RegisterState {
+        if pointer.kind == .context, let c = scalar.constantValue {
+            // The kernel lets the context move by a constant and refuses it when it is used
+            // ("dereference of modified ctx ptr").
+            var p = pointer
+            let delta = Int64(bitPattern: c)
+            let (sum, overflow) =
+                subtract ? p.offset.subtractingReportingOverflow(delta) : p.offset.addingReportingOverflow(delta)
+            guard !overflow, sum > -VerifierLimits.maxOffset, sum < VerifierLimits.maxOffset else {
+                throw makeError(
+                    pc, "R\(d) pointer offset \(subtract ? "-" : "+") \(delta) leaves the allowed range ±2^29",
+                    register: d, state: s)
+            }
+            p.offset = sum
+            return p
+        }
         guard pointer.kind.allowsArithmetic else {
             let hint = pointer.kind.isNullable ? " (check it against NULL first)" : ""
             throw makeError(

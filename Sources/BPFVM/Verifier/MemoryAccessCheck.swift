@@ -96,7 +96,11 @@ extension VerifierRun {
             }
             return scalarOfSize()
         case .context:
-            if access.isWrite { throw fail("R\(r) writes to the context (xdp_md) are not allowed") }
+            if access.isWrite {
+                throw makeError(
+                    pc, "R\(r) writes to the context (xdp_md) are not allowed", register: r, state: s,
+                    kernel: "invalid bpf_context access off=\(offset) size=\(size)")
+            }
             throw fail("R\(r) the context (xdp_md) cannot be passed as memory")
         case .mapValueOrNull, .ringbufRecordOrNull:
             let kernelType =
