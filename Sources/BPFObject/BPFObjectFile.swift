@@ -30,6 +30,8 @@ public struct BPFObjectFile: Hashable, Sendable {
     var codeSections: [CodeSection]
     /// Index into `codeSections` of `.text`, if the object has one.
     var textSection: Int?
+    /// BTF function signatures by name (`ProgramSpec.functions`).
+    var functionInfo: [String: FunctionInfo] = [:]
 
     /// Reads and parses the object at `path`.
     public init(path: String) throws(ObjectLoadError) {
@@ -45,6 +47,7 @@ public struct BPFObjectFile: Hashable, Sendable {
         globals = parser.globals
         codeSections = parser.codeSections
         textSection = parser.textSection
+        functionInfo = parser.functionInfo
         let text = parser.textSection
         programs = parser.codeSections.enumerated().flatMap { index, section in
             index == text

@@ -181,7 +181,10 @@ struct VerifierRejectionTests {
             name: "store below the 512-byte frame", expect: "outside the frame's 512 bytes",
             source: "stdw [%r10-520], 0\nmov %r0, 2\nexit"),
         Case(
-            name: "load straddling the bottom of the frame", expect: "outside the frame's 512 bytes",
+            name: "load just below the bottom of the frame", expect: "outside the frame's 512 bytes",
+            source: "ldxw %r0, [%r10-516]\nexit"),
+        Case(
+            name: "load straddling the bottom of the frame is misaligned first", expect: "misaligned stack read",
             source: "ldxdw %r0, [%r10-516]\nexit"),
         Case(name: "writing r10", expect: "R10 (the frame pointer) is read-only", source: "mov %r10, 0\nexit"),
         Case(
@@ -310,8 +313,11 @@ struct VerifierRejectionTests {
 
     static let arithmeticCases: [Case] = [
         Case(
-            name: "arithmetic on the context", expect: "pointer arithmetic on context (xdp_md) prohibited",
-            source: "add %r1, 4\nmov %r0, 2\nexit"),
+            name: "load through a moved context", expect: "the context pointer was moved by 4",
+            source: "add %r1, 4\nldxw %r2, [%r1+0]\nmov %r0, 2\nexit"),
+        Case(
+            name: "variable arithmetic on the context", expect: "pointer arithmetic on context (xdp_md) prohibited",
+            source: "ldxw %r2, [%r1+16]\nand %r2, 4\nadd %r1, %r2\nmov %r0, 2\nexit"),
         Case(
             name: "adding two pointers", expect: "pointer += pointer prohibited",
             source: packet + "\nadd %r2, %r3\nmov %r0, 2\nexit"),

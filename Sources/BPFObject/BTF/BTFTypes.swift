@@ -148,6 +148,45 @@ final class BTFTypes {
         }
     }
 
+    /// Parameter types of a FUNC_PROTO.
+    func parameters(_ id: UInt32) -> [UInt32] {
+        guard let t = raw(id), kind(id) == .functionPrototype else { return [] }
+        let count = Int(btf_vlen(t))
+        guard count > 0, let base = btf_params(t) else { return [] }
+        return (0..<count).map { base[$0].type }
+    }
+
+    /// Every FUNC by name: its linkage and prototype.
+    func functions() -> [String: (linkage: UInt32, prototype: UInt32)] {
+        var result: [String: (linkage: UInt32, prototype: UInt32)] = [:]
+        var id: UInt32 = 1
+        while id < typeCount {
+            if kind(id) == .function, let proto = referencedType(id) {
+                result[name(id)] = (linkage(id) ?? 0, proto)
+            }
+            id += 1
+        }
+        return result
+    }
+
+    /// The kernel's `btf_type_str` name of a type's kind (`STRUCT`, `UNKNOWN` for void).
+    func kernelKindName(_ id: UInt32) -> String {
+        switch kind(id) {
+        case .int: "INT"
+        case .pointer: "PTR"
+        case .array: "ARRAY"
+        case .structure: "STRUCT"
+        case .union: "UNION"
+        case .enumeration: "ENUM"
+        case .forward: "FWD"
+        case .typedef: "TYPEDEF"
+        case .functionPrototype: "FUNC_PROTO"
+        case .float: "FLOAT"
+        case .enumeration64: "ENUM64"
+        default: "UNKNOWN"
+        }
+    }
+
     /// Linkage of a VAR (`BTF_VAR_STATIC` 0, `BTF_VAR_GLOBAL_ALLOCATED` 1, `BTF_VAR_GLOBAL_EXTERN` 2) or FUNC
     /// (`BTF_FUNC_STATIC` 0, `GLOBAL` 1, `EXTERN` 2).
     func linkage(_ id: UInt32) -> UInt32? {

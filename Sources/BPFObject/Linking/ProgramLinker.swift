@@ -98,8 +98,15 @@ extension BPFObjectFile {
                 }
             }
         }
-        return ProgramSpec(
+        var spec = ProgramSpec(
             name: program.name, section: program.section, instructions: instructions, maps: maps, lineInfo: lineInfo,
             kfuncCalls: kfuncCalls, externAddresses: externAddresses, license: license)
+        for piece in pieces {
+            var info = functionInfo[piece.function.name] ?? FunctionInfo(name: piece.function.name)
+            // The program itself is verified as the entry whatever its linkage.
+            if piece.outputStart == 0 { info.isGlobal = false }
+            spec.functions[piece.outputStart] = info
+        }
+        return spec
     }
 }

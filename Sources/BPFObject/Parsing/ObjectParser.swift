@@ -48,6 +48,47 @@ struct ObjectParser {
         try readGlobalData()
         try readCodeSections()
         try readMapInitialisers()
+        readFunctionSignatures()
+    }
+
+    /// Functions by symbol name, from BTF: global functions with the argument kinds the kernel verifies them from
+    /// (`btf_prepare_func_args`), static ones with their name only.
+    private(set) var functionInfo: [String: FunctionInfo] = [:]
+
+    private mutating func readFunctionSignatures() {
+        guard let btf else { return }
+        for (name, function) in btf.functions() {
+            guard function.linkage == 1 else {
+                functionInfo[name] = FunctionInfo(name: name)
+                continue
+            }
+            func classify(_ type: UInt32, argument: Int) -> FunctionInfo.Argument {
+                let t = btf.skippingModifiers(type)
+                switch btf.kind(t) {
+                case .int, .enumeration, .enumeration64: return .scalar
+                case .pointer:
+                    let target = btf.skippingModifiers(btf.referencedType(t) ?? 0)
+                    if btf.kind(target) == .structure && btf.name(target) == "xdp_md" { return .context }
+                    if target != 0, let size = btf.resolvedSize(target), btf.kind(target) != .functionPrototype {
+                        return .memory(size: size)
+                    }
+                    let targetName = target == 0 ? "" : btf.name(target)
+                    return .unsupported(
+                        "arg#\(argument) reference type('\(btf.kernelKindName(target)) \(targetName)') size cannot be "
+                            + "determined: -22")
+                default:
+                    return .unsupported(
+                        "Arg#\(argument) type \(btf.kernelKindName(t)) in \(name)() is not supported yet.")
+                }
+            }
+            let proto = function.prototype
+            let arguments = btf.parameters(proto).enumerated().map { classify($0.element, argument: $0.offset) }
+            let returnType = btf.skippingModifiers(btf.referencedType(proto) ?? 0)
+            let returns: FunctionInfo.Argument =
+                [.int, .enumeration, .enumeration64].contains(btf.kind(returnType))
+                ? .scalar : .unsupported("Global function \(name)() doesn't return scalar. Only those are supported.")
+            functionInfo[name] = FunctionInfo(name: name, isGlobal: true, arguments: arguments, returns: returns)
+        }
     }
 
     func fail(_ reason: String) -> ObjectLoadError { ObjectLoadError(path: path, reason: reason) }

@@ -22,6 +22,9 @@ public struct ProgramSpec: Hashable, Sendable {
     /// Other programs of the same object by function name, for PROG_ARRAY initialisers (tail calls). Their `maps` are
     /// this program's `maps` (one object, one set of maps).
     public var siblings: [String: ProgramSpec]
+    /// The functions linked into `instructions`, by entry instruction: names, and for global (non-static) functions
+    /// the BTF signature the kernel verifies them from. Empty for assembled programs (every function static).
+    public var functions: [Int: FunctionInfo] = [:]
 
     public init(
         name: String, section: String = "", instructions: [Instruction], maps: [MapSpec] = [],

@@ -15,6 +15,16 @@ extension VerifierRun {
             : .constant(width == .bits64 ? UInt64(bitPattern: Int64(insn.imm)) : UInt64(UInt32(bitPattern: insn.imm)))
         var taken: AbstractState? = s
         var fall: AbstractState? = s
+        func prohibited(_ r: Int, _ why: String) -> VerifierError {
+            makeError(
+                pc, "R\(r) \(why): comparing addresses would leak them into the program's decisions", register: r,
+                state: s, kernel: "R\(r) pointer comparison prohibited")
+        }
+        let packetKinds: Set<RegisterKind> = [.packet, .packetEnd, .packetMeta]
+        let packetPair = packetKinds.contains(a.kind) && packetKinds.contains(b.kind)
+        if source == .register && b.kind.isPointer && !packetPair {
+            throw prohibited(sr, "is a \(b.kind.name) compared with a \(a.kind == .scalar ? "scalar" : a.kind.name)")
+        }
 
         if a.kind == .scalar && b.kind == .scalar {
             let refine = width == .bits64 ? Scalar.refine : Scalar.refine32
@@ -30,9 +40,12 @@ extension VerifierRun {
             } else {
                 fall = nil
             }
-        } else if cond == .eq || cond == .ne, a.kind.isPointer != b.kind.isPointer,
-            (a.kind.isPointer ? b : a).value.constantValue == 0, width == .bits64
-        {
+        } else if cond == .eq || cond == .ne, a.kind.isPointer, b.kind == .scalar, b.value.constantValue == 0 {
+            if width == .bits32 || (a.kind.isNullable && source == .register) {
+                // The low half of a valid pointer may be zero, and the kernel marks NULL only against an immediate
+                // 0: both sides go on with the pointer as it was.
+                return .branch(taken: taken, target: target, fall: fall, fallTarget: pc + 1)
+            }
             // (Only 64-bit comparisons: the low half of a valid pointer may be zero, so JMP32 decides nothing.)
             // Pointer compared with NULL.
             let pointer = a.kind.isPointer ? a : b
@@ -59,7 +72,9 @@ extension VerifierRun {
                 taken = notNullState
                 fall = isNullState
             }
-        } else if width == .bits64, let (pointer, _, relation) = packetComparison(a, b, cond) {
+        } else if width == .bits64, [.ugt, .uge, .ult, .ule].contains(cond),
+            let (pointer, _, relation) = packetComparison(a, b, cond)
+        {
             // relation: what holds in the taken branch between `pointer` and `end`.
             if let range = provenRange(pointer, relation) {
                 markRange(&taken!, pointer, range, pc)
@@ -67,6 +82,11 @@ extension VerifierRun {
             if let range = provenRange(pointer, relation.negated) {
                 markRange(&fall!, pointer, range, pc)
             }
+        } else if a.kind.isPointer && !packetPair {
+            throw prohibited(
+                d,
+                "is a \(a.kind.name) compared with \(b.kind == .scalar ? "a scalar" : "a " + b.kind.name)"
+                    + (a.kind.isNullable && cond != .eq && cond != .ne ? " (only == NULL / != NULL checks)" : ""))
         }
         return .branch(taken: taken, target: target, fall: fall, fallTarget: pc + 1)
     }

@@ -16,6 +16,7 @@ extension VerifierRun {
         var constantSize: Int64? = nil
         var releasedReference: UInt32? = nil
         var callback: Int? = nil
+        var constantKey: UInt64? = nil
         var index = 0
         let name = spec.name
         func fail(_ r: Int, _ reason: String) -> VerifierError {
@@ -28,10 +29,29 @@ extension VerifierRun {
             if reg.kind == .notInitialised {
                 throw makeError(pc, "\(name) argument R\(r) is not initialised")
             }
+            if kind != .anything, reg.kind == .packet || reg.kind == .packetMeta, let id = spec.id,
+                !HelperTable.packetAccessHelpers.contains(id)
+            {
+                throw makeError(
+                    pc,
+                    "\(name) argument R\(r): this helper may not be given packet memory (copy the bytes to the stack "
+                        + "first)", register: r, state: s, kernel: "helper access to the packet is not allowed")
+            }
             switch kind {
             case .anything:
-                break
+                if reg.kind.isPointer {
+                    throw makeError(
+                        pc,
+                        "\(name) argument R\(r) takes a number, but R\(r) is a \(reg.kind.name): the helper would see "
+                            + "(and could pass on) the host address", register: r, state: s,
+                        kernel: "R\(r) leaks addr into helper function")
+                }
             case .context:
+                if reg.kind == .context && reg.offset != 0 {
+                    throw makeError(
+                        pc, "\(name) argument R\(r): the context pointer was moved by \(reg.offset)", register: r,
+                        state: s, kernel: "dereference of modified ctx ptr R\(r) off=\(reg.offset) disallowed")
+                }
                 guard reg.kind == .context && reg.offset == 0 else {
                     throw fail(r, "expected the context (xdp_md), got \(reg.description(maps: program.maps))")
                 }
@@ -45,6 +65,9 @@ extension VerifierRun {
                 guard let m = map else { throw fail(r, "no map argument precedes the key/value") }
                 let size = kind == .mapKey ? m.keySize : m.valueSize
                 try memoryArgument(&s, r, pc, name: name, min: Int64(size), max: Int64(size), write: false)
+                if kind == .mapKey && spec.id == 1 && (m.type == .array || m.type == .percpuArray) {
+                    constantKey = constantStackKey(s, reg, size: size)
+                }
             case .readableMemory, .writableMemory, .readableMemoryOrNull:
                 let sizeRegister = r + 1
                 let sizeReg = s[register: sizeRegister]
@@ -90,6 +113,9 @@ extension VerifierRun {
                         r,
                         "expected a ring buffer record from bpf_ringbuf_reserve (checked against NULL), got "
                             + reg.description(maps: program.maps))
+                }
+                guard reg.referenceID != 0 else {
+                    throw fail(r, "expected a ring buffer record from bpf_ringbuf_reserve, got a memory argument")
                 }
                 guard reg.offset == 0 && reg.value.constantValue == 0 else {
                     throw fail(r, "the record pointer must be the one bpf_ringbuf_reserve returned (offset 0)")
@@ -158,6 +184,10 @@ extension VerifierRun {
             }
             var r0 = RegisterState.pointer(.mapValueOrNull, target: Int32(mapIndex))
             r0.id = newID()
+            if let key = constantKey, let m = map, key < UInt64(m.maxEntries) {
+                // As the kernel (`can_elide_value_nullness`): an array lookup with a known in-range key cannot fail.
+                r0 = .pointer(.mapValue, target: Int32(mapIndex))
+            }
             s[register: 0] = r0
         case .ringbufRecordOrNull:
             guard let size = constantSize else { throw makeError(pc, "\(name) needs a constant size") }
@@ -243,4 +273,38 @@ extension VerifierRun {
         s.frames.append(frame)
         return .next(callback)
     }
+}
+
+extension VerifierRun {
+    /// The key's value when the stack holds it as a constant the way the kernel's `get_constant_map_key` can see
+    /// it: zero bytes from the key to the top of its 8-byte slot, or a spill of exactly the key's size (a narrow spill
+    /// starts at the slot's bottom; the kernel only keeps narrow spills at 8-aligned addresses).
+    func constantStackKey(_ s: AbstractState, _ key: RegisterState, size: Int) -> UInt64? {
+        guard key.kind == .stack, key.value.isConstant else { return nil }
+        let address = key.offset &+ Int64(bitPattern: key.value.constantValue ?? 0)
+        guard address < 0, address >= -VerifierLimits.stackSize else { return nil }
+        let slot = s.frames[Int(key.target)].slot(Int((-address - 1) / 8))
+        let position = Int((address % 8 + 8) % 8)
+        guard position + size <= 8 else { return nil }
+        if slot.kinds == 0xaaaa {
+            // Eight zero bytes may be the kernel's 8-byte spill of 0, which only matches a key ending the slot.
+            return position + size == 8 ? 0 : nil
+        }
+        var zeros = 0
+        for byte in position..<8 {
+            guard slot.kind(at: byte) == .zero else { break }
+            zeros += 1
+        }
+        if zeros >= size { return 0 }
+        guard let spilled = slot.spill, spilled.kind == .scalar, let value = spilled.value.constantValue else {
+            return nil
+        }
+        if slot.isFullSpill { return position + size == 8 ? value : nil }
+        return slot.spillPosition == 0 && position == 0 && Int(slot.spillSize) == size ? value : nil
+    }
+}
+
+extension HelperTable {
+    /// Helpers whose kernel prototype sets `pkt_access`: only these may be given packet memory.
+    static let packetAccessHelpers: Set<Int32> = [1, 2, 3, 28]
 }

@@ -55,6 +55,9 @@ extension VerifierRun {
                 return .next(pc + 1)
             }
             let target = try read(s, d, pc)
+            if source == .immediate {
+                try checkImmediate(kind, width, insn.imm, pc)
+            }
             if target.kind == .scalar && operand.kind == .scalar {
                 s[register: d] = .scalar(Scalar.alu(kind, target.value, operand.value, width: width))
                 return .next(pc + 1)
@@ -116,7 +119,8 @@ extension VerifierRun {
         case .store(let size, let source):
             let value: RegisterState =
                 source == .register ? try read(s, sr, pc) : .constant(UInt64(bitPattern: Int64(insn.imm)))
-            _ = try read(s, d, pc)
+            let base = try read(s, d, pc)
+            try checkStoreLeak(base, value, d: d, sr: sr, size: size.byteCount, fromRegister: source == .register, pc, s)
             _ = try memoryAccess(
                 &s, base: d, offset: Int64(insn.offset), size: size.byteCount, access: .write(value), pc)
             return .next(pc + 1)
@@ -124,11 +128,21 @@ extension VerifierRun {
         case .atomic(let op, let fetch, let size):
             let base = try read(s, d, pc)
             let operand = try read(s, sr, pc)
+            if op == .cmpxchg { _ = try read(s, 0, pc) }
+            if let name = base.kind.kernelStoreName, base.kind == .context || base.kind == .packet
+                || base.kind == .packetMeta
+            {
+                throw makeError(
+                    pc,
+                    "R\(d) atomic operations are only allowed on the stack and map values, not on a \(base.kind.name)",
+                    register: d, state: s, kernel: "BPF_ATOMIC stores into R\(d) \(name) is not allowed")
+            }
             guard operand.kind == .scalar else {
                 throw makeError(
-                    pc, "R\(sr) atomic operand must be a scalar, not a \(operand.kind.name)", register: sr, state: s)
+                    pc,
+                    "R\(sr) atomic operand must be a scalar, not a \(operand.kind.name) (it would leak the address)",
+                    register: sr, state: s, kernel: "R\(sr) leaks addr into mem")
             }
-            if op == .cmpxchg { _ = try read(s, 0, pc) }
             guard base.kind == .stack || base.kind == .mapValue else {
                 throw makeError(
                     pc,
@@ -142,7 +156,8 @@ extension VerifierRun {
                 && base.value.tnum.mask & UInt64(n - 1) == 0
             guard aligned else {
                 throw makeError(
-                    pc, "R\(d) misaligned atomic access of \(n) bytes at offset \(fixed)", register: d, state: s)
+                    pc, "R\(d) misaligned atomic access of \(n) bytes at offset \(fixed)", register: d, state: s,
+                    kernel: misalignedText(base, insnOffset: Int64(insn.offset), size: Int(n)))
             }
             _ = try memoryAccess(&s, base: d, offset: Int64(insn.offset), size: Int(n), access: .read, pc)
             _ = try memoryAccess(
@@ -213,7 +228,9 @@ extension VerifierRun {
             return try helperCall(&s, pc, id: insn.imm)
 
         case .call(.local):
-            return try localCall(&s, pc, target: pc + 1 + Int(insn.imm))
+            let target = pc + 1 + Int(insn.imm)
+            if let info = globalFunction(at: target) { return try globalCall(&s, pc, entry: target, info) }
+            return try localCall(&s, pc, target: target)
 
         case .call(.kfunc):
             guard let extern = program.kfuncCalls[pc] else {
@@ -289,6 +306,21 @@ extension VerifierRun {
     func offsetPointer(
         _ pointer: RegisterState, by scalar: Scalar, subtract: Bool, _ d: Int, _ pc: Int, _ s: AbstractState
     ) throws(VerifierError) -> RegisterState {
+        if pointer.kind == .context, let c = scalar.constantValue {
+            // The kernel lets the context move by a constant and refuses it when it is used
+            // ("dereference of modified ctx ptr").
+            var p = pointer
+            let delta = Int64(bitPattern: c)
+            let (sum, overflow) =
+                subtract ? p.offset.subtractingReportingOverflow(delta) : p.offset.addingReportingOverflow(delta)
+            guard !overflow, sum > -VerifierLimits.maxOffset, sum < VerifierLimits.maxOffset else {
+                throw makeError(
+                    pc, "R\(d) pointer offset \(subtract ? "-" : "+") \(delta) leaves the allowed range ±2^29",
+                    register: d, state: s)
+            }
+            p.offset = sum
+            return p
+        }
         guard pointer.kind.allowsArithmetic else {
             let hint = pointer.kind.isNullable ? " (check it against NULL first)" : ""
             throw makeError(
@@ -335,20 +367,31 @@ extension VerifierRun {
         -> RegisterState
     {
         let offset = Int(base.offset) + Int(insn.offset)
-        guard base.offset == 0, offset >= 0, offset + size <= ContextField.contextSize,
+        let register = Int(insn.src)
+        if base.offset != 0 {
+            throw makeError(
+                pc, "R\(register) the context pointer was moved by \(base.offset); load fields from ctx itself",
+                kernel: "dereference of modified ctx ptr R\(register) off=\(base.offset) disallowed")
+        }
+        // The kernel's xdp_is_valid_access: every field is read whole (4 bytes, aligned); egress_ifindex only in
+        // devmap programs.
+        let kernel = "invalid bpf_context access off=\(insn.offset) size=\(size)"
+        guard offset >= 0, offset + size <= ContextField.contextSize,
             let field = ContextField(rawValue: UInt8(offset / 4))
         else {
-            throw makeError(pc, "invalid access to the context (xdp_md) at offset \(offset), size \(size)")
+            throw makeError(
+                pc, "invalid access to the context (xdp_md) at offset \(offset), size \(size): outside its 24 bytes",
+                kernel: kernel)
         }
-        if field.isPointer {
-            guard size == 4 && offset % 4 == 0 else {
-                throw makeError(
-                    pc, "the xdp_md pointer field at offset \(offset) must be read with a 4-byte load, not \(size)")
-            }
-        } else {
-            guard offset % 4 + size <= 4 && offset % size == 0 else {
-                throw makeError(pc, "misaligned or oversized xdp_md access at offset \(offset), size \(size)")
-            }
+        guard size == 4 && offset % 4 == 0 else {
+            throw makeError(
+                pc,
+                "misaligned or oversized xdp_md access at offset \(offset), size \(size): xdp_md fields must be read "
+                    + "with a 4-byte load, whole", kernel: kernel)
+        }
+        if field == .egressIfindex {
+            throw makeError(
+                pc, "egress_ifindex (xdp_md offset 20) is only readable in devmap programs, not in XDP", kernel: kernel)
         }
         contextLoads[pc] = field
         switch field {
@@ -398,6 +441,14 @@ extension VerifierRun {
             invalidateStackPointers(&s, above: caller)
             return .next(Int(frame.callSite) + 1)
         }
+        if s.frames[0].subprogram != 0 {
+            // A global function verified on its own returns an integer to whichever caller.
+            guard r0.kind == .scalar else {
+                throw makeError(
+                    pc, "R0 a global function must return an integer, not a \(r0.kind.name)", register: 0, state: s,
+                    kernel: "At subprogram exit the register R0 is not a scalar value (\(r0.kind.kernelTypeName))")
+            }
+        }
         if let r = s.references.first {
             throw makeError(
                 pc,
@@ -407,9 +458,9 @@ extension VerifierRun {
         guard r0.kind == .scalar else {
             throw makeError(
                 pc, "R0 leaks addr: the program returns a \(r0.kind.name) instead of an XDP action",
-                register: 0, state: s)
+                register: 0, state: s, kernel: "R0 leaks addr as return value")
         }
-        if r0.value.umax > 4 {
+        if r0.value.umax > 4 && s.frames[0].subprogram == 0 {
             let warning = "\(at(pc)): return value may be \(r0.value.description), outside XDP's actions 0…4"
             if !warnings.contains(warning) && warnings.count < 20 { warnings.append(warning) }
         }
@@ -450,11 +501,91 @@ extension VerifierRun {
 
     func localCall(_ s: inout AbstractState, _ pc: Int, target: Int) throws(VerifierError) -> StepResult {
         guard s.frames.count < VerifierLimits.maxFrames else {
-            throw makeError(pc, "the call stack is too deep: more than \(VerifierLimits.maxFrames) frames")
+            throw makeError(
+                pc, "the call stack is too deep: more than \(VerifierLimits.maxFrames) frames",
+                kernel: "the call stack of \(s.frames.count + 1) frames is too deep")
         }
         var frame = FrameState(frameIndex: s.frames.count, callSite: Int32(pc), subprogram: Int32(target))
         for r in 1...5 { frame.registers[r] = s[register: r] }
         s.frames.append(frame)
         return .next(target)
+    }
+}
+
+extension VerifierRun {
+    /// Immediates the kernel refuses when it decodes an ALU instruction (`check_alu_op`).
+    func checkImmediate(_ kind: ALUKind, _ width: OperandWidth, _ imm: Int32, _ pc: Int) throws(VerifierError) {
+        switch kind {
+        case .div, .mod, .sdiv, .smod:
+            if imm == 0 {
+                throw makeError(
+                    pc, "\(kind.rawValue) by the immediate 0 (the kernel refuses it when loading)", kernel: "div by zero")
+            }
+        case .lsh, .rsh, .arsh:
+            let bits: Int32 = width == .bits64 ? 64 : 32
+            if imm < 0 || imm >= bits {
+                throw makeError(
+                    pc, "shift by \(imm), outside 0…\(bits - 1) for a \(bits)-bit operation",
+                    kernel: "invalid shift \(imm)")
+            }
+        default:
+            break
+        }
+    }
+
+    /// A store must not put an address where the program's output (map values, the packet, ring buffer records)
+    /// or the context could carry it out, and a pointer goes to the stack only as a whole 8-byte spill.
+    func checkStoreLeak(
+        _ base: RegisterState, _ value: RegisterState, d: Int, sr: Int, size: Int, fromRegister: Bool, _ pc: Int,
+        _ s: AbstractState
+    ) throws(VerifierError) {
+        if base.kind == .context && !fromRegister {
+            throw makeError(
+                pc, "R\(d) writes to the context (xdp_md) are not allowed", register: d, state: s,
+                kernel: "invalid bpf_context access off=\(insns[pc].offset) size=\(size)")
+        }
+        guard value.kind.isPointer else { return }
+        let place: String
+        switch base.kind {
+        case .mapValue: place = "map"
+        case .packet, .packetMeta: place = "packet"
+        case .ringbufRecord: place = "mem"
+        case .context: place = "ctx"
+        case .stack:
+            if size != 8 {
+                throw makeError(
+                    pc, "R\(sr) a \(value.kind.name) may only be spilled to the stack whole (8 bytes), not \(size)",
+                    register: sr, state: s, kernel: "invalid size of register spill")
+            }
+            return
+        default: return
+        }
+        let what = place == "mem" ? "a ring buffer record" : place == "ctx" ? "the context" : "the \(place)"
+        throw makeError(
+            pc,
+            "R\(sr) stores a \(value.kind.name) into \(what): the host address would leak out of the sandbox",
+            register: sr, state: s, kernel: "R\(sr) leaks addr into \(place)")
+    }
+
+    /// The kernel's `check_generic_ptr_alignment` message for a misaligned access through `base`.
+    func misalignedText(_ base: RegisterState, insnOffset: Int64, size: Int) -> String {
+        let desc = base.kind == .stack ? "stack " : base.kind == .mapValue ? "value " : ""
+        let t = base.value.tnum
+        let varOff =
+            t.isConstant
+            ? "\(Int64(bitPattern: t.value))" : "(0x\(String(t.value, radix: 16)); 0x\(String(t.mask, radix: 16)))"
+        return "misaligned \(desc)access off \(varOff)+\(base.offset)+\(insnOffset) size \(size)"
+    }
+}
+
+extension RegisterKind {
+    /// The kernel's `reg_type_str` for the kinds its store messages name.
+    var kernelStoreName: String? {
+        switch self {
+        case .context: "ctx"
+        case .packet: "pkt"
+        case .packetMeta: "pkt_meta"
+        default: nil
+        }
     }
 }

@@ -36,6 +36,20 @@ extension VerifierRun {
         }
         switch reg.kind {
         case .stack:
+            switch access {
+            case .read, .write:
+                // The kernel's stack alignment is always strict: spill tracking relies on it.
+                let start = reg.value.tnum + .constant(UInt64(bitPattern: fixed))
+                if (start.value | start.mask) & UInt64(n - 1) != 0 {
+                    throw makeError(
+                        pc,
+                        "R\(r) misaligned stack \(what) of \(n) bytes at offset \(fixed)"
+                            + (reg.value.isConstant ? "" : " + [\(reg.value.description)]")
+                            + ": stack accesses must be aligned to their size",
+                        register: r, state: s, kernel: misalignedText(reg, insnOffset: offset, size: size))
+                }
+            default: break
+            }
             return try stackAccess(
                 &s, reg, r, lo: lo, hi: hi, size: size, fixedOffset: reg.value.isConstant ? lo : nil,
                 access: access, pc)
@@ -77,18 +91,29 @@ extension VerifierRun {
             return scalarOfSize()
         case .ringbufRecord:
             if lo < 0 || hi > reg.size {
-                throw fail("R\(r) \(what) of \(maxSize) bytes at offset \(lo) of a \(reg.size)-byte ring buffer record")
+                let region = reg.referenceID != 0 ? "ring buffer record" : "memory argument"
+                throw fail("R\(r) \(what) of \(maxSize) bytes at offset \(lo) of a \(reg.size)-byte \(region)")
             }
             return scalarOfSize()
         case .context:
-            if access.isWrite { throw fail("R\(r) writes to the context (xdp_md) are not allowed") }
+            if access.isWrite {
+                throw makeError(
+                    pc, "R\(r) writes to the context (xdp_md) are not allowed", register: r, state: s,
+                    kernel: "invalid bpf_context access off=\(offset) size=\(size)")
+            }
             throw fail("R\(r) the context (xdp_md) cannot be passed as memory")
         case .mapValueOrNull, .ringbufRecordOrNull:
-            throw fail("R\(r) \(what) through a \(reg.kind.name): check it against NULL first")
+            let kernelType =
+                reg.kind == .ringbufRecordOrNull && reg.referenceID != 0 ? "ringbuf_mem_or_null" : reg.kind.kernelTypeName
+            throw makeError(
+                pc, "R\(r) \(what) through a \(reg.kind.name): check it against NULL first", register: r, state: s,
+                kernel: "R\(r) invalid mem access '\(kernelType)'")
         case .scalar:
-            throw fail(
+            throw makeError(
+                pc,
                 "R\(r) invalid memory access: a scalar is not a pointer (after a helper that changes the packet, "
-                    + "packet pointers must be reloaded from the context)")
+                    + "packet pointers must be reloaded from the context)", register: r, state: s,
+                kernel: "R\(r) invalid mem access 'scalar'")
         default:
             throw fail("R\(r) invalid memory access through a \(reg.kind.name)")
         }
@@ -113,13 +138,29 @@ extension VerifierRun {
         switch access {
         case .read, .helperRead:
             var allZero = true
+            let isHelper: Bool
+            if case .helperRead = access { isHelper = true } else { isHelper = false }
+            func kernelText(_ b: Int64) -> String? {
+                guard let lo = fixedOffset else { return nil }
+                return isHelper
+                    ? "invalid read from stack R\(r) off \(lo)+\(b - lo) size \(hi - lo)"
+                    : "invalid read from stack off \(lo)+\(b - lo) size \(hi - lo)"
+            }
             for b in lo..<hi {
-                let kind = s.frames[frameIndex].slot(slotIndex(b)).kind(at: position(b))
+                let slot = s.frames[frameIndex].slot(slotIndex(b))
+                let kind = slot.kind(at: position(b))
                 if kind == .invalid {
                     throw makeError(
                         pc,
                         "R\(r) reads uninitialised stack at offset \(b) (access of \(hi - lo) bytes at offset \(lo))",
-                        register: r, state: s)
+                        register: r, state: s, kernel: kernelText(b))
+                }
+                if kind == .spill, isHelper, let spilled = slot.spill, spilled.kind.isPointer {
+                    throw makeError(
+                        pc,
+                        "R\(r) the helper would copy out the \(spilled.kind.name) spilled at stack offset "
+                            + "\(b - Int64(position(b))): the host address would leak",
+                        register: r, state: s, kernel: kernelText(b))
                 }
                 if kind != .zero { allZero = false }
             }
@@ -127,6 +168,13 @@ extension VerifierRun {
             if let off = fixedOffset {
                 let slot = s.frames[frameIndex].slot(slotIndex(off))
                 if size == 8 && position(off) == 0 && slot.isFullSpill { return slot.spill! }
+                if let spilled = slot.spill, spilled.kind.isPointer {
+                    throw makeError(
+                        pc,
+                        "R\(r) reads \(size) bytes of the \(spilled.kind.name) spilled at stack offset "
+                            + "\(off - Int64(position(off))); a spilled pointer is read back whole (8 bytes) or not at all",
+                        register: r, state: s, kernel: "invalid size of register fill")
+                }
                 if let spilled = slot.spill, slot.spillSize < 8, Int(slot.spillSize) == size,
                     Int(slot.spillPosition) == position(off)
                 {

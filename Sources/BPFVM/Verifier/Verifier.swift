@@ -124,12 +124,16 @@ final class VerifierRun {
 
     // MARK: Errors
 
-    func makeError(_ pc: Int, _ reason: String, register: Int? = nil, state: AbstractState? = nil) -> VerifierError {
+    func makeError(
+        _ pc: Int, _ reason: String, register: Int? = nil, state: AbstractState? = nil, kernel: String? = nil
+    ) -> VerifierError {
         var registerText: String? = nil
         if let register, let state {
             registerText = "R\(register) = " + state[register: register].description(maps: program.maps)
         }
-        return VerifierRun.makeError(program, pc, reason, registerText: registerText, source: nil)
+        var error = VerifierRun.makeError(program, pc, reason, registerText: registerText, source: nil)
+        error.kernelReason = kernel
+        return error
     }
 
     static func makeError(
@@ -183,6 +187,13 @@ final class VerifierRun {
         var work: [Pending] = [Pending(state: entry, pc: 0, parent: -1)]
         while var path = work.popLast() {
             try explore(&path, &work)
+        }
+        for entry in globalEntries {
+            guard let info = globalFunction(at: entry) else { continue }
+            work = [Pending(state: globalEntryState(entry, info), pc: entry, parent: -1)]
+            while var path = work.popLast() {
+                try explore(&path, &work)
+            }
         }
         try checkStackDepth()
         return VerificationReport(
@@ -283,6 +294,7 @@ final class VerifierRun {
     /// to 32 bytes) must fit in 512 bytes. (Call depth is checked on the paths themselves.) Memoised, so a call
     /// graph with much fan-out costs linear time.
     func checkStackDepth() throws(VerifierError) {
+        try checkRecursion()
         let subs = structure.subprograms
         func frameSize(_ s: Int) -> Int { (max(stackDepth[s], 1) + 31) / 32 * 32 }
         var memo: [Int: (bytes: Int, chain: [Int])] = [:]
@@ -308,6 +320,45 @@ final class VerifierRun {
                 subs[chain.last ?? 0],
                 "combined stack size of \(chain.count) calls is \(total) bytes, more than 512: \(names)")
         }
+    }
+}
+
+extension VerifierRun {
+    /// The kernel walks the static call graph after exploring the paths (`check_max_stack_depth`) and refuses any
+    /// recursion, even one a value bounds, because the walk never ends before 8 frames.
+    func checkRecursion() throws(VerifierError) {
+        let count = structure.subprograms.count
+        var calls = [[(site: Int, callee: Int)]](repeating: [], count: count)
+        for pc in insns.indices {
+            if case .call(.local)? = structure.operations[pc] {
+                calls[structure.subprogramOf[pc]].append((pc, structure.subprogramOf[pc + 1 + Int(insns[pc].imm)]))
+            }
+        }
+        var state = [UInt8](repeating: 0, count: count)  // 0 unvisited, 1 on the path, 2 done
+        var path: [(site: Int, callee: Int)] = []
+        func visit(_ sub: Int) -> [(site: Int, callee: Int)]? {
+            state[sub] = 1
+            for call in calls[sub] {
+                path.append(call)
+                if state[call.callee] == 1 { return path }
+                if state[call.callee] == 0, let cycle = visit(call.callee) { return cycle }
+                path.removeLast()
+            }
+            state[sub] = 2
+            return nil
+        }
+        guard let cycle = visit(0), let last = cycle.last else { return }
+        let names = cycle.drop { structure.subprogramOf[$0.site] != last.callee }.map {
+            "\(functionName(structure.subprogramOf[$0.site])) calls \(functionName($0.callee)) at \(at($0.site))"
+        }
+        throw makeError(
+            last.site, "recursive call: " + names.joined(separator: ", ") + " (BPF functions may not recurse)",
+            kernel: "the call stack of \(VerifierLimits.maxFrames) frames is too deep !")
+    }
+
+    func functionName(_ sub: Int) -> String {
+        let entry = structure.subprograms[sub]
+        return program.functions[entry]?.name ?? "function at instruction \(entry)"
     }
 }
 

@@ -13,10 +13,13 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
     public var registerState: String?
     /// One line, e.g. `R3 pointer to packet, offset 34, size 2: outside the 34 bytes proven by the check at …`.
     public var reason: String
+    /// The 6.18 kernel verifier's message for the same refusal, word for word (e.g. `R1 leaks addr into map`), so
+    /// the log line a user may have seen from the kernel can be searched for; nil where Sluice's reason is its own.
+    public var kernelReason: String?
 
     public init(
         programName: String = "", instructionIndex: Int, instruction: String, source: SourceLocation? = nil,
-        registerState: String? = nil, reason: String
+        registerState: String? = nil, reason: String, kernelReason: String? = nil
     ) {
         self.programName = programName
         self.instructionIndex = instructionIndex
@@ -24,6 +27,7 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
         self.source = source
         self.registerState = registerState
         self.reason = reason
+        self.kernelReason = kernelReason
     }
 
     public var description: String {
@@ -36,6 +40,7 @@ public struct VerifierError: Error, Hashable, Sendable, CustomStringConvertible 
         }
         if let registerState { lines.append("  \(registerState)") }
         lines.append("error: \(reason)")
+        if let kernelReason { lines.append("kernel: \(kernelReason)") }
         return lines.joined(separator: "\n")
     }
 }
