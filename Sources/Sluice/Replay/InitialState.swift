@@ -66,16 +66,43 @@ public struct InitialState: Sendable {
             let digits = negative ? String(text.dropFirst()) : text
             let magnitude =
                 digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits, radix: 10)
-            guard let magnitude, variable.size <= 8 else {
+            guard let magnitude, (1...8).contains(variable.size) else {
                 throw Error("--set \(name): '\(text)' is not an integer for a \(variable.size)-byte variable")
             }
-            let value = negative ? 0 &- magnitude : magnitude
-            if variable.size < 8 && !negative && value >> (UInt64(variable.size) * 8) != 0 {
-                throw Error("--set \(name): \(text) does not fit in \(variable.size) bytes")
+            let (minimum, maximum) = Self.range(of: variable)
+            let fits = negative ? magnitude <= minimum.magnitude : magnitude <= maximum
+            guard fits else {
+                let type = Self.typeName(of: variable)
+                throw Error("--set \(name): \(text) is out of range for \(type) (\(minimum)...\(maximum))")
             }
+            let value = negative ? 0 &- magnitude : magnitude
             bytes = (0..<variable.size).map { UInt8(truncatingIfNeeded: value >> (UInt64($0) * 8)) }
         }
         globals[name] = bytes
+    }
+
+    /// The values a `--set` integer may take for `variable`: from its BTF type (signed or unsigned, `bool` 0...1); a
+    /// variable without BTF integer type takes either reading of its width (-2^(n-1) ... 2^n - 1).
+    static func range(of variable: GlobalVariable) -> (minimum: Int64, maximum: UInt64) {
+        let bits = UInt64(variable.size * 8)
+        let unsignedMaximum = bits >= 64 ? UInt64.max : (1 << bits) - 1
+        let signedMaximum = unsignedMaximum >> 1
+        let signedMinimum = bits >= 64 ? Int64.min : -Int64(signedMaximum) - 1
+        switch variable.integer {
+        case .bool: return (0, 1)
+        case .signed: return (signedMinimum, signedMaximum)
+        case .unsigned: return (0, unsignedMaximum)
+        case nil: return (signedMinimum, unsignedMaximum)
+        }
+    }
+
+    static func typeName(of variable: GlobalVariable) -> String {
+        switch variable.integer {
+        case .bool: "a bool"
+        case .signed: "a signed \(variable.size * 8)-bit integer"
+        case .unsigned: "an unsigned \(variable.size * 8)-bit integer"
+        case nil: "a \(variable.size)-byte variable"
+        }
     }
 
     /// Applies global-data contents (maps named like a data section, and `--set` globals) to the spec before load,
