@@ -18,28 +18,44 @@ public struct InitialState: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Parses `{"map name": {"hex key": "hex value", …}, …}`.
+    /// Parses `{"map name": {"hex key": "hex value", …}, …}` strictly (`StrictJSON`): syntax errors give the line and
+    /// column; a map named twice, a key given twice (also when two spellings are the same bytes, `"0a"` and `"0x0a"`)
+    /// or a map already given by an earlier file is an error.
     public mutating func addMaps(json: [UInt8], source: String) throws(Error) {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(json)) } catch {
-            throw Error("\(source): not valid JSON (\(error.localizedDescription))")
+        let document: StrictJSON.Value
+        do { document = try StrictJSON.parse(json) } catch {
+            throw Error("\(source): not valid JSON: \(error)")
         }
-        guard let top = object as? [String: Any] else {
+        guard case .object(let top) = document else {
             throw Error("\(source): expected an object of maps: {\"map name\": {\"hex key\": \"hex value\"}}")
         }
-        for name in top.keys.sorted() {
-            guard let entries = top[name] as? [String: Any] else {
-                throw Error("\(source): map '\(name)' must be an object of \"hex key\": \"hex value\" pairs")
+        for map in top {
+            let name = map.key
+            guard maps[name] == nil else {
+                throw Error("\(source): \(map.position): map '\(name)' is given twice")
             }
-            for keyText in entries.keys.sorted() {
-                guard let key = Hex.bytes(keyText) else {
-                    throw Error("\(source): map '\(name)': key '\(keyText)' is not hex")
-                }
-                guard let valueText = entries[keyText] as? String, let value = Hex.bytes(valueText) else {
-                    throw Error("\(source): map '\(name)' key \(keyText): value must be a hex string")
-                }
-                maps[name, default: []].append((key, value))
+            guard case .object(let entries) = map.value else {
+                throw Error(
+                    "\(source): \(map.position): map '\(name)' must be an object of \"hex key\": \"hex value\" pairs")
             }
+            var keys: [[UInt8]: String] = [:]
+            var parsed: [(key: [UInt8], value: [UInt8])] = []
+            for entry in entries {
+                guard let key = Hex.bytes(entry.key), !key.isEmpty else {
+                    throw Error("\(source): \(entry.position): map '\(name)': key '\(entry.key)' is not hex")
+                }
+                if let other = keys[key] {
+                    throw Error(
+                        "\(source): \(entry.position): map '\(name)': key '\(entry.key)' is the same key as '\(other)'")
+                }
+                keys[key] = entry.key
+                guard case .string(let valueText) = entry.value, let value = Hex.bytes(valueText) else {
+                    throw Error(
+                        "\(source): \(entry.position): map '\(name)' key \(entry.key): value must be a hex string")
+                }
+                parsed.append((key, value))
+            }
+            maps[name] = parsed.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         }
     }
 
