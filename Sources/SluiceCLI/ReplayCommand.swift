@@ -30,6 +30,10 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("out"), help: "Directory for one pcap per verdict (pass, tx, redirect, drop, aborted).")
     var outputDirectory: String?
 
+    @Option(
+        help: "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept.")
+    var format: CaptureFormat = .pcap
+
     @Option(help: "JSON-lines results file: one object per packet, then the final maps ('-': standard output).")
     var results: String?
 
@@ -69,6 +73,7 @@ struct ReplayCommand: ParsableCommand {
         options.includeBytes = bytes
         options.limit = limit
         options.synthesizeEthernet = synthesizeEthernet
+        options.outputFormat = format
         let progress = ProgressLine(enabled: isatty(2) != 0)
         // SIGINT/SIGTERM become a stop request the replay checks between packets, so that the outputs are finished.
         let stop = StopSignal()
@@ -90,3 +95,5 @@ struct ReplayCommand: ParsableCommand {
         if againstKernel && summary.differenceCount > 0 { throw ExitCode(1) }
     }
 }
+
+extension CaptureFormat: ExpressibleByArgument {}

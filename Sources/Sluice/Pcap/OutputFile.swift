@@ -41,6 +41,7 @@ struct OutputFile: ~Copyable {
     private let buffer: UnsafeMutableRawPointer
     private let capacity: Int
     private var count = 0
+    private var flushedCount = 0
 
     init(path: String, atomically: Bool, bufferSize: Int = 1 << 16) throws(SystemError) {
         let opened = try Self.open(path, atomically: atomically)
@@ -134,6 +135,24 @@ struct OutputFile: ~Copyable {
     @inline(__always)
     mutating func commit(_ byteCount: Int) { count += byteCount }
 
+    /// Bytes written through this file so far (flushed or buffered).
+    var writtenCount: Int { flushedCount + count }
+
+    mutating func writeZeros(_ byteCount: Int) throws(SystemError) {
+        guard byteCount > 0 else { return }
+        let out = try reserve(byteCount)
+        out.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        commit(byteCount)
+    }
+
+    /// A pcapng option header: code and length, little-endian.
+    mutating func writeOptionHeader(code: UInt16, length: Int) throws(SystemError) {
+        let out = try reserve(4)
+        out.storeBytes(of: code.littleEndian, as: UInt16.self)
+        out.storeBytes(of: UInt16(truncatingIfNeeded: length).littleEndian, toByteOffset: 2, as: UInt16.self)
+        commit(4)
+    }
+
     /// The largest `reserve` that can succeed.
     var bufferSize: Int { capacity }
 
@@ -173,7 +192,8 @@ struct OutputFile: ~Copyable {
         try writeAll(UnsafeRawPointer(buffer), pending)
     }
 
-    private func writeAll(_ start: UnsafeRawPointer, _ length: Int) throws(SystemError) {
+    private mutating func writeAll(_ start: UnsafeRawPointer, _ length: Int) throws(SystemError) {
+        flushedCount += length
         var next = start
         var left = length
         while left > 0 {

@@ -15,6 +15,10 @@ public struct PcapRecord {
     public var bytes: UnsafeRawBufferPointer
     /// The packet's length on the wire (`len`).
     public var originalLength: Int
+    /// pcapng: the interface id of the packet's block (0 for classic pcap and simple packet blocks).
+    public var interfaceID: UInt32 = 0
+    /// pcapng: the packet's first `opt_comment` (UTF-8 bytes, empty when none), valid as long as `bytes`.
+    public var comment = UnsafeRawBufferPointer(start: nil, count: 0)
 
     /// `caplen`.
     @inlinable public var capturedLength: Int { bytes.count }
@@ -112,6 +116,8 @@ public struct PcapReader: ~Copyable {
     /// Where synthesised records are assembled (only when `synthesizesEthernet`).
     private let scratch: UnsafeMutableRawPointer?
     private let isClassic: Bool
+    /// pcapng: interface ids and comments, which libpcap does not report.
+    private var packetOptions: PcapngPacketOptions
     /// Classic pcap: bytes of each record header, and the file offset where the next record starts.
     private let recordHeaderSize: Int
     private var nextRecordOffset: Int
@@ -152,6 +158,7 @@ public struct PcapReader: ~Copyable {
         self.format = format
         self.snapshotLength = Int(pcap_snapshot(handle))
         self.isClassic = format == .pcap
+        self.packetOptions = format == .pcapng && identified != nil ? PcapngPacketOptions(path: path) : .disabled
         self.recordHeaderSize = identified?.recordHeaderSize ?? 16
         self.nextRecordOffset = 24
     }
@@ -159,6 +166,8 @@ public struct PcapReader: ~Copyable {
     deinit {
         pcap_close(handle)
         scratch?.deallocate()
+        var options = packetOptions
+        options.close()
     }
 
     /// How far into the file reading has got, in bytes (for progress and ETA); nil for pipes.
@@ -212,7 +221,9 @@ public struct PcapReader: ~Copyable {
             (bytes, wireLength) = Self.synthesizeEthernetHeader(
                 bytes, originalLength: originalLength, linkType: linkType, into: scratch)
         }
-        return PcapRecord(index: index, timestampNanos: timestamp, bytes: bytes, originalLength: wireLength)
+        var record = PcapRecord(index: index, timestampNanos: timestamp, bytes: bytes, originalLength: wireLength)
+        if !isClassic { (record.interfaceID, record.comment) = packetOptions.nextPacket() }
+        return record
     }
 
     /// Puts an Ethernet header in front of a non-Ethernet record, in `scratch` (room for `maximumRecordLength + 14`).

@@ -28,6 +28,9 @@ public final class Replay {
         /// Accept raw-IP and Linux cooked captures by putting an Ethernet header in front of each packet
         /// (`--synthesize-ethernet`, `PcapReader.synthesizeEthernetHeader`).
         public var synthesizeEthernet = false
+        /// The verdict captures' format: classic pcap, or pcapng with a comment per packet (input index, verdict,
+        /// return value) and the input's interface ids and comments kept.
+        public var outputFormat: CaptureFormat = .pcap
         public init() {}
     }
 
@@ -88,7 +91,7 @@ public final class Replay {
         let totalBytes = reader.fileSize
         var summary = Summary()
         var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
-            try VerdictPcapWriters(directory: directory)
+            try VerdictPcapWriters(directory: directory, format: options.outputFormat)
         }
         var results = try options.resultsPath.map { path throws(SystemError) in
             try ResultsWriter(path: path, includeBytes: options.includeBytes)
@@ -153,7 +156,12 @@ public final class Replay {
                 output.append(contentsOf: tail)
                 if verdictWriters != nil {
                     try output.withUnsafeBytes { bytes in
-                        try verdictWriters?.write(bytes, timestampNanos: record.timestampNanos, action: action)
+                        try verdictWriters?.write(
+                            bytes, timestampNanos: record.timestampNanos, action: action,
+                            annotation: PacketAnnotation(
+                                index: index, action: action,
+                                returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
+                                interfaceID: record.interfaceID, inputComment: record.comment))
                     }
                 }
                 if results != nil {
