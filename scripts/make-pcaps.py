@@ -6,6 +6,10 @@
     scripts/make-pcaps.py --only NAME...  only these captures
     scripts/make-pcaps.py --bench N OUT   write an N-packet capture for the replay/interpreter benchmark to OUT
                                           (parse_bench-shaped traffic; e.g. --bench 100000 /tmp/mixed-100k.pcap)
+    scripts/make-pcaps.py --held-out DIR  write captures shaped like ones from elsewhere to DIR (runts, zero-length
+                                          records, jumbo frames, pcapng with comments and two interfaces, big-endian
+                                          pcap and pcapng, micro- and nanosecond, raw IP, Linux cooked v1/v2) and
+                                          DIR/manifest.json: {"file": {"records": N, "options": [...]}}
 
 Needs Debian's python3 with scapy (python3-scapy). Output is deterministic: fixed MAC and IP addresses, fixed
 timestamps (1 ms apart from a fixed epoch, nanosecond-precision pcap), a fixed seed for random bytes, and a pcap
@@ -456,6 +460,98 @@ def ipv4_checksum(header):
     return ~total & 0xFFFF
 
 
+# ---------------------------------------------------------------------------------------------------- held-out
+
+def write_classic(path, records, nanosecond=True, big_endian=False, linktype=1, snaplen=262144):
+    """records: (timestamp_ns, captured bytes, original length)."""
+    e = ">" if big_endian else "<"
+    with open(path, "wb") as f:
+        f.write(struct.pack(e + "IHHiIII", 0xA1B23C4D if nanosecond else 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
+        for ts, data, wire in records:
+            fraction = ts % 1_000_000_000 if nanosecond else (ts % 1_000_000_000) // 1000
+            f.write(struct.pack(e + "IIII", ts // 1_000_000_000, fraction, len(data), wire) + data)
+
+
+def write_pcapng(path, records, interfaces, big_endian=False):
+    """records: (interface, timestamp_ns, bytes, comments); interfaces: tsresol exponents (6 = µs, 9 = ns).
+    An interface statistics block and a name-resolution block sit between the packets, as tools write them."""
+    e = ">" if big_endian else "<"
+
+    def block(kind, body):
+        body += bytes((4 - len(body) % 4) % 4)
+        return struct.pack(e + "II", kind, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
+
+    def option(code, value):
+        return struct.pack(e + "HH", code, len(value)) + value + bytes((4 - len(value) % 4) % 4)
+
+    out = block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1) + option(4, b"make-pcaps") + bytes(4))
+    for resol in interfaces:
+        out += block(1, struct.pack(e + "HHI", 1, 0, 262144) + option(9, bytes([resol])) + bytes(4))
+    for n, (iface, ts, data, comments) in enumerate(records):
+        units = ts // (10 ** (9 - interfaces[iface]))
+        body = struct.pack(e + "IIIII", iface, units >> 32, units & 0xFFFFFFFF, len(data), len(data))
+        body += data + bytes((4 - len(data) % 4) % 4)
+        if comments:
+            body += b"".join(option(1, c.encode()) for c in comments) + bytes(4)
+        out += block(6, body)
+        if n == 3:
+            out += block(5, struct.pack(e + "III", 0, 0, 0) + bytes(4))         # interface statistics
+            out += block(4, struct.pack(e + "HH", 1, 8) + bytes([10, 0, 0, 2]) + b"srv\0" + bytes(4))
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def held_out(out):
+    """Captures shaped like ones users bring from elsewhere; every one must replay."""
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(SEED ^ 0x4E1D)
+    frames = common_mix(rng) + firewall(rng)
+    stamp = lambda i: EPOCH_NS + i * STEP_NS + 123_457   # not a whole microsecond: tells ns from µs apart
+    manifest = {}
+
+    def classic(name, records, **kw):
+        write_classic(os.path.join(out, name), records, **kw)
+        manifest[name] = {"records": len(records), "options": []}
+
+    plain = [(stamp(i), f, len(f)) for i, f in enumerate(frames)]
+    classic("nanosecond.pcap", plain)
+    classic("microsecond.pcap", plain, nanosecond=False)
+    classic("big-endian.pcap", plain, nanosecond=False, big_endian=True)
+    classic("big-endian-ns.pcap", plain, big_endian=True)
+    runts = [(stamp(i), bytes(padded(udp4(53)))[:n], 60) for i, n in enumerate([1, 6, 12, 13, 14, 15, 40])]
+    classic("runts.pcap", runts + plain[:10])
+    zero = [(stamp(i), b"", 60 if i % 2 else 0) for i in range(3)]
+    classic("zero-length.pcap", plain[:5] + zero + plain[5:20] + zero)
+    jumbo = [bytes(padded(udp4(9000 + i, payload=bytes(size)), 60)) for i, size in enumerate([1500, 8972, 9000, 65000])]
+    classic("jumbo.pcap", [(stamp(i), f, len(f)) for i, f in enumerate(jumbo)] + plain[:10])
+    snapped = [(ts, data[:96], wire) for ts, data, wire in plain]
+    classic("snaplen-96.pcap", snapped, snaplen=96)
+
+    ng = [(i % 2, stamp(i), f, ([f"frame {i}"] if i % 3 == 0 else []) + (["second comment"] if i == 6 else []))
+          for i, f in enumerate(frames)]
+    for name, big in (("comments.pcapng", False), ("big-endian.pcapng", True)):
+        write_pcapng(os.path.join(out, name), ng, interfaces=[6, 9], big_endian=big)
+        manifest[name] = {"records": len(ng), "options": []}
+
+    ip_packets = [bytes(f)[14:] for f in frames if len(f) > 34 and bytes(f)[12:14] in (b"\x08\x00", b"\x86\xdd")]
+    classic("raw-ip.pcap", [(stamp(i), p, len(p)) for i, p in enumerate(ip_packets)], linktype=101)
+    manifest["raw-ip.pcap"]["options"] = ["--synthesize-ethernet"]
+    sll = [struct.pack(">HHH", 0, 1, 6) + bytes.fromhex("020000000001") + bytes(2) + bytes(f)[12:14] + bytes(f)[14:]
+           for f in frames if len(f) >= 14]
+    classic("linux-sll.pcap", [(stamp(i), p, len(p)) for i, p in enumerate(sll)], linktype=113)
+    manifest["linux-sll.pcap"]["options"] = ["--synthesize-ethernet"]
+    sll2 = [bytes(f)[12:14] + bytes(2) + struct.pack(">IHBB", 2, 1, 0, 6) + bytes.fromhex("0200000000010000")
+            + bytes(f)[14:] for f in frames if len(f) >= 14]
+    classic("linux-sll2.pcap", [(stamp(i), p, len(p)) for i, p in enumerate(sll2)], linktype=276)
+    manifest["linux-sll2.pcap"]["options"] = ["--synthesize-ethernet"]
+
+    import json
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    for name in sorted(manifest):
+        print(f"make-pcaps: {os.path.join(out, name)}: {manifest[name]['records']} records")
+
+
 # -------------------------------------------------------------------------------------------------------- main
 
 def main():
@@ -463,7 +559,12 @@ def main():
     parser.add_argument("--out", default=os.path.join(REPO, "pcaps"), help="output directory (default: pcaps/)")
     parser.add_argument("--only", nargs="+", choices=sorted(PROGRAMS), help="only these captures")
     parser.add_argument("--bench", nargs=2, metavar=("N", "OUT"), help="write an N-packet benchmark capture")
+    parser.add_argument("--held-out", metavar="DIR", help="write captures shaped like ones from elsewhere to DIR")
     args = parser.parse_args()
+
+    if args.held_out:
+        held_out(args.held_out)
+        return
 
     if args.bench:
         try:

@@ -96,12 +96,32 @@ public struct BPFObjectFile: Hashable, Sendable {
             : "available: " + programs.map { "\($0.name) (section \($0.section))" }.joined(separator: ", ")
     }
 
+    /// The largest object file read (clang's objects are kilobytes; vmlinux-sized ones are not programs to load).
+    public static let maximumFileSize = 256 << 20
+
+    /// Reads a regular file of at most `maximumFileSize` bytes; a device, FIFO or directory is refused (`/dev/zero`
+    /// would be read without end).
     private static func readFile(_ path: String) throws(ObjectLoadError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw ObjectLoadError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ObjectLoadError(path: path, reason: "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ObjectLoadError(path: path, reason: "is a directory, not an object file")
+        case S_IFCHR, S_IFBLK: throw ObjectLoadError(path: path, reason: "is a device, not an object file")
+        default: throw ObjectLoadError(path: path, reason: "is not a regular file (an object file is required)")
+        }
+        guard info.st_size <= maximumFileSize else {
+            throw ObjectLoadError(
+                path: path, reason: "is \(info.st_size) bytes, larger than the \(maximumFileSize >> 20) MiB limit for objects")
+        }
+        guard info.st_size > 0 else { throw ObjectLoadError(path: path, reason: "is empty, not an object file") }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -142,4 +162,10 @@ public struct GlobalVariable: Hashable, Sendable {
     /// Byte offset in the map's value.
     public var offset: Int
     public var size: Int
+    /// The variable's integer type from BTF (nil: not an integer, or no BTF), for range checks of `--set`.
+    public var integer: IntegerKind? = nil
+
+    public enum IntegerKind: Hashable, Sendable {
+        case signed, unsigned, bool
+    }
 }

@@ -38,10 +38,22 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Synthetic packets: udp, tcp or mixed (default udp when no --pcap).")
     var synthetic: SyntheticTraffic?
 
-    @Option(help: "Number of packets (synthetic: generated; --pcap: at most this many read).")
+    /// The packets are held in memory, each in its own buffer (about 100 bytes for a 64-byte frame, more for large
+    /// ones): more than this would exhaust the memory of the machines Sluice runs on before measuring anything.
+    static let maximumPackets = 2_000_000
+
+    @Option(
+        parsing: .unconditional,
+        help: "Number of packets (synthetic: generated; --pcap: at most this many read), 1...\(maximumPackets).",
+        transform: {
+            try NumberArgument.count(
+                $0, in: 1...BenchCommand.maximumPackets, what: "packets (they are held in memory)")
+        })
     var packets: Int?
 
-    @Option(help: "Rounds of every measurement (min and median reported). Default 5 offline, 3 live.")
+    @Option(
+        parsing: .unconditional, help: "Rounds of every measurement (min and median reported). Default 5 offline, 3 live.",
+        transform: { try NumberArgument.count($0, in: 1...1000, what: "rounds") })
     var `repeat`: Int?
 
     @Flag(help: "Also time the program in the kernel (BPF_PROG_TEST_RUN, JIT; needs root) and print the ratio.")
@@ -59,13 +71,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Live benchmark on a veth pair of its own (root).")
     var live = false
 
-    @Option(help: "Live: frame size in bytes (64 or 1500).")
+    @Option(
+        parsing: .unconditional, help: "Live: frame size in bytes (64 or 1500).",
+        transform: { try NumberArgument.count($0, in: 60...3000, what: "bytes per frame") })
     var size: Int = 64
 
-    @Option(help: "Live: seconds each receiver is measured per round.")
+    @Option(
+        parsing: .unconditional, help: "Live: seconds each receiver is measured per round, (0, 60].",
+        transform: { try NumberArgument.seconds($0, in: 0...60) })
     var duration: Double = 3
 
-    @Option(help: "Live: rounds (each round measures Sluice and the C baseline once, alternating which goes first).")
+    @Option(
+        parsing: .unconditional,
+        help: "Live: rounds (each round measures Sluice and the C baseline once, alternating which goes first).",
+        transform: { try NumberArgument.count($0, in: 1...100, what: "rounds") })
     var rounds: Int?
 
     @Option(help: "Live: attach mode of the redirect program (native or skb).")

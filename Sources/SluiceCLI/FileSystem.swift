@@ -4,20 +4,40 @@ import Glibc
 
 /// The few file operations the CLI needs, with errors that name the path.
 enum FileSystem {
-    static func readBytes(_ path: String) throws(CLIError) -> [UInt8] {
-        let file: UnsafeMutablePointer<FILE>? = path == "-" ? fdopen(dup(0), "rb") : fopen(path, "rb")
-        guard let file else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
+    /// Reads a whole input file, of at most `limit` bytes: a regular file, a FIFO (`<(…)`) or `-` (standard input).
+    /// Directories, devices (`/dev/zero` would never end) and sockets are refused, as is an empty input unless
+    /// `allowEmpty`; every error names the path and says what is wrong.
+    static func readBytes(_ path: String, limit: Int = 64 << 20, allowEmpty: Bool = false) throws(CLIError) -> [UInt8] {
+        let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        let name = path == "-" ? "standard input" : path
+        switch info.st_mode & S_IFMT {
+        case S_IFREG, S_IFIFO: break
+        case S_IFDIR: throw CLIError("\(name): is a directory, not a file")
+        case S_IFCHR, S_IFBLK: throw CLIError("\(name): is a device, not a file (a regular file, FIFO or '-' is read)")
+        default: throw CLIError("\(name): is not a regular file or a FIFO")
+        }
+        if info.st_mode & S_IFMT == S_IFREG && Int(info.st_size) > limit {
+            throw CLIError("\(name): \(info.st_size) bytes is larger than the limit of \(limit >> 20) MiB for this input")
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
-            if n < buffer.count {
-                if ferror(file) != 0 { throw CLIError("\(path): read error") }
-                break
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CLIError("\(name): read error: \(String(cString: strerror(errno)))")
             }
+            if n == 0 { break }
+            guard bytes.count + n <= limit else {
+                throw CLIError("\(name): more than the limit of \(limit >> 20) MiB for this input")
+            }
+            bytes.append(contentsOf: buffer[0..<n])
         }
+        if bytes.isEmpty && !allowEmpty { throw CLIError("\(name): is empty") }
         return bytes
     }
 

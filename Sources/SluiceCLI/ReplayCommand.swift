@@ -14,29 +14,46 @@ struct ReplayCommand: ParsableCommand {
         discussion: """
             The clock is the capture's timestamps, randomness comes from --seed, one ordered worker: the same inputs \
             give byte-identical outputs. Frames are laid out as the kernel's BPF_PROG_TEST_RUN lays them out.
+
+            Outputs behave as with Unix tools: '-' is standard output (and '-' as the capture is standard input); a \
+            regular file is replaced atomically when the replay completes; a FIFO, a device (/dev/null, /dev/stdout) \
+            or a symbolic link's target that is one is written in place; a symbolic link is kept. SIGINT (Ctrl-C) \
+            or SIGTERM ends the replay early: the summary so far is printed, the outputs are finished with the \
+            packets replayed so far, and the exit status is 128 + the signal (130 for SIGINT).
             """)
 
     @OptionGroup var programOptions: ProgramOptions
 
     @OptionGroup var budget: BudgetOptions
 
-    @Argument(help: "The capture (pcap or pcapng, Ethernet).")
+    @Argument(help: "The capture (pcap or pcapng, Ethernet; '-': standard input).")
     var capture: String
 
     @Option(name: .customLong("out"), help: "Directory for one pcap per verdict (pass, tx, redirect, drop, aborted).")
     var outputDirectory: String?
 
-    @Option(help: "JSON-lines results file: one object per packet, then the final maps.")
+    @Option(
+        help: "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept.")
+    var format: CaptureFormat = .pcap
+
+    @Option(help: "JSON-lines results file: one object per packet, then the final maps ('-': standard output).")
     var results: String?
 
     @Flag(help: "Include the output bytes (metadata + frame, hex) in each result line.")
     var bytes = false
 
-    @Option(help: "Seed for bpf_get_prandom_u32.")
+    @Option(
+        parsing: .unconditional, help: "Seed for bpf_get_prandom_u32 (0...2^64-1, decimal or 0x hex).",
+        transform: NumberArgument.seed)
     var seed: UInt64 = 0x5eed
 
-    @Option(help: "Stop after this many packets.")
+    @Option(
+        parsing: .unconditional, help: "Stop after this many packets.",
+        transform: { try NumberArgument.count($0, in: 1...Int.max, what: "packets") })
     var limit: Int?
+
+    @Flag(help: "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet.")
+    var synthesizeEthernet = false
 
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
     var againstKernel = false
@@ -45,7 +62,9 @@ struct ReplayCommand: ParsableCommand {
     var noVerify = false
 
     func validate() throws {
-        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        if outputDirectory == "-" {
+            throw ValidationError("--out takes a directory for one pcap per verdict; '-' (standard output) is not one")
+        }
     }
 
     func run() throws {
@@ -55,12 +74,17 @@ struct ReplayCommand: ParsableCommand {
         options.resultsPath = results
         options.includeBytes = bytes
         options.limit = limit
+        options.synthesizeEthernet = synthesizeEthernet
+        options.outputFormat = format
         let progress = ProgressLine(enabled: isatty(2) != 0)
+        // SIGINT/SIGTERM become a stop request the replay checks between packets, so that the outputs are finished.
+        let stop = StopSignal()
+        stop.stopOnSignals()
         let summary: Replay.Summary
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, verify: !noVerify, budget: budget.instructions
+                againstKernel: againstKernel, verify: !noVerify, budget: budget.instructions, stop: stop
             ) { progress.update($0) }
         } catch {
             progress.finish()
@@ -69,6 +93,9 @@ struct ReplayCommand: ParsableCommand {
         }
         progress.finish()
         ReplayReport.print(summary, againstKernel: againstKernel)
+        if let signal = summary.stoppedBySignal { throw ExitCode(128 + signal) }
         if againstKernel && summary.differenceCount > 0 { throw ExitCode(1) }
     }
 }
+
+extension CaptureFormat: ExpressibleByArgument {}

@@ -56,9 +56,14 @@ enum ReplayReport {
     static func print(_ summary: Replay.Summary, againstKernel: Bool) {
         var lines: [String] = []
         let counts = XDPAction.allCases.map { "\($0): \(summary.counts[$0] ?? 0)" }.joined(separator: ", ")
+        if let signal = summary.stoppedBySignal {
+            let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+            lines.append("interrupted by \(name): the summary and the outputs cover the first \(summary.packets) packets")
+        }
         lines.append("\(summary.packets) packets (\(counts))")
         if summary.refused > 0 {
-            lines.append("\(summary.refused) refused: shorter than an Ethernet header, as the kernel's test run refuses them")
+            lines.append(
+                "\(summary.refused) refused: shorter than an Ethernet header (or zero-length), as the kernel's test run refuses them")
         }
         if summary.oversized > 0 {
             lines.append("\(summary.oversized) longer than the kernel's linear XDP buffer: the program saw the first 3520 bytes")

@@ -34,10 +34,14 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Require zero-copy (fail if the driver cannot).")
     var zeroCopy = false
 
-    @Option(help: "Frames per batch.")
+    @Option(
+        parsing: .unconditional, help: "Frames per batch, 1...1024.",
+        transform: { try NumberArgument.count($0, in: 1...1024, what: "frames per batch") })
     var batch: Int = 64
 
-    @Option(help: "Stop after this many seconds.")
+    @Option(
+        parsing: .unconditional, help: "Stop after this many seconds.",
+        transform: { try NumberArgument.seconds($0, in: 0...31_536_000) })
     var duration: Double?
 
     @Option(
@@ -53,7 +57,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Pin the redirect program and its maps under /sys/fs/bpf so they stay across restarts.")
     var persist = false
 
-    @Option(help: "Print statistics every this many seconds (0: only at the end).")
+    @Option(
+        parsing: .unconditional, help: "Print statistics every this many seconds (0: only at the end).",
+        transform: { try NumberArgument.seconds($0, in: 0...86_400, allowZero: true) })
     var statsInterval: Double = 0
 
     @Flag(help: "Statistics as JSON lines.")

@@ -109,24 +109,78 @@ func readError(_ path: String) -> PcapError? {
         #expect(reader.truncatedRecordCount == 1)
     }
 
-    @Test func refusesNonEthernetLinkTypesByName() throws {
+    @Test func refusesNonEthernetLinkTypesByNameAndNumber() throws {
         let directory = try TemporaryDirectory()
         var cooked = ClassicPcapBytes(nanosecond: false, linkType: 113)  // LINKTYPE_LINUX_SLL
         cooked.record(seconds: 1, fraction: 0, first)
         let error = try #require(readError(directory.file("sll.pcap", cooked.bytes)))
-        #expect(error.kind == .unsupportedLinkType(113, name: "LINUX_SLL"))
+        guard case .unsupportedLinkType(113, "LINUX_SLL", _, canSynthesize: true) = error.kind else {
+            Issue.record("expected LINUX_SLL (113), got \(error)")
+            return
+        }
         #expect(error.record == nil)
-        #expect(error.description.contains("link type LINUX_SLL (113) is not supported"))
+        #expect(error.description.contains("link type 113 (LINUX_SLL, Linux cooked v1) is not Ethernet"))
+        #expect(error.description.contains("--synthesize-ethernet"))
 
         var raw = PcapngBytes()
         raw.interface(linkType: 101)  // LINKTYPE_RAW, libpcap's DLT_RAW
         raw.packet(timestamp: 0, first)
         let rawError = try #require(readError(directory.file("raw.pcapng", raw.bytes)))
-        guard case .unsupportedLinkType(_, let name) = rawError.kind else {
-            Issue.record("expected an unsupported link type, got \(rawError)")
+        guard case .unsupportedLinkType(101, "RAW", _, canSynthesize: true) = rawError.kind else {
+            Issue.record("expected RAW (101), got \(rawError)")
             return
         }
-        #expect(name == "RAW")
+
+        var tokenRing = ClassicPcapBytes(nanosecond: false, linkType: 6)  // LINKTYPE_IEEE802_5
+        tokenRing.record(seconds: 1, fraction: 0, first)
+        let other = try #require(readError(directory.file("tr.pcap", tokenRing.bytes)))
+        #expect(other.description.contains("link type 6 (IEEE802,"))
+        #expect(other.description.contains("cannot convert this link type"))
+    }
+
+    /// Raw IP and Linux cooked captures, with `synthesizeEthernet`, give the frames an Ethernet capture of the same
+    /// traffic would (zero MAC addresses where the capture has none).
+    @Test func synthesizesEthernetHeadersForRawIPAndCookedCaptures() throws {
+        let directory = try TemporaryDirectory()
+        let ip4: [UInt8] = [0x45, 0, 0, 20] + [UInt8](repeating: 7, count: 16)
+        let ip6: [UInt8] = [0x60, 0, 0, 0] + [UInt8](repeating: 9, count: 36)
+        let mac: [UInt8] = [2, 0, 0, 0, 0, 0x42]
+        func read(_ name: String, _ bytes: [UInt8]) throws -> [ReadRecord] {
+            var reader = try PcapReader(path: directory.file(name, bytes), synthesizeEthernet: true)
+            var records: [ReadRecord] = []
+            while let record = try reader.next() {
+                records.append(
+                    ReadRecord(
+                        index: record.index, timestampNanos: record.timestampNanos, bytes: Array(record.bytes),
+                        originalLength: record.originalLength))
+            }
+            return records
+        }
+        let zeroMACs = [UInt8](repeating: 0, count: 12)
+        var raw = ClassicPcapBytes(nanosecond: true, linkType: 101)
+        raw.record(seconds: 1, fraction: 0, ip4)
+        raw.record(seconds: 2, fraction: 0, ip6)
+        #expect(
+            try read("raw.pcap", raw.bytes).map(\.bytes) == [
+                zeroMACs + [0x08, 0x00] + ip4, zeroMACs + [0x86, 0xdd] + ip6,
+            ])
+        var v6 = ClassicPcapBytes(nanosecond: true, linkType: 229)
+        v6.record(seconds: 1, fraction: 0, ip6)
+        #expect(try read("ipv6.pcap", v6.bytes).map(\.bytes) == [zeroMACs + [0x86, 0xdd] + ip6])
+
+        let sll: [UInt8] = [0, 0, 0, 1, 0, 6] + mac + [0, 0] + [0x08, 0x00]
+        var cooked = ClassicPcapBytes(nanosecond: true, linkType: 113)
+        cooked.record(seconds: 1, fraction: 0, sll + ip4)
+        cooked.record(seconds: 2, fraction: 0, Array(sll.prefix(10)))  // shorter than its cooked header
+        let cookedRecords = try read("sll.pcap", cooked.bytes)
+        #expect(cookedRecords.map(\.bytes) == [[0, 0, 0, 0, 0, 0] + mac + [0x08, 0x00] + ip4, []])
+        #expect(cookedRecords[0].originalLength == 14 + ip4.count)
+
+        let sll2: [UInt8] = [0x86, 0xdd, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6] + mac + [0, 0]
+        var cooked2 = PcapngBytes()
+        cooked2.interface(linkType: 276)
+        cooked2.packet(timestamp: 5, sll2 + ip6)
+        #expect(try read("sll2.pcapng", cooked2.bytes).map(\.bytes) == [[0, 0, 0, 0, 0, 0] + mac + [0x86, 0xdd] + ip6])
     }
 
     @Test func refusesFilesThatAreNotCaptures() throws {
@@ -217,23 +271,37 @@ func readError(_ path: String) -> PcapError? {
         #expect(ngError.record == 2)
     }
 
-    @Test func refusesZeroLengthRecords() throws {
+    /// tcpdump reads a record with no captured bytes; so does the reader, and the records after it keep their indices.
+    @Test func deliversZeroLengthRecords() throws {
         let directory = try TemporaryDirectory()
         var capture = ClassicPcapBytes(nanosecond: true)
         capture.record(seconds: 1, fraction: 0, first)
-        capture.record(seconds: 2, fraction: 0, first)
-        capture.record(seconds: 3, fraction: 0, [])
-        let error = try #require(readError(directory.file("zero.pcap", capture.bytes)))
-        #expect(error.kind == .emptyRecord)
-        #expect(error.record == 2)
-        #expect(error.description.hasSuffix("zero.pcap: record 2: zero-length record (no captured bytes)"))
+        capture.record(seconds: 2, fraction: 0, [])
+        capture.record(seconds: 3, fraction: 0, second)
+        let records = try readAll(directory.file("zero.pcap", capture.bytes))
+        #expect(records.map(\.bytes) == [first, [], second])
+        #expect(records.map(\.index) == [0, 1, 2])
 
         var next = PcapngBytes()
         next.interface()
         next.packet(timestamp: 1, [], originalLength: 60)
-        let ngError = try #require(readError(directory.file("zero.pcapng", next.bytes)))
-        #expect(ngError.kind == .emptyRecord)
-        #expect(ngError.record == 0)
+        next.packet(timestamp: 2, first)
+        let ngRecords = try readAll(directory.file("zero.pcapng", next.bytes))
+        #expect(ngRecords.map(\.bytes) == [[], first])
+        #expect(ngRecords[0].originalLength == 60)
+    }
+
+    /// A pcapng timestamp past 2106 reads in libpcap but no pcap output could hold it: the reader names the record.
+    @Test func refusesTimestampsNoPcapCanHoldNamingTheRecord() throws {
+        let directory = try TemporaryDirectory()
+        var next = PcapngBytes()
+        next.interface()
+        next.packet(timestamp: 1, first)
+        next.packet(timestamp: (UInt64(UInt32.max) + 1) * 1_000_000, first)  // microsecond resolution
+        let error = try #require(readError(directory.file("future.pcapng", next.bytes)))
+        #expect(error.kind == .timestampOutOfRange)
+        #expect(error.record == 1)
+        #expect(error.description.contains("future.pcapng: record 1: timestamp out of range"))
     }
 
     @Test(.timeLimit(.minutes(1))) func readsFromPipes() throws {

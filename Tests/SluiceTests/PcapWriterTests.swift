@@ -220,3 +220,95 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         #expect(stamps == ["1700000000.000000001", "1700000000.999999999", "2000000000.123456789"])
     }
 }
+
+/// `--format pcapng`: each packet carries "input N: VERDICT (ret R)", and the input's interface ids and comments
+/// survive a replay.
+@Suite struct PcapngOutputTests {
+    struct Annotated: Equatable {
+        var bytes: [UInt8]
+        var timestampNanos: UInt64
+        var interfaceID: UInt32
+        var comment: String
+    }
+
+    static func readAnnotated(_ path: String) throws -> [Annotated] {
+        var reader = try PcapReader(path: path)
+        var records: [Annotated] = []
+        while let record = try reader.next() {
+            records.append(
+                Annotated(
+                    bytes: Array(record.bytes), timestampNanos: record.timestampNanos, interfaceID: record.interfaceID,
+                    comment: String(decoding: record.comment, as: UTF8.self)))
+        }
+        return records
+    }
+
+    @Test func readerReportsInterfaceIdsAndComments() throws {
+        let directory = try TemporaryDirectory()
+        let a = sampleFrame(length: 60, seed: 1)
+        let b = sampleFrame(length: 61, seed: 2)
+        var capture = PcapngBytes()
+        capture.interface()
+        capture.interface()
+        capture.packet(interface: 1, timestamp: 5, a, comments: ["from eth1", "second comment"])
+        capture.block(type: 5, body: [UInt8](repeating: 0, count: 8))  // an interface statistics block
+        capture.packet(interface: 0, timestamp: 6, b)
+        let records = try Self.readAnnotated(directory.file("in.pcapng", capture.bytes))
+        #expect(records == [
+            Annotated(bytes: a, timestampNanos: 5000, interfaceID: 1, comment: "from eth1"),
+            Annotated(bytes: b, timestampNanos: 6000, interfaceID: 0, comment: ""),
+        ])
+    }
+
+    @Test func writerAnnotatesEveryPacketAndLibpcapReadsIt() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/out.pcapng"
+        var writer = try PcapWriter(path: path, format: .pcapng)
+        let frame = sampleFrame(length: 63, seed: 9)  // not a multiple of 4: padding
+        let note = Array("kept".utf8)
+        try frame.withUnsafeBytes { packet in
+            try note.withUnsafeBytes { comment in
+                try writer.write(
+                    packet, timestampNanos: 1_700_000_000_123_456_789,
+                    annotation: PacketAnnotation(index: 41, action: .drop, returnValue: 1, interfaceID: 2, inputComment: comment))
+            }
+            try writer.write(packet, timestampNanos: 7, annotation: PacketAnnotation(index: 1234567, action: .redirect, returnValue: 4))
+        }
+        try writer.close()
+        let records = try Self.readAnnotated(path)
+        #expect(records == [
+            Annotated(bytes: frame, timestampNanos: 1_700_000_000_123_456_789, interfaceID: 2, comment: "input 41: drop (ret 1)"),
+            Annotated(bytes: frame, timestampNanos: 7, interfaceID: 0, comment: "input 1234567: redirect (ret 4)"),
+        ])
+        // The input's comment is the second opt_comment of the first packet.
+        let bytes = try directory.contents("out.pcapng")
+        #expect(bytes.count % 4 == 0)
+        #expect(String(decoding: bytes, as: UTF8.self).contains("kept"))
+    }
+
+    @Test func replayKeepsInterfacesAndCommentsAndAnnotatesVerdicts() throws {
+        let directory = try TemporaryDirectory()
+        let frame = sampleFrame(length: 60, seed: 5)
+        var capture = PcapngBytes()
+        capture.interface()
+        capture.interface()
+        capture.packet(interface: 1, timestamp: 10, frame, comments: ["hello"])
+        capture.packet(interface: 0, timestamp: 11, [1, 2, 3])  // a runt: refused, written nowhere
+        capture.packet(interface: 1, timestamp: 12, frame)
+        let input = try directory.file("in.pcapng", capture.bytes)
+        let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object("firewall"))
+        var options = Replay.Options()
+        options.outputDirectory = directory.path + "/out"
+        options.outputFormat = .pcapng
+        _ = try Replay.run(source: source, spec: spec, capture: input, options: options)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/out").sorted()
+        #expect(files == XDPAction.allCases.map { VerdictPcapWriters.fileName(for: $0, format: .pcapng) }.sorted())
+        let all = try XDPAction.allCases.flatMap {
+            try Self.readAnnotated(directory.path + "/out/" + VerdictPcapWriters.fileName(for: $0, format: .pcapng))
+        }
+        #expect(all.count == 2)
+        #expect(all.allSatisfy { $0.interfaceID == 1 })
+        #expect(all.map(\.comment).sorted() == ["input 0: pass (ret 2)", "input 2: pass (ret 2)"])
+        #expect(String(decoding: try directory.contents("out/pass.pcapng"), as: UTF8.self).contains("hello"))
+    }
+}

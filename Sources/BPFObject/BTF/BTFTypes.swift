@@ -99,6 +99,23 @@ final class BTFTypes {
     /// `type` of PTR, TYPEDEF, modifiers, FUNC, VAR.
     func referencedType(_ id: UInt32) -> UInt32? { raw(id).map { $0.pointee.type } }
 
+    /// Whether a type, behind typedefs and modifiers, is a signed or unsigned integer, a `bool`, or an enum (signed
+    /// when its `kind_flag` says so); nil for anything else (structs, arrays, pointers, floats).
+    func integerKind(_ id: UInt32) -> GlobalVariable.IntegerKind? {
+        let resolved = skippingModifiers(id)
+        guard let t = raw(resolved) else { return nil }
+        switch kind(resolved) {
+        case .int:
+            let encoding = btf_int_encoding(t)
+            if encoding & UInt8(BTF_INT_BOOL) != 0 { return .bool }
+            return encoding & UInt8(BTF_INT_SIGNED) != 0 ? .signed : .unsigned
+        case .enumeration, .enumeration64:
+            return btf_kflag(t) ? .signed : .unsigned
+        default:
+            return nil
+        }
+    }
+
     /// `size` of INT, STRUCT, UNION, ENUM, DATASEC.
     func declaredSize(_ id: UInt32) -> UInt32? { raw(id).map { $0.pointee.size } }
 

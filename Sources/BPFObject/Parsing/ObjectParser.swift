@@ -327,7 +327,8 @@ struct ObjectParser {
                     }
                     globals.append(
                         GlobalVariable(
-                            name: entry.name, section: section.name, mapIndex: mapIndex, offset: offset, size: size))
+                            name: entry.name, section: section.name, mapIndex: mapIndex, offset: offset, size: size,
+                            integer: btf.integerKind(entry.typeID)))
                 }
             } else {
                 for symbol in sectionSymbols {

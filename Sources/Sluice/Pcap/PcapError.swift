@@ -7,15 +7,14 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
         case notCapture(magic: UInt32?)
         /// The file ends in the middle of the file header (`record == nil`) or of a record.
         case truncated
-        /// The capture's link type is not Ethernet (`DLT_EN10MB`).
-        case unsupportedLinkType(Int32, name: String)
+        /// The capture's link type (the file's `LINKTYPE_` number) is not Ethernet; `canSynthesize`: the replay can
+        /// put an Ethernet header in front (`--synthesize-ethernet`).
+        case unsupportedLinkType(Int32, name: String, description: String?, canSynthesize: Bool)
         /// A record's captured length exceeds the capture's snapshot length (`length` when known).
         case recordLongerThanSnapshot(length: Int?, snapshotLength: Int)
-        /// A record with no captured bytes.
-        case emptyRecord
         /// A record does not fit in the frame buffer the caller gave (`capacity` bytes after the headroom).
         case frameTooSmall(length: Int, capacity: Int)
-        /// A timestamp that is negative or beyond what the format can hold.
+        /// A timestamp that is negative or beyond what a classic pcap can hold (32-bit seconds, 2106-02-07).
         case timestampOutOfRange
         /// Anything else libpcap refused, with its message.
         case malformed(String)
@@ -46,21 +45,23 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
         case .truncated:
             return record == nil
                 ? "\(path): capture truncated in the file header" : "\(path): capture truncated\(inRecord)"
-        case .unsupportedLinkType(let type, let name):
-            return
-                "\(path): link type \(name) (\(type)) is not supported; Sluice replays Ethernet (EN10MB) captures only"
+        case .unsupportedLinkType(let type, let name, let description, let canSynthesize):
+            let what = description.map { "\(name), \($0)" } ?? name
+            return "\(path): link type \(type) (\(what)) is not Ethernet; Sluice runs XDP programs on Ethernet frames"
+                + (canSynthesize
+                    ? " (--synthesize-ethernet puts an Ethernet header in front of each packet)"
+                    : " and cannot convert this link type")
         case .recordLongerThanSnapshot(let length?, let snapshotLength):
             return
                 "\(path): \(recordPrefix)captured length \(length) is longer than the snapshot length \(snapshotLength)"
         case .recordLongerThanSnapshot(nil, let snapshotLength):
             return "\(path): \(recordPrefix)captured length is longer than the snapshot length \(snapshotLength)"
-        case .emptyRecord:
-            return "\(path): \(recordPrefix)zero-length record (no captured bytes)"
         case .frameTooSmall(let length, let capacity):
             return
                 "\(path): \(recordPrefix)\(length) bytes do not fit in the frame buffer (\(capacity) past the headroom)"
         case .timestampOutOfRange:
-            return "\(path): \(recordPrefix)timestamp out of range"
+            return "\(path): \(recordPrefix)timestamp out of range (negative, or after 2106-02-07 06:28:15 UTC, the last "
+                + "second a pcap file holds)"
         case .malformed(let message):
             return "\(path): \(recordPrefix)\(message)"
         case .system(let error):

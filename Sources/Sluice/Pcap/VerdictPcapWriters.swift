@@ -6,7 +6,8 @@ import Glibc
 /// `drop.pcap`, `aborted.pcap`), each frame as the program left it, at its original timestamp.
 ///
 /// All five files are always written (an empty one holds just the header), so a directory's contents depend only on
-/// the inputs. Each is written atomically: until `close()` succeeds, only `NAME.pcap.tmp` files exist.
+/// the inputs. Each is written atomically: until `close()` succeeds, only `NAME.pcap.tmp` files exist. With
+/// `format: .pcapng` the files are `NAME.pcapng` and each packet carries comments (`PacketAnnotation`).
 public struct VerdictPcapWriters: ~Copyable {
     private var aborted: PcapWriter
     private var drop: PcapWriter
@@ -15,16 +16,21 @@ public struct VerdictPcapWriters: ~Copyable {
     private var redirect: PcapWriter
 
     /// The file name used for `action`'s frames.
-    public static func fileName(for action: XDPAction) -> String { "\(action.description).pcap" }
+    public static func fileName(for action: XDPAction, format: CaptureFormat) -> String {
+        "\(action.description).\(format.fileExtension)"
+    }
+
+    /// The classic-pcap file name used for `action`'s frames.
+    public static func fileName(for action: XDPAction) -> String { fileName(for: action, format: .pcap) }
 
     /// Creates `directory` if it does not exist (one level) and the five files in it.
-    public init(directory: String) throws(PcapError) {
+    public init(directory: String, format: CaptureFormat = .pcap) throws(PcapError) {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw PcapError(
                 path: directory, kind: .system(SystemError(call: "mkdir", errno: errno, context: directory)))
         }
         func open(_ action: XDPAction) throws(PcapError) -> PcapWriter {
-            try PcapWriter(path: directory + "/" + Self.fileName(for: action))
+            try PcapWriter(path: directory + "/" + Self.fileName(for: action, format: format), format: format)
         }
         let aborted = try open(.aborted)
         let drop = try open(.drop)
@@ -51,14 +57,15 @@ public struct VerdictPcapWriters: ~Copyable {
 
     /// Appends packet bytes (e.g. a frame plus the part beyond the linear buffer) to the file for `action`.
     public mutating func write(
-        _ packet: UnsafeRawBufferPointer, timestampNanos: UInt64, action: XDPAction
+        _ packet: UnsafeRawBufferPointer, timestampNanos: UInt64, action: XDPAction,
+        annotation: PacketAnnotation? = nil
     ) throws(PcapError) {
         switch action {
-        case .aborted: try aborted.write(packet, timestampNanos: timestampNanos)
-        case .drop: try drop.write(packet, timestampNanos: timestampNanos)
-        case .pass: try pass.write(packet, timestampNanos: timestampNanos)
-        case .tx: try tx.write(packet, timestampNanos: timestampNanos)
-        case .redirect: try redirect.write(packet, timestampNanos: timestampNanos)
+        case .aborted: try aborted.write(packet, timestampNanos: timestampNanos, annotation: annotation)
+        case .drop: try drop.write(packet, timestampNanos: timestampNanos, annotation: annotation)
+        case .pass: try pass.write(packet, timestampNanos: timestampNanos, annotation: annotation)
+        case .tx: try tx.write(packet, timestampNanos: timestampNanos, annotation: annotation)
+        case .redirect: try redirect.write(packet, timestampNanos: timestampNanos, annotation: annotation)
         }
     }
 

@@ -18,28 +18,44 @@ public struct InitialState: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Parses `{"map name": {"hex key": "hex value", …}, …}`.
+    /// Parses `{"map name": {"hex key": "hex value", …}, …}` strictly (`StrictJSON`): syntax errors give the line and
+    /// column; a map named twice, a key given twice (also when two spellings are the same bytes, `"0a"` and `"0x0a"`)
+    /// or a map already given by an earlier file is an error.
     public mutating func addMaps(json: [UInt8], source: String) throws(Error) {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(json)) } catch {
-            throw Error("\(source): not valid JSON (\(error.localizedDescription))")
+        let document: StrictJSON.Value
+        do { document = try StrictJSON.parse(json) } catch {
+            throw Error("\(source): not valid JSON: \(error)")
         }
-        guard let top = object as? [String: Any] else {
+        guard case .object(let top) = document else {
             throw Error("\(source): expected an object of maps: {\"map name\": {\"hex key\": \"hex value\"}}")
         }
-        for name in top.keys.sorted() {
-            guard let entries = top[name] as? [String: Any] else {
-                throw Error("\(source): map '\(name)' must be an object of \"hex key\": \"hex value\" pairs")
+        for map in top {
+            let name = map.key
+            guard maps[name] == nil else {
+                throw Error("\(source): \(map.position): map '\(name)' is given twice")
             }
-            for keyText in entries.keys.sorted() {
-                guard let key = Hex.bytes(keyText) else {
-                    throw Error("\(source): map '\(name)': key '\(keyText)' is not hex")
-                }
-                guard let valueText = entries[keyText] as? String, let value = Hex.bytes(valueText) else {
-                    throw Error("\(source): map '\(name)' key \(keyText): value must be a hex string")
-                }
-                maps[name, default: []].append((key, value))
+            guard case .object(let entries) = map.value else {
+                throw Error(
+                    "\(source): \(map.position): map '\(name)' must be an object of \"hex key\": \"hex value\" pairs")
             }
+            var keys: [[UInt8]: String] = [:]
+            var parsed: [(key: [UInt8], value: [UInt8])] = []
+            for entry in entries {
+                guard let key = Hex.bytes(entry.key), !key.isEmpty else {
+                    throw Error("\(source): \(entry.position): map '\(name)': key '\(entry.key)' is not hex")
+                }
+                if let other = keys[key] {
+                    throw Error(
+                        "\(source): \(entry.position): map '\(name)': key '\(entry.key)' is the same key as '\(other)'")
+                }
+                keys[key] = entry.key
+                guard case .string(let valueText) = entry.value, let value = Hex.bytes(valueText) else {
+                    throw Error(
+                        "\(source): \(entry.position): map '\(name)' key \(entry.key): value must be a hex string")
+                }
+                parsed.append((key, value))
+            }
+            maps[name] = parsed.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         }
     }
 
@@ -66,16 +82,43 @@ public struct InitialState: Sendable {
             let digits = negative ? String(text.dropFirst()) : text
             let magnitude =
                 digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits, radix: 10)
-            guard let magnitude, variable.size <= 8 else {
+            guard let magnitude, (1...8).contains(variable.size) else {
                 throw Error("--set \(name): '\(text)' is not an integer for a \(variable.size)-byte variable")
             }
-            let value = negative ? 0 &- magnitude : magnitude
-            if variable.size < 8 && !negative && value >> (UInt64(variable.size) * 8) != 0 {
-                throw Error("--set \(name): \(text) does not fit in \(variable.size) bytes")
+            let (minimum, maximum) = Self.range(of: variable)
+            let fits = negative ? magnitude <= minimum.magnitude : magnitude <= maximum
+            guard fits else {
+                let type = Self.typeName(of: variable)
+                throw Error("--set \(name): \(text) is out of range for \(type) (\(minimum)...\(maximum))")
             }
+            let value = negative ? 0 &- magnitude : magnitude
             bytes = (0..<variable.size).map { UInt8(truncatingIfNeeded: value >> (UInt64($0) * 8)) }
         }
         globals[name] = bytes
+    }
+
+    /// The values a `--set` integer may take for `variable`: from its BTF type (signed or unsigned, `bool` 0...1); a
+    /// variable without BTF integer type takes either reading of its width (-2^(n-1) ... 2^n - 1).
+    static func range(of variable: GlobalVariable) -> (minimum: Int64, maximum: UInt64) {
+        let bits = UInt64(variable.size * 8)
+        let unsignedMaximum = bits >= 64 ? UInt64.max : (1 << bits) - 1
+        let signedMaximum = unsignedMaximum >> 1
+        let signedMinimum = bits >= 64 ? Int64.min : -Int64(signedMaximum) - 1
+        switch variable.integer {
+        case .bool: return (0, 1)
+        case .signed: return (signedMinimum, signedMaximum)
+        case .unsigned: return (0, unsignedMaximum)
+        case nil: return (signedMinimum, unsignedMaximum)
+        }
+    }
+
+    static func typeName(of variable: GlobalVariable) -> String {
+        switch variable.integer {
+        case .bool: "a bool"
+        case .signed: "a signed \(variable.size * 8)-bit integer"
+        case .unsigned: "an unsigned \(variable.size * 8)-bit integer"
+        case nil: "a \(variable.size)-byte variable"
+        }
     }
 
     /// Applies global-data contents (maps named like a data section, and `--set` globals) to the spec before load,

@@ -25,6 +25,12 @@ public final class Replay {
         public var omitZeroArrayValues = true
         /// `xdp_md.ingress_ifindex` the program sees: 1 (loopback), what the kernel's test run reports by default.
         public var ingressIfindex: UInt32 = 1
+        /// Accept raw-IP and Linux cooked captures by putting an Ethernet header in front of each packet
+        /// (`--synthesize-ethernet`, `PcapReader.synthesizeEthernetHeader`).
+        public var synthesizeEthernet = false
+        /// The verdict captures' format: classic pcap, or pcapng with a comment per packet (input index, verdict,
+        /// return value) and the input's interface ids and comments kept.
+        public var outputFormat: CaptureFormat = .pcap
         public init() {}
     }
 
@@ -47,6 +53,8 @@ public final class Replay {
         /// Differences from the kernel (`--against-kernel`), first ones first.
         public var differences: [String] = []
         public var differenceCount = 0
+        /// The signal (SIGINT, SIGTERM) that stopped the replay early; the outputs were finished up to that packet.
+        public var stoppedBySignal: Int32?
         public var packetsPerSecond: Double {
             elapsedNanoseconds == 0 ? 0 : Double(packets) * 1e9 / Double(elapsedNanoseconds)
         }
@@ -77,14 +85,18 @@ public final class Replay {
         public var totalBytes: Int?
     }
 
-    /// Replays `capturePath`. `progress` is called every 4096 packets.
-    public func run(capturePath: String, progress: ((Progress) -> Void)? = nil) throws -> Summary {
-        var reader = try PcapReader(path: capturePath)
+    /// Replays `capturePath` (`-`: standard input). `progress` is called every 4096 packets. When `stop` is raised
+    /// (checked every 256 packets) the replay ends early: the outputs are finished with the packets replayed so far
+    /// (the results end with the maps line as usual) and the summary records the signal.
+    public func run(
+        capturePath: String, stop: StopSignal? = nil, progress: ((Progress) -> Void)? = nil
+    ) throws -> Summary {
+        var reader = try PcapReader(path: capturePath, synthesizeEthernet: options.synthesizeEthernet)
         let totalBytes = reader.fileSize
         var summary = Summary()
         summary.budget = runner.budget
         var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
-            try VerdictPcapWriters(directory: directory)
+            try VerdictPcapWriters(directory: directory, format: options.outputFormat)
         }
         var results = try options.resultsPath.map { path throws(SystemError) in
             try ResultsWriter(path: path, includeBytes: options.includeBytes)
@@ -99,7 +111,12 @@ public final class Replay {
         var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
         let start = Self.monotonicNanoseconds()
 
-        while options.limit.map({ summary.packets < $0 }) ?? true, let record = try reader.next() {
+        while options.limit.map({ summary.packets < $0 }) ?? true {
+            if summary.packets & 255 == 0, let stop, stop.isRequested {
+                summary.stoppedBySignal = stop.receivedSignal ?? SIGINT
+                break
+            }
+            guard let record = try reader.next() else { break }
             let index = record.index
             summary.packets += 1
             if record.isTruncated { summary.truncatedRecords += 1 }
@@ -108,7 +125,9 @@ public final class Replay {
                 summary.refused += 1
                 try results?.writeRefused(
                     index: index, lengthIn: lengthIn,
-                    note: "refused: \(lengthIn) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)")
+                    note: lengthIn == 0
+                        ? "refused: zero-length record (the kernel's test run returns EINVAL for frames under 14 bytes)"
+                        : "refused: \(lengthIn) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)")
                 if let kernel { try compareRefused(kernel.runner, record: record, summary: &summary) }
                 continue
             }
@@ -143,7 +162,12 @@ public final class Replay {
                 output.append(contentsOf: tail)
                 if verdictWriters != nil {
                     try output.withUnsafeBytes { bytes in
-                        try verdictWriters?.write(bytes, timestampNanos: record.timestampNanos, action: action)
+                        try verdictWriters?.write(
+                            bytes, timestampNanos: record.timestampNanos, action: action,
+                            annotation: PacketAnnotation(
+                                index: index, action: action,
+                                returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
+                                interfaceID: record.interfaceID, inputComment: record.comment))
                     }
                 }
                 if results != nil {
@@ -312,6 +336,7 @@ extension Replay {
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
         againstKernel: Bool = false, verify: Bool = true, budget: UInt64 = RunBudget.defaultInstructions,
+        stop: StopSignal? = nil,
         progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
@@ -333,6 +358,6 @@ extension Replay {
         try source.state.apply(to: loaded.program)
         let runner = ProgramRunner(program: loaded.program, budget: budget, seed: seed)
         let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
-        return try replay.run(capturePath: capture, progress: progress)
+        return try replay.run(capturePath: capture, stop: stop, progress: progress)
     }
 }

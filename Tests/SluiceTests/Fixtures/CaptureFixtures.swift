@@ -59,11 +59,16 @@ struct PcapngBytes {
     /// An enhanced packet block; `timestamp` in units of the interface's resolution.
     mutating func packet(
         interface: UInt32 = 0, timestamp: UInt64, _ data: [UInt8], capturedLength: UInt32? = nil,
-        originalLength: UInt32? = nil
+        originalLength: UInt32? = nil, comments: [String] = []
     ) {
         var body = le32(interface) + le32(UInt32(timestamp >> 32)) + le32(UInt32(timestamp & 0xffff_ffff))
         body += le32(capturedLength ?? UInt32(data.count)) + le32(originalLength ?? UInt32(data.count))
         body += data + [UInt8](repeating: 0, count: (4 - data.count % 4) % 4)
+        for comment in comments {
+            let text = Array(comment.utf8)
+            body += le16(1) + le16(UInt16(text.count)) + text + [UInt8](repeating: 0, count: (4 - text.count % 4) % 4)
+        }
+        if !comments.isEmpty { body += le16(0) + le16(0) }
         block(type: 6, body: body)
     }
 
