@@ -61,10 +61,39 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Run unverified, with every memory access bounds-checked.")
     var noVerify = false
 
+    @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
+    var trace: String?
+
+    @Option(help: "Trace every packet, at most this many.")
+    var traceAll: Int?
+
+    @Flag(help: "Trace as JSON lines instead of text.")
+    var traceJson = false
+
+    @Option(help: "Write an lcov tracefile of source lines and branches executed over the whole capture.")
+    var coverage: String?
+
+    @Option(help: "Render the coverage as HTML into this directory with genhtml (Debian lcov); needs --coverage.")
+    var coverageHtml: String?
+
     func validate() throws {
         if outputDirectory == "-" {
             throw ValidationError("--out takes a directory for one pcap per verdict; '-' (standard output) is not one")
         }
+        if let trace, Self.packets(trace) == nil {
+            throw ValidationError("--trace takes packet indexes separated by commas, e.g. --trace 3,13")
+        }
+        if let traceAll, traceAll <= 0 { throw ValidationError("--trace-all must be positive") }
+        if coverageHtml != nil && coverage == nil { throw ValidationError("--coverage-html needs --coverage FILE.info") }
+    }
+
+    static func packets(_ text: String) -> Set<Int>? {
+        var result = Set<Int>()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let index = Int(part), index >= 0 else { return nil }
+            result.insert(index)
+        }
+        return result.isEmpty ? nil : result
     }
 
     func run() throws {
@@ -76,6 +105,18 @@ struct ReplayCommand: ParsableCommand {
         options.limit = limit
         options.synthesizeEthernet = synthesizeEthernet
         options.outputFormat = format
+        options.tracePackets = trace.flatMap(Self.packets) ?? []
+        if let traceAll {
+            options.traceAll = true
+            options.traceLimit = traceAll
+        }
+        options.traceStyle = traceJson ? .json : .text
+        options.traceOutput = { line in print(line) }
+        options.coveragePath = coverage
+        options.printkOutput = { line in
+            let text = line + "\n"
+            _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+        }
         let progress = ProgressLine(enabled: isatty(2) != 0)
         // SIGINT/SIGTERM become a stop request the replay checks between packets, so that the outputs are finished.
         let stop = StopSignal()
@@ -92,6 +133,11 @@ struct ReplayCommand: ParsableCommand {
             throw CLIError("\(error)" + (outputs ? " (no output files were written)" : ""))
         }
         progress.finish()
+        if let coverage, let coverageHtml {
+            do { try CoverageReport.genhtml(tracefile: coverage, outputDirectory: coverageHtml) } catch {
+                throw CLIError(error.description)
+            }
+        }
         ReplayReport.print(summary, againstKernel: againstKernel)
         if let signal = summary.stoppedBySignal { throw ExitCode(128 + signal) }
         if againstKernel && summary.differenceCount > 0 { throw ExitCode(1) }

@@ -5,6 +5,20 @@ import Synchronization
 protocol AccessPolicy {
     static var isChecked: Bool { get }
     static var countsInstructions: Bool { get }
+    /// Calls the run's `InstructionObserver` before every instruction. Only `ObservedAccess` does; for every other
+    /// policy the call is compiled out, so the fast paths pay nothing for it.
+    static var observes: Bool { get }
+}
+
+extension AccessPolicy {
+    static var observes: Bool { false }
+}
+
+/// Checked, counting, and observed: for tracing, coverage and the debugger.
+enum ObservedAccess: AccessPolicy {
+    static var isChecked: Bool { true }
+    static var countsInstructions: Bool { true }
+    static var observes: Bool { true }
 }
 
 enum UncheckedAccess: AccessPolicy {
@@ -93,7 +107,8 @@ func interpret<Policy: AccessPolicy>(
     arguments r1: UInt64, _ r2: UInt64,
     state: borrowing MachineState,
     env: UnsafeMutablePointer<ExecutionEnvironment>,
-    resumingAt start: Int? = nil, depth startDepth: Int = 0
+    resumingAt start: Int? = nil, depth startDepth: Int = 0,
+    observer: UnsafeMutablePointer<InstructionObserver>? = nil
 ) -> RunResult {
     let reg = state.registers
     let frames = state.frames
@@ -121,6 +136,10 @@ func interpret<Policy: AccessPolicy>(
 
     while true {
         let insn = code[pc]
+        if Policy.observes, let observer {
+            observer.pointee.willExecute(
+                ObservedStep(code: UnsafeRawPointer(code), index: pc, depth: depth, registers: UnsafePointer(reg)))
+        }
         if Policy.countsInstructions {
             executed &+= 1
             if executed > env.pointee.instructionBudget {

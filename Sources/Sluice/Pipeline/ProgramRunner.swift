@@ -87,6 +87,47 @@ public final class ProgramRunner {
     }
 }
 
+extension ProgramRunner {
+    /// `run`, observed instruction by instruction (bounds-checked and counting): for trace, coverage and the debugger.
+    public func runObserved(
+        _ frame: inout Frame, frameEnd: Int, observer: UnsafeMutablePointer<InstructionObserver>
+    ) -> XDPRunResult {
+        prepare(frame)
+        let result = machine.runXDPObserved(
+            program.executable.entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+            metaLength: frame.metaLength, frameEnd: frameEnd, observer: observer)
+        frame.dataOffset = result.dataOffset
+        frame.length = result.length
+        frame.metaLength = result.metaLength
+        return result
+    }
+
+    /// `run` on the checked counting interpreter, for comparing observed runs with it.
+    public func runCountingChecked(_ frame: inout Frame, frameEnd: Int) -> XDPRunResult {
+        prepare(frame)
+        let result = machine.runXDPCountingChecked(
+            program.executable.entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+            metaLength: frame.metaLength, frameEnd: frameEnd)
+        frame.dataOffset = result.dataOffset
+        frame.length = result.length
+        frame.metaLength = result.metaLength
+        return result
+    }
+
+    /// The registers as the last run left them.
+    public var finalRegisters: [UInt64] { Array(UnsafeBufferPointer(start: machine.registers, count: 11)) }
+
+    /// The context pointer programs receive in r1.
+    public var contextPointer: UInt64 { machine.contextPointer }
+
+    private func prepare(_ frame: Frame) {
+        let env = machine.environment
+        env.pointee.clockNanos = frame.timestampNanos
+        env.pointee.ingressIfindex = frame.ingressIfindex
+        env.pointee.rxQueueIndex = frame.rxQueueIndex
+    }
+}
+
 /// Seeds for `bpf_get_prandom_u32`: the same seed gives the same sequence in every run.
 public enum RandomSeed {
     public static func state(for seed: UInt64) -> UInt64 {

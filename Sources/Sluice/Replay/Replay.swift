@@ -31,6 +31,19 @@ public final class Replay {
         /// The verdict captures' format: classic pcap, or pcapng with a comment per packet (input index, verdict,
         /// return value) and the input's interface ids and comments kept.
         public var outputFormat: CaptureFormat = .pcap
+        /// Packets (capture indexes, from 0) to trace instruction by instruction (`--trace`).
+        public var tracePackets: Set<Int> = []
+        /// Trace every packet (`--trace-all`), at most `traceLimit` of them.
+        public var traceAll = false
+        public var traceLimit = 100
+        public var traceStyle: TraceReport.Style = .text
+        /// Where trace lines go, one call per line (no newline); nil: traces are not written.
+        public var traceOutput: (@Sendable (String) -> Void)?
+        /// Write an lcov tracefile of the whole replay here (`--coverage`).
+        public var coveragePath: String?
+        /// Where `bpf_trace_printk` messages go, as the kernel's trace_pipe shows them (one call per line, no
+        /// newline); nil: only the results file has them.
+        public var printkOutput: (@Sendable (String) -> Void)?
         public init() {}
     }
 
@@ -55,6 +68,11 @@ public final class Replay {
         public var differenceCount = 0
         /// The signal (SIGINT, SIGTERM) that stopped the replay early; the outputs were finished up to that packet.
         public var stoppedBySignal: Int32?
+        /// Packets traced instruction by instruction.
+        public var traced = 0
+        /// `bpf_trace_printk` messages printed, and those lost because a run printed more than the buffer holds.
+        public var printkMessages = 0
+        public var printkDropped = 0
         public var packetsPerSecond: Double {
             elapsedNanoseconds == 0 ? 0 : Double(packets) * 1e9 / Double(elapsedNanoseconds)
         }
@@ -108,6 +126,21 @@ public final class Replay {
         var output = [UInt8]()
         output.reserveCapacity(PcapReader.maximumRecordLength)
         let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+        // bpf_trace_printk writes here; drained after every run that printed.
+        let printk = UnsafeMutablePointer<TraceBuffer>.allocate(capacity: 1)
+        printk.initialize(to: TraceBuffer(capacity: 1 << 16))
+        runner.environment.pointee.trace = printk
+        defer {
+            runner.environment.pointee.trace = nil
+            printk.pointee.bytes.deallocate()
+            printk.deallocate()
+        }
+        let eventMaps = runner.program.maps.filter { $0.spec.type == .ringbuf || $0.spec.type == .perfEventArray }
+        // Trace and coverage runs are observed; everything else takes the unobserved fast path.
+        let recorder =
+            options.coveragePath != nil || options.traceAll || !options.tracePackets.isEmpty
+            ? ExecutionRecorder(program: runner.program, contextPointer: runner.contextPointer) : nil
+        let observing = recorder != nil
         var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
         let start = Self.monotonicNanoseconds()
 
@@ -145,7 +178,28 @@ public final class Replay {
             var frame = Frame(
                 buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: linear,
                 timestampNanos: record.timestampNanos, ingressIfindex: options.ingressIfindex)
-            let result = runner.run(&frame, frameEnd: frameEnd)
+            let result: XDPRunResult
+            if observing, let recorder {
+                let traced =
+                    options.traceOutput != nil
+                    && (options.tracePackets.contains(index) || (options.traceAll && summary.traced < options.traceLimit))
+                recorder.recordsSteps = traced
+                recorder.begin()
+                result = runner.runObserved(&frame, frameEnd: frameEnd, observer: recorder.observer)
+                recorder.end(registers: runner.finalRegisters, faulted: result.fault != nil)
+                if traced, let output = options.traceOutput {
+                    summary.traced += 1
+                    for line in TraceReport.lines(
+                        packet: index, steps: recorder.steps, instructionCount: result.instructionCount,
+                        returnValue: result.returnValue, fault: result.fault, registers: runner.finalRegisters,
+                        style: options.traceStyle)
+                    {
+                        output(line)
+                    }
+                }
+            } else {
+                result = runner.run(&frame, frameEnd: frameEnd)
+            }
             var returnValue = result.returnValue
             if let fault = result.fault {
                 summary.faults += 1
@@ -172,10 +226,19 @@ public final class Replay {
                 }
                 if results != nil {
                     let metadata = UnsafeRawBufferPointer(frame.metadata)
+                    let printed =
+                        printk.pointee.count > 0
+                        ? UnsafeRawBufferPointer(start: printk.pointee.bytes, count: printk.pointee.count) : nil
+                    // Event records are copied out only for programs that have ring buffers or perf-event arrays.
+                    var events: [(map: String, record: [UInt8])] = []
+                    for map in eventMaps {
+                        for record in map.drainRecords() { events.append((map.spec.name, record)) }
+                    }
                     try output.withUnsafeBytes { packet in
                         try results?.writePacket(
                             index: index, returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
-                            lengthIn: lengthIn, metadata: metadata, packet: packet, note: note)
+                            lengthIn: lengthIn, metadata: metadata, packet: packet, note: note, trace: printed,
+                            events: events)
                     }
                 }
                 if let kernel {
@@ -185,6 +248,10 @@ public final class Replay {
                         metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
                     try compare(kernel, ours: ours, record: record, summary: &summary)
                 }
+            }
+            if printk.pointee.count > 0 || printk.pointee.dropped > 0 {
+                Self.drainPrintk(printk, packet: index, timestampNanos: record.timestampNanos, summary: &summary,
+                                 output: options.printkOutput)
             }
             if summary.packets & 4095 == 0, let progress {
                 progress(Progress(packets: summary.packets, bytesRead: reader.bytePosition, totalBytes: totalBytes))
@@ -203,6 +270,12 @@ public final class Replay {
             }
         }
         try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
+        if let path = options.coveragePath, let recorder {
+            var file = try OutputFile(path: path, atomically: true)
+            let text = Array(CoverageReport.lcov(recorder.programs, testName: runner.program.spec.name).utf8)
+            try text.withUnsafeBytes { bytes in Result { () throws(SystemError) in try file.write(bytes) } }.get()
+            try file.close()
+        }
         try results?.close()
         try verdictWriters?.close()
         return summary
@@ -238,6 +311,29 @@ public final class Replay {
                 "packet \(record.index): Sluice refused a \(record.bytes.count)-byte frame, the kernel ran it (verdict \(outcome.returnValue))",
                 in: &summary, max: self.kernel?.maxReported ?? 10)
         }
+    }
+
+    /// Counts (and prints, as the kernel's trace_pipe shows them) the run's `bpf_trace_printk` messages, then empties
+    /// the buffer. The task field is `packet-INDEX`, the time the capture's.
+    static func drainPrintk(
+        _ printk: UnsafeMutablePointer<TraceBuffer>, packet: Int, timestampNanos: UInt64, summary: inout Summary,
+        output: ((String) -> Void)?
+    ) {
+        let bytes = UnsafeRawBufferPointer(start: printk.pointee.bytes, count: printk.pointee.count)
+        var start = 0
+        for index in 0..<bytes.count where bytes[index] == UInt8(ascii: "\n") {
+            summary.printkMessages += 1
+            if let output {
+                let message = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let line = TracePipeFormat.line(
+                    task: "packet", pid: packet, cpu: 0, timestampNanos: timestampNanos, message: message)
+                output(line)
+            }
+            start = index + 1
+        }
+        summary.printkDropped += printk.pointee.dropped
+        printk.pointee.count = 0
+        printk.pointee.dropped = 0
     }
 
     private func record(_ difference: String, in summary: inout Summary, max: Int) {

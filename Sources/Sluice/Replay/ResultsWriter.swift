@@ -6,10 +6,12 @@ import BPFVM
 /// number-format surprises from an encoder) and nothing is allocated per packet. A packet line has its keys in this
 /// order:
 ///
-///     {"i":0,"ret":2,"verdict":"pass","len_in":60,"len_out":60,"meta_len":0,"out":"…","note":"…"}
+///     {"i":0,"ret":2,"verdict":"pass","len_in":60,"len_out":60,"meta_len":0,"out":"…","note":"…","trace":["…"],
+///      "events":[{"map":"events","len":16,"hex":"…"}]}
 ///
 /// `out` (lowercase hex of the metadata followed by the frame) only with `includeBytes` (`--bytes`); `note` only when
-/// given. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
+/// given; `trace` (the run's `bpf_trace_printk` messages) and `events` (ring-buffer and perf-event records the run
+/// published) only when there are any. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
 /// their key bytes; per-CPU maps give an array of one hex value per CPU.
 public struct ResultsWriter: ~Copyable {
     /// Whether packet lines carry the `out` field.
@@ -30,7 +32,8 @@ public struct ResultsWriter: ~Copyable {
     /// `XDPAction(returnValue:)`'s name. `lengthIn` is the frame length before the program ran.
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, metadata: UnsafeRawBufferPointer,
-        packet: UnsafeRawBufferPointer, note: String? = nil
+        packet: UnsafeRawBufferPointer, note: String? = nil, trace: UnsafeRawBufferPointer? = nil,
+        events: [(map: String, record: [UInt8])] = []
     ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
@@ -53,6 +56,33 @@ public struct ResultsWriter: ~Copyable {
         if let note {
             try file.write(",\"note\":")
             try file.writeJSONString(note)
+        }
+        if let trace, trace.count > 0 {
+            // One string per bpf_trace_printk record, without its newline.
+            try file.write(",\"trace\":[")
+            var start = 0
+            var first = true
+            for index in 0..<trace.count where trace[index] == UInt8(ascii: "\n") {
+                if !first { try file.write(byte: UInt8(ascii: ",")) }
+                first = false
+                try file.writeJSONString(String(decoding: UnsafeRawBufferPointer(rebasing: trace[start..<index]), as: UTF8.self))
+                start = index + 1
+            }
+            try file.write(byte: UInt8(ascii: "]"))
+        }
+        if !events.isEmpty {
+            try file.write(",\"events\":[")
+            for (number, event) in events.enumerated() {
+                if number > 0 { try file.write(byte: UInt8(ascii: ",")) }
+                try file.write("{\"map\":")
+                try file.writeJSONString(event.map)
+                try file.write(",\"len\":")
+                try file.writeDecimal(event.record.count)
+                try file.write(",\"hex\":")
+                try file.writeQuotedHex(event.record)
+                try file.write(byte: UInt8(ascii: "}"))
+            }
+            try file.write(byte: UInt8(ascii: "]"))
         }
         try file.write("}\n")
     }
