@@ -39,8 +39,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
     var againstKernel = false
 
-    @Flag(help: "Run unverified, with every memory access bounds-checked.")
-    var noVerify = false
+    @OptionGroup var engineOptions: EngineOptions
 
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
@@ -58,7 +57,7 @@ struct ReplayCommand: ParsableCommand {
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, verify: !noVerify
+                againstKernel: againstKernel, engine: engineOptions.choice
             ) { progress.update($0) }
         } catch {
             progress.finish()

@@ -25,6 +25,8 @@ public final class LiveBenchmark {
         public var rounds = 3
         public var mode: XDPAttachMode = .native
         public var verify = true
+        /// The engine (nil: `verify` decides between interpreter and checked).
+        public var engine: EngineChoice?
         public var redirectProgramPath = "programs/build/sluice_redirect.o"
         public var generatorProgramPath = "programs/build/bench_txgen.o"
         /// Generator bound: packets per second it may send at most, times the measurement's length.
@@ -68,9 +70,10 @@ public final class LiveBenchmark {
         let loadAverageBefore = Self.loadAverage()
         _ = Privileges.raiseMemlockLimit()
 
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: options.verify)
+        let loaded = try ProgramLoader.load(
+            spec, possibleCPUs: 1, engine: options.engine ?? (options.verify ? .interpreter : .checked))
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked)
+        let runner = ProgramRunner(loaded: loaded)
 
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }

@@ -1,3 +1,4 @@
+import BPFNative
 import BPFVM
 
 /// Runs one loaded program on frames: one per worker. Owns the VM machine (registers, stack, environment) and keeps
@@ -9,10 +10,31 @@ public final class ProgramRunner {
     let entry: ProgramEntry
     /// Run every memory access bounds-checked (for unverified programs and differential tests).
     public let checked: Bool
+    /// The entry program's native code (native engine), taken once; nil runs the interpreter.
+    let native: NativeFunction?
+    /// Where native code reports a fault; one per runner, reused for every frame.
+    let nativeFault: UnsafeMutablePointer<NativeFault>
 
-    public init(program: LoadedProgram, checked: Bool, processorID: UInt32 = 0, seed: UInt64 = 0x5eed) {
+    /// The engine this runner uses.
+    public var engine: Engine { checked ? .checked : native != nil ? .native : .interpreter }
+
+    /// A runner for the loaded program on the engine the loader chose (native code must already be compiled).
+    public convenience init(loaded: ProgramLoader.Loaded, processorID: UInt32 = 0, seed: UInt64 = 0x5eed) {
+        self.init(
+            program: loaded.program, checked: loaded.checked, native: loaded.engine == .native,
+            processorID: processorID, seed: seed)
+    }
+
+    /// `native`: run the entry program's compiled code (see `ProgramLoader`, which compiles it); without compiled
+    /// code the interpreter runs.
+    public init(
+        program: LoadedProgram, checked: Bool, native: Bool = false, processorID: UInt32 = 0, seed: UInt64 = 0x5eed
+    ) {
         self.program = program
         self.checked = checked
+        self.native = native && !checked ? (program.executable.nativeCode as? NativeCode)?.entry : nil
+        nativeFault = .allocate(capacity: 1)
+        nativeFault.initialize(to: NativeFault())
         entry = program.executable.entry
         machine = Machine()
         program.bind(to: machine)
@@ -20,6 +42,8 @@ public final class ProgramRunner {
         machine.environment.pointee.possibleCPUs = UInt32(program.maps.first?.core.pointee.possibleCPUs ?? 1)
         machine.environment.pointee.randomState = RandomSeed.state(for: seed)
     }
+
+    deinit { nativeFault.deallocate() }
 
     /// The environment helpers see (clock, trace buffer, …).
     public var environment: UnsafeMutablePointer<ExecutionEnvironment> { machine.environment }
@@ -34,9 +58,16 @@ public final class ProgramRunner {
         env.pointee.clockNanos = frame.timestampNanos
         env.pointee.ingressIfindex = frame.ingressIfindex
         env.pointee.rxQueueIndex = frame.rxQueueIndex
-        let result = machine.runXDP(
-            entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
-            metaLength: frame.metaLength, frameEnd: frameEnd, checked: checked)
+        let result =
+            if let native {
+                machine.runXDPNative(
+                    native, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                    metaLength: frame.metaLength, frameEnd: frameEnd, fault: nativeFault)
+            } else {
+                machine.runXDP(
+                    entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                    metaLength: frame.metaLength, frameEnd: frameEnd, checked: checked)
+            }
         frame.dataOffset = result.dataOffset
         frame.length = result.length
         frame.metaLength = result.metaLength

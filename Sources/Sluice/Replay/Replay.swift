@@ -43,6 +43,10 @@ public final class Replay {
         /// Differences from the kernel (`--against-kernel`), first ones first.
         public var differences: [String] = []
         public var differenceCount = 0
+        /// The engine that ran the program.
+        public var engine: Engine = .interpreter
+        /// Why `--engine auto` fell back to the interpreter, if it did.
+        public var engineNote: String?
         public var packetsPerSecond: Double {
             elapsedNanoseconds == 0 ? 0 : Double(packets) * 1e9 / Double(elapsedNanoseconds)
         }
@@ -305,7 +309,8 @@ extension Replay {
     /// kernel when comparing), replay the capture, write the outputs.
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
-        againstKernel: Bool = false, verify: Bool = true, progress: ((Progress) -> Void)? = nil
+        againstKernel: Bool = false, verify: Bool = true, engine: EngineChoice? = nil,
+        progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
         var possibleCPUs = 1
@@ -322,10 +327,14 @@ extension Replay {
             kernel = runner
             possibleCPUs = runner.possibleCPUs
         }
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: verify)
+        let loaded = try ProgramLoader.load(
+            spec, possibleCPUs: possibleCPUs, engine: engine ?? (verify ? .interpreter : .checked))
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, checked: loaded.checked, seed: seed)
+        let runner = ProgramRunner(loaded: loaded, seed: seed)
         let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
-        return try replay.run(capturePath: capture, progress: progress)
+        var summary = try replay.run(capturePath: capture, progress: progress)
+        summary.engine = runner.engine
+        summary.engineNote = loaded.engineNote
+        return summary
     }
 }
