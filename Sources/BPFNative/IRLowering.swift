@@ -27,6 +27,8 @@ struct IRLowering {
     private var functionStarts: [Int] = []
     private var callbacks: [Int] = []
     private var mayFault = false
+    /// The leaders of the function being lowered.
+    private var currentLeaders: Set<Int> = []
 
     init(
         code: [DecodedInstruction], instructions: [Instruction], entryName: String, dataLayout: String, triple: String,
@@ -153,6 +155,7 @@ struct IRLowering {
             pc += width
         }
 
+        currentLeaders = leaders
         out += "define internal fastcc i64 @f\(start)(ptr %env, ptr %fault, i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) {\nentry:\n"
         emit("%stack = alloca [\(Self.stackSize) x i8], align 16")
         for r in 0...10 { emit("%r\(r) = alloca i64, align 8") }
@@ -300,6 +303,12 @@ struct IRLowering {
             return false
 
         // MARK: Calls
+        case .callHelper where insn.imm == Self.lookupElemBits:
+            if let map = mapInR1(before: pc), map.pointee.type == MapType.array.rawValue {
+                lowerArrayLookup(map)
+                break
+            }
+            set(0, value("call i64 \(value("inttoptr i64 \(imm64(insn.imm)) to ptr"))(ptr %env, \(helperArguments()))"))
         case .callHelper:
             let function = value("inttoptr i64 \(imm64(insn.imm)) to ptr")
             set(0, value("call i64 \(function)(ptr %env, \(helperArguments()))"))
@@ -355,6 +364,61 @@ struct IRLowering {
         }
         _ = functionEnd
         return true
+    }
+
+    /// `bpf_map_lookup_elem`'s implementation, to recognise its calls.
+    private static let lookupElemBits: UInt64 =
+        HelperTable.spec(id: 1)?.implementation.map { UInt64(UInt(bitPattern: unsafeBitCast($0, to: UnsafeRawPointer.self))) }
+        ?? 0
+
+    /// The map r1 holds at the call at `pc`, when the same basic block loaded it with `lddw` (map by fd or index)
+    /// and nothing wrote r1 since.
+    private func mapInR1(before pc: Int) -> UnsafeMutablePointer<MapCore>? {
+        guard !currentLeaders.contains(pc) else { return nil }
+        var i = pc - 1
+        while i >= 0 {
+            if i > 0 && code[i - 1].op == .lddw { i -= 1 }  // i was the second slot of an lddw
+            let insn = code[i]
+            if insn.op == .lddw && insn.dst == 1 {
+                let kind = instructions[i].src
+                guard kind == 1 || kind == 5 else { return nil }  // BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX
+                return UnsafeMutablePointer<MapCore>(bitPattern: UInt(insn.imm))
+            }
+            if Self.writesDestination(insn.op) && insn.dst == 1 { return nil }
+            if Self.writesSource(insn.op) && insn.src == 1 { return nil }
+            switch insn.op {
+            case .callHelper, .callLocal, .callRegister, .tailCall, .loop, .exit, .invalid: return nil
+            default: break
+            }
+            if currentLeaders.contains(i) { return nil }
+            i -= 1
+        }
+        return nil
+    }
+
+    private static func writesDestination(_ op: DecodedOp) -> Bool {
+        switch op {
+        case .stb, .sth, .stw, .stdw, .stxb, .stxh, .stxw, .stxdw, .nop: false
+        case _ where isJump(op): false
+        case _ where "\(op)".hasPrefix("atomic"): false
+        default: true
+        }
+    }
+
+    private static func writesSource(_ op: DecodedOp) -> Bool {
+        let name = "\(op)"
+        return name.hasPrefix("atomicFetch") || name.hasPrefix("atomicXchg")
+    }
+
+    /// `bpf_map_lookup_elem` on a (non-per-CPU) ARRAY, inline: its values are flat, `valueStride` apart.
+    /// Same result as `ArrayMap.value`: the value's address, or 0 when the index is out of range.
+    private mutating func lowerArrayLookup(_ map: UnsafeMutablePointer<MapCore>) {
+        let key = value("load i32, ptr \(value("inttoptr i64 \(reg(2)) to ptr")), align 1")
+        let inRange = value("icmp ult i32 \(key), \(map.pointee.maxEntries)")
+        let offset = value("mul i64 \(zext(key)), \(map.pointee.valueStride)")
+        let base = UInt(bitPattern: map.pointee.storage)
+        let address = value("add i64 \(base), \(offset)")
+        set(0, value("select i1 \(inRange), i64 \(address), i64 0"))
     }
 
     /// After a call that may fault (only in programs that can fault at all), return early with the fault set.
