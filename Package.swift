@@ -30,13 +30,16 @@ let package = Package(
         // The interpreter's direct-threading trampolines: a header compiled into BPFVM by the Swift compiler (no C
         // library; see its header).
         .target(name: "CBPFDispatch"),
+        // The native tier: verified programs → LLVM IR → machine code (ORC LLJIT). libLLVM (Debian llvm-19) is
+        // loaded at run time with dlopen, so everything builds and runs on the interpreter without it.
+        .target(name: "BPFNative", dependencies: ["BPFVM"]),
         // ELF object loader: clang -target bpf objects → BPFVM programs + map specs.
         .target(name: "BPFObject", dependencies: ["BPFVM", "CLibElf", "CLibXDP"]),
         // The engine: frames, batch pipeline, pcap replay, AF_XDP, kernel runner, stats.
         .target(
             name: "Sluice",
             dependencies: [
-                "BPFVM", "BPFObject", "CLibXDP", "CLibPcap", "CAFXDPBench",
+                "BPFVM", "BPFNative", "BPFObject", "CLibXDP", "CLibPcap", "CAFXDPBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -67,6 +70,7 @@ let package = Package(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
 
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
+        .testTarget(name: "BPFNativeTests", dependencies: ["BPFNative", "BPFVM"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI"]),

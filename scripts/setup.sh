@@ -3,7 +3,7 @@
 # Used by scripts/demo.sh and scripts/test.sh; safe to run by hand.
 set -euo pipefail
 
-packages=(libxdp-dev libbpf-dev libelf-dev libpcap-dev clang llvm iproute2 xdp-tools tcpdump python3-scapy pkg-config iputils-ping lcov)
+packages=(libxdp-dev libbpf-dev libelf-dev libpcap-dev clang llvm llvm-19-dev iproute2 xdp-tools tcpdump python3-scapy pkg-config iputils-ping lcov)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -73,6 +73,21 @@ do {
         ("VM over in-memory frames (\(loaded.checked ? "checked" : "verified"))", vm, UInt64(passes * packets.count)))
     loop.close()
 
+    // 1b. The same with native code (LLVM), when the native tier is available: compiled once at load, then no
+    // allocation per packet either.
+    let nativeLoaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, engine: .auto)
+    if nativeLoaded.engine == .native {
+        try opened.source.state.apply(to: nativeLoaded.program)
+        let nativeRunner = ProgramRunner(loaded: nativeLoaded)
+        let nativeLoop = VMLoop(runner: nativeRunner, packets: packets)
+        nativeLoop.throughputPass()
+        let native = measure { for _ in 0..<passes { nativeLoop.throughputPass() } }
+        results.append(("native code over in-memory frames (LLVM)", native, UInt64(passes * packets.count)))
+        nativeLoop.close()
+    } else {
+        print("native engine not measured: \(nativeLoaded.engineNote ?? "not available")")
+    }
+
     // 2. Replay's loop without outputs: the allocations of replaying captures of 1 000, 10 000 and 20 000 packets.
     // Setup allocates the same in each; what grows with the packet count is per-packet. A constant difference
     // (a buffer sized by the file) is setup, not steady state: the per-packet figure is the slope between the two

@@ -62,8 +62,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the replay measurements (offline).")
     var noReplay = false
 
-    @Flag(help: "Run unverified, with every memory access bounds-checked.")
-    var noVerify = false
+    @OptionGroup var engineOptions: EngineOptions
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -132,7 +131,7 @@ struct BenchCommand: ParsableCommand {
         options.againstKernel = againstKernel
         options.replay = !noReplay
         options.capturePath = pcap
-        options.verify = !noVerify
+        options.engine = engineOptions.choice
         options.budget = budget.instructions
         let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
         let showProgress = !json && isatty(2) != 0
@@ -158,7 +157,7 @@ struct BenchCommand: ParsableCommand {
         options.durationSeconds = duration
         options.rounds = rounds ?? self.repeat ?? 3
         options.mode = mode
-        options.verify = !noVerify
+        options.engine = engineOptions.choice
         options.budget = budget.instructions
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
@@ -189,8 +188,10 @@ enum BenchReportTable {
     static func offline(_ r: OfflineBenchReport, traffic: String) -> String {
         var lines: [String] = []
         lines.append(
-            "program \(r.program) (\(r.object)), \(r.checked ? "checked" : "verified"), \(r.packets) packets of \(traffic), mean \(fixed(r.meanPacketLength, 1)) B; \(r.rounds) rounds on CPU \(r.cpu)"
+            "program \(r.program) (\(r.object)), engine \(r.engine.rawValue), \(r.packets) packets of \(traffic), mean \(fixed(r.meanPacketLength, 1)) B; \(r.rounds) rounds on CPU \(r.cpu)"
         )
+        if let note = r.engineNote { lines.append("  (the interpreter ran: \(note))") }
+        if let ms = r.compileMilliseconds { lines.append("native compile time: \(fixed(ms, 1)) ms") }
         if r.skippedShort > 0 { lines.append("  (\(r.skippedShort) packets shorter than 14 bytes left out)") }
         if r.truncatedToLinear > 0 { lines.append("  (\(r.truncatedToLinear) packets cut to the linear XDP buffer)") }
         lines.append(
@@ -220,6 +221,12 @@ enum BenchReportTable {
             let how = "\(r.kernelSamplePackets ?? 0) packets × \(r.kernelRepeat ?? 0)"
             lines.append(row("Sluice VM, kernel's sample (\(how))", fixed(v.median, 1), fixed(v.min, 1), "ns/packet"))
             lines.append(row("kernel JIT, test run (\(how))", fixed(k.median, 1), fixed(k.min, 1), "ns/packet"))
+            if let i = r.interpreterSampleNanosecondsPerPacket {
+                lines.append(row("interpreter, kernel's sample", fixed(i.median, 1), fixed(i.min, 1), "ns/packet"))
+            }
+        }
+        if let i = r.interpreterNanosecondsPerPacket {
+            lines.append(row("interpreter (copy + run)", fixed(i.median, 1), fixed(i.min, 1), "ns/packet"))
         }
         if let p = r.replayPacketsPerSecond {
             lines.append(row("Sluice replay, no outputs", rate(p.median), rate(p.max), "packets/s"))
@@ -233,6 +240,12 @@ enum BenchReportTable {
         lines.append("")
         if let ratio = r.ratioToKernel {
             lines.append("ratio Sluice VM / kernel JIT (ns/packet, same sample): \(fixed(ratio, 2))")
+        }
+        if let ratio = r.interpreterRatioToKernel {
+            lines.append("ratio interpreter / kernel JIT (same run, same sample): \(fixed(ratio, 2))")
+        }
+        if let ratio = r.ratioToInterpreter {
+            lines.append("ratio native / interpreter (ns/packet, all packets): \(fixed(ratio, 2))")
         }
         if let ratio = r.replayRatio {
             lines.append("ratio replay / per-packet kernel path (packets/s): \(fixed(ratio, 1))")

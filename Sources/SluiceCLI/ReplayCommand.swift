@@ -58,8 +58,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
     var againstKernel = false
 
-    @Flag(help: "Run unverified, with every memory access bounds-checked.")
-    var noVerify = false
+    @OptionGroup var engineOptions: EngineOptions
 
     @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
     var trace: String?
@@ -125,7 +124,7 @@ struct ReplayCommand: ParsableCommand {
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, verify: !noVerify, budget: budget.instructions, stop: stop
+                againstKernel: againstKernel, budget: budget.instructions, engine: engineOptions.choice, stop: stop
             ) { progress.update($0) }
         } catch {
             progress.finish()

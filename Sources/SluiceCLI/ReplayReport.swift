@@ -79,7 +79,8 @@ enum ReplayReport {
         let otherFaults = summary.faults - summary.budgetExceeded
         if otherFaults > 0 { lines.append("\(otherFaults) runs faulted (counted as aborted)") }
         let rate = Int(summary.packetsPerSecond)
-        lines.append("\(rate) packets/s")
+        lines.append("\(rate) packets/s, engine \(summary.engine.rawValue)")
+        if let note = summary.engineNote { lines.append("(the interpreter ran: \(note))") }
         if againstKernel {
             if summary.differenceCount == 0 {
                 lines.append("against the kernel: no differences")

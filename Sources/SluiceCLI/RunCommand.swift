@@ -65,8 +65,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Statistics as JSON lines.")
     var json = false
 
-    @Flag(help: "Run unverified, with every memory access bounds-checked.")
-    var noVerify = false
+    @OptionGroup var engineOptions: EngineOptions
 
     @Option(
         help: ArgumentHelp(
@@ -82,7 +81,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let (source, _, spec) = try programOptions.load()
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: !noVerify)
+        let loaded: ProgramLoader.Loaded
+        do { loaded = try ProgramLoader.load(spec, possibleCPUs: 1, engine: engineOptions.choice) } catch let error
+            as ProgramLoader.Error
+        { throw CLIError(error.description) }
+        if let note = loaded.engineNote { StandardError.write("note: the interpreter runs: \(note)\n") }
         do { try source.state.apply(to: loaded.program) } catch { throw CLIError(error.description) }
 
         var configuration = LiveConfiguration(interface: iface)
@@ -106,8 +109,7 @@ struct RunCommand: ParsableCommand {
         let engine: LiveEngine<VMFrameProcessor>
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { index in
-                let runner = ProgramRunner(
-                    program: loaded.program, budget: budget.instructions, processorID: UInt32(index))
+                let runner = ProgramRunner(loaded: loaded, budget: budget.instructions, processorID: UInt32(index))
                 runners.append(runner)
                 return runner.processor
             }
@@ -128,7 +130,7 @@ struct RunCommand: ParsableCommand {
                 StandardError.write("warning: \(warning)\n")
             }
             StandardError.write(
-                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), \(loaded.checked ? "checked" : "verified")); Ctrl-C stops\n")
+                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(loaded.engine.rawValue)); Ctrl-C stops\n")
             let deadline = duration.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
             var nextStats = ContinuousClock.now + .milliseconds(Int(max(statsInterval, 0.001) * 1000))
             while !engine.stopSignal.isRequested && !engine.allWorkersFinished {

@@ -8,6 +8,8 @@ public final class ExecutableProgram: @unchecked Sendable {
     let handleStorage: UnsafeMutablePointer<CodeHandle>
     /// `fastCode` as direct-threaded code (see ThreadedCode.swift), or nil where the platform has no threaded dispatch.
     let threadedCode: UnsafeMutableRawPointer?
+    /// Native code (see NativeHooks.swift); set once, before runs, by the native compiler under its lock.
+    var nativeOwner: AnyObject?
 
     /// Translates `instructions`. `context` resolves helpers, maps and externs; context loads are found by
     /// `ContextAnalysis` unless the context already lists them (the verifier's rewrite).

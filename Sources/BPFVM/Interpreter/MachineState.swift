@@ -62,4 +62,6 @@ public struct CodeHandle {
     /// The same as direct-threaded code (unchecked runs), nil where the platform has none.
     public var threadedCode: UnsafeRawPointer?
     public var count: Int
+    /// The program's native entry (BPFNative), once compiled: what a native tail call jumps to.
+    public var native: UnsafeRawPointer? = nil
 }

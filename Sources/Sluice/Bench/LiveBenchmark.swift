@@ -27,6 +27,8 @@ public final class LiveBenchmark {
         public var verify = true
         /// Per-packet instruction budget (`--budget`).
         public var budget = RunBudget.defaultInstructions
+        /// The engine (nil: `verify` decides between interpreter and checked).
+        public var engine: EngineChoice?
         public var redirectProgramPath =
             RedirectProgramLocation.locate() ?? "programs/build/" + RedirectProgramLocation.fileName
         public var generatorProgramPath = "programs/build/bench_txgen.o"
@@ -71,9 +73,10 @@ public final class LiveBenchmark {
         let loadAverageBefore = Self.loadAverage()
         _ = Privileges.raiseMemlockLimit()
 
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, verify: options.verify)
+        let loaded = try ProgramLoader.load(
+            spec, possibleCPUs: 1, engine: options.engine ?? (options.verify ? .interpreter : .checked))
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, budget: options.budget)
+        let runner = ProgramRunner(loaded: loaded, budget: options.budget)
 
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }

@@ -30,6 +30,9 @@ public final class OfflineBenchmark {
         public var verify = true
         /// Per-packet instruction budget (`--budget`).
         public var budget = RunBudget.defaultInstructions
+        /// The engine (nil: `verify` decides between interpreter and checked). With native code, the interpreter is
+        /// timed too, in the same rounds, as the reference.
+        public var engine: EngineChoice?
         public init() {}
     }
 
@@ -67,15 +70,23 @@ public final class OfflineBenchmark {
         let cpu = CPUAffinity.pinToFirstCPU()
         defer { kernel?.close() }
 
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: options.verify)
+        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, engine: engineChoice)
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, budget: options.budget)
+        let runner = ProgramRunner(loaded: loaded, budget: options.budget)
         let loop = VMLoop(runner: runner, packets: packets)
         defer { loop.close() }
+        // Native code is measured against the interpreter on the same program and packets, round by round.
+        let interpreterLoop =
+            runner.engine == .native
+            ? VMLoop(runner: ProgramRunner(program: loaded.program, budget: options.budget), packets: packets) : nil
+        defer { interpreterLoop?.close() }
 
         var report = OfflineBenchReport(
             program: spec.name, object: source.objectPath, packets: packets.count, meanPacketLength: packets.meanLength,
             rounds: options.rounds, checked: loaded.checked, cpu: cpu)
+        report.engine = runner.engine
+        report.engineNote = loaded.engineNote
+        if runner.engine == .native { report.compileMilliseconds = Double(loaded.compileNanoseconds) / 1e6 }
         report.skippedShort = packets.skippedShort
         report.truncatedToLinear = packets.truncatedToLinear
 
@@ -108,7 +119,10 @@ public final class OfflineBenchmark {
         var replayPlain: [Double] = []
         var replayOutputs: [Double] = []
         var kernelPerPacket: [Double] = []
+        var interpreterAll: [Double] = []
+        var interpreterSample: [Double] = []
         loop.throughputPass()  // warm-up: caches, branch predictors, page faults in the frame buffer
+        interpreterLoop?.throughputPass()
         for round in 0..<options.rounds {
             progress?("round \(round + 1)/\(options.rounds)")
             vm.append(Double(loop.throughputPass()) / Double(packets.count))
@@ -116,6 +130,12 @@ public final class OfflineBenchmark {
             if let kernel {
                 kernelTimed.append(try Self.kernelTimedPass(kernel, packets: packets, repeat: kernelRepeat))
                 vmSample.append(Self.vmSamplePass(loop, packets: packets, repeat: kernelRepeat))
+                if let interpreterLoop {
+                    interpreterSample.append(Self.vmSamplePass(interpreterLoop, packets: packets, repeat: kernelRepeat))
+                }
+            }
+            if let interpreterLoop {
+                interpreterAll.append(Double(interpreterLoop.throughputPass()) / Double(packets.count))
             }
             latencies.append(loop.latencyPass(timerOverhead: UInt64(report.timerOverheadNanoseconds.rounded())))
             if let capturePath {
@@ -144,9 +164,13 @@ public final class OfflineBenchmark {
             report.replayWithOutputsPacketsPerSecond = Stat(replayOutputs)
         }
         if !kernelPerPacket.isEmpty { report.kernelPerPacketPathPacketsPerSecond = Stat(kernelPerPacket) }
+        if !interpreterAll.isEmpty { report.interpreterNanosecondsPerPacket = Stat(interpreterAll) }
+        if !interpreterSample.isEmpty { report.interpreterSampleNanosecondsPerPacket = Stat(interpreterSample) }
         report.finish()
         return report
     }
+
+    var engineChoice: EngineChoice { options.engine ?? (options.verify ? .interpreter : .checked) }
 
     /// Sluice's whole replay over the capture; packets per second of its loop (reading included).
     private func replayRate(capture: String, outputDirectory: String?) throws -> Double {
@@ -164,8 +188,8 @@ public final class OfflineBenchmark {
             }
         }
         let summary = try Replay.run(
-            source: source, spec: spec, capture: capture, options: replayOptions, verify: options.verify,
-            budget: options.budget)
+            source: source, spec: spec, capture: capture, options: replayOptions, budget: options.budget,
+            engine: engineChoice)
         return summary.packetsPerSecond
     }
 
@@ -379,6 +403,20 @@ public struct OfflineBenchReport: Codable, Sendable {
     public var checked: Bool
     /// The CPU the benchmark thread was pinned to.
     public var cpu: Int
+    /// The engine that ran the program (`ratioToKernel` is this engine's).
+    public var engine: Engine = .interpreter
+    /// Why `--engine auto` fell back to the interpreter, if it did.
+    public var engineNote: String?
+    /// Native engine: LLVM compile time of the program and its tail-call targets (lowering, O2, machine code).
+    public var compileMilliseconds: Double?
+    /// Native engine: the interpreter on the same packets in the same rounds (copy + run), as the reference.
+    public var interpreterNanosecondsPerPacket: Stat?
+    /// Native engine with --against-kernel: the interpreter on the kernel's sample, as `sampleNanosecondsPerPacket`.
+    public var interpreterSampleNanosecondsPerPacket: Stat?
+    /// interpreterSampleNanosecondsPerPacket ÷ kernel (medians): the interpreter's `ratioToKernel` in this run.
+    public var interpreterRatioToKernel: Double?
+    /// Native ns/packet ÷ interpreter ns/packet (medians, all packets).
+    public var ratioToInterpreter: Double?
     public var skippedShort = 0
     public var truncatedToLinear = 0
     public var instructionsPerPacket = 0.0
@@ -433,7 +471,9 @@ public struct OfflineBenchReport: Codable, Sendable {
             ? 0 : (nanosecondsPerPacket.median - copyNanosecondsPerPacket.median) / instructionsPerPacket
         if let kernel = kernelNanosecondsPerPacket, let sample = sampleNanosecondsPerPacket {
             ratioToKernel = sample.median / max(kernel.median, 1e-9)
+            interpreterRatioToKernel = interpreterSampleNanosecondsPerPacket.map { $0.median / max(kernel.median, 1e-9) }
         }
+        ratioToInterpreter = interpreterNanosecondsPerPacket.map { nanosecondsPerPacket.median / max($0.median, 1e-9) }
         if let k = kernelPerPacketPathPacketsPerSecond {
             replayRatio = replayPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
             replayWithOutputsRatio = replayWithOutputsPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }

@@ -1,3 +1,4 @@
+import BPFNative
 import BPFVM
 
 /// Runs one loaded program on frames: one per worker. Owns the VM machine (registers, stack, environment) and keeps
@@ -20,18 +21,42 @@ public final class ProgramRunner {
     let machine: Machine
     /// The entry program's code pointers, taken once so a frame's run touches no reference-counted object.
     let mode: Mode
+    /// The entry program's native code (native engine), taken once; nil runs the interpreter. Only a verified
+    /// program (one with an unchecked entry) runs natively.
+    let native: NativeFunction?
+    /// Where native code reports a fault; one per runner, reused for every frame.
+    let nativeFault: UnsafeMutablePointer<NativeFault>
+
+    /// The engine this runner uses.
+    public var engine: Engine { checked ? .checked : native != nil ? .native : .interpreter }
+
+    /// A runner for the loaded program on the engine the loader chose (native code must already be compiled).
+    public convenience init(
+        loaded: ProgramLoader.Loaded, budget: UInt64 = RunBudget.defaultInstructions, processorID: UInt32 = 0,
+        seed: UInt64 = 0x5eed
+    ) {
+        self.init(
+            program: loaded.program, native: loaded.engine == .native, budget: budget, processorID: processorID,
+            seed: seed)
+    }
 
     /// `budget` is the per-packet instruction budget (`--budget`; see `ExecutionEnvironment.instructionBudget`).
+    /// `native`: run the entry program's compiled code (see `ProgramLoader`, which compiles it); without compiled
+    /// code, or on the checked path, the interpreter runs.
     public init(
-        program: LoadedProgram, execution: Execution = .fastest, budget: UInt64 = RunBudget.defaultInstructions,
-        processorID: UInt32 = 0, seed: UInt64 = 0x5eed
+        program: LoadedProgram, execution: Execution = .fastest, native: Bool = false,
+        budget: UInt64 = RunBudget.defaultInstructions, processorID: UInt32 = 0, seed: UInt64 = 0x5eed
     ) {
         self.program = program
         if execution == .fastest, let entry = program.uncheckedEntry {
             mode = .unchecked(entry)
+            self.native = native ? (program.executable.nativeCode as? NativeCode)?.entry : nil
         } else {
             mode = .checked(program.executable.entry)
+            self.native = nil
         }
+        nativeFault = .allocate(capacity: 1)
+        nativeFault.initialize(to: NativeFault())
         machine = Machine()
         program.bind(to: machine)
         machine.environment.pointee.processorID = processorID
@@ -48,6 +73,8 @@ public final class ProgramRunner {
     /// The per-packet instruction budget.
     public var budget: UInt64 { machine.environment.pointee.instructionBudget }
 
+    deinit { nativeFault.deallocate() }
+
     /// The environment helpers see (clock, trace buffer, …).
     public var environment: UnsafeMutablePointer<ExecutionEnvironment> { machine.environment }
 
@@ -62,15 +89,21 @@ public final class ProgramRunner {
         env.pointee.ingressIfindex = frame.ingressIfindex
         env.pointee.rxQueueIndex = frame.rxQueueIndex
         let result: XDPRunResult
-        switch mode {
-        case .unchecked(let entry):
-            result = machine.runXDP(
-                entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
-                metaLength: frame.metaLength, frameEnd: frameEnd)
-        case .checked(let entry):
-            result = machine.runXDP(
-                entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
-                metaLength: frame.metaLength, frameEnd: frameEnd)
+        if let native {
+            result = machine.runXDPNative(
+                native, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                metaLength: frame.metaLength, frameEnd: frameEnd, fault: nativeFault)
+        } else {
+            switch mode {
+            case .unchecked(let entry):
+                result = machine.runXDP(
+                    entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                    metaLength: frame.metaLength, frameEnd: frameEnd)
+            case .checked(let entry):
+                result = machine.runXDP(
+                    entry, buffer: frame.buffer, dataOffset: frame.dataOffset, length: frame.length,
+                    metaLength: frame.metaLength, frameEnd: frameEnd)
+            }
         }
         frame.dataOffset = result.dataOffset
         frame.length = result.length

@@ -73,6 +73,10 @@ public final class Replay {
         /// `bpf_trace_printk` messages printed, and those lost because a run printed more than the buffer holds.
         public var printkMessages = 0
         public var printkDropped = 0
+        /// The engine that ran the program.
+        public var engine: Engine = .interpreter
+        /// Why `--engine auto` fell back to the interpreter, if it did.
+        public var engineNote: String?
         public var packetsPerSecond: Double {
             elapsedNanoseconds == 0 ? 0 : Double(packets) * 1e9 / Double(elapsedNanoseconds)
         }
@@ -432,7 +436,7 @@ extension Replay {
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
         againstKernel: Bool = false, verify: Bool = true, budget: UInt64 = RunBudget.defaultInstructions,
-        stop: StopSignal? = nil,
+        engine: EngineChoice? = nil, stop: StopSignal? = nil,
         progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
@@ -450,10 +454,14 @@ extension Replay {
             kernel = runner
             possibleCPUs = runner.possibleCPUs
         }
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, verify: verify)
+        let loaded = try ProgramLoader.load(
+            spec, possibleCPUs: possibleCPUs, engine: engine ?? (verify ? .interpreter : .checked))
         try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(program: loaded.program, budget: budget, seed: seed)
+        let runner = ProgramRunner(loaded: loaded, budget: budget, seed: seed)
         let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
-        return try replay.run(capturePath: capture, stop: stop, progress: progress)
+        var summary = try replay.run(capturePath: capture, stop: stop, progress: progress)
+        summary.engine = runner.engine
+        summary.engineNote = loaded.engineNote
+        return summary
     }
 }
