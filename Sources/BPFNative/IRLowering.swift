@@ -19,7 +19,7 @@ struct IRLowering {
 
     /// Fault codes written to the caller's fault word (see `NativeFault`).
     enum FaultCode: Int32 {
-        case invalidInstruction = 1, invalidCallback = 2, unknownHelper = 3
+        case invalidInstruction = 1, invalidCallback = 2, unknownHelper = 3, budgetExceeded = 4
     }
 
     private var out = ""
@@ -50,6 +50,8 @@ struct IRLowering {
     private static let envRxQueue = MemoryLayout<ExecutionEnvironment>.offset(of: \.rxQueueIndex)!
     private static let envHelperTable = MemoryLayout<ExecutionEnvironment>.offset(of: \.helperTable)!
     private static let envHelperCount = MemoryLayout<ExecutionEnvironment>.offset(of: \.helperTableCount)!
+    private static let envBudget = MemoryLayout<ExecutionEnvironment>.offset(of: \.instructionBudget)!
+    private static let envBudgetRemaining = MemoryLayout<ExecutionEnvironment>.offset(of: \.budgetRemaining)!
 
     static let stackSize = MachineState.frameStackSize
 
@@ -67,6 +69,8 @@ struct IRLowering {
                 }
             case .invalid where pc == 0 || code[pc - 1].op != .lddw: mayFault = true
             case .callRegister, .loop: mayFault = true
+            // A back edge charges the run budget (`chargeBudget`), which can end the run.
+            case _ where Self.isJump(insn.op) && Int(insn.offset) <= pc: mayFault = true
             default: break
             }
         }
@@ -130,6 +134,22 @@ struct IRLowering {
     }
 
     private func label(_ pc: Int) -> String { "L\(pc)" }
+
+    /// Charges `cost` budget units (an SSA value or constant) to `ExecutionEnvironment.budgetRemaining`, as the
+    /// unchecked interpreter does at each taken back edge and bpf_loop pass: below zero the run ends with
+    /// `instructionBudgetExceeded` (the fault's detail is the budget); otherwise control goes on to `next`.
+    private mutating func chargeBudget(_ cost: String, pc: Int, tag: String, next: String) {
+        let slot = value("getelementptr i8, ptr %env, i64 \(Self.envBudgetRemaining)")
+        let remaining = value("sub i64 \(value("load i64, ptr \(slot), align 8")), \(cost)")
+        let over = value("icmp slt i64 \(remaining), 0")
+        emit("br i1 \(over), label %bx\(tag)over, label %bx\(tag)ok")
+        out += "bx\(tag)over:\n"
+        let budget = value("load i64, ptr \(value("getelementptr i8, ptr %env, i64 \(Self.envBudget)")), align 8")
+        fault(.budgetExceeded, pc: pc, detail: budget)
+        out += "bx\(tag)ok:\n"
+        emit("store i64 \(remaining), ptr \(slot), align 8")
+        emit("br label %\(next)")
+    }
 
     // MARK: Functions
 
@@ -294,8 +314,18 @@ struct IRLowering {
         case .loadContext: lowerContextLoad(insn)
 
         // MARK: Jumps
+        case .ja where Int(insn.offset) <= pc:
+            chargeBudget(String(pc - Int(insn.offset) + 1), pc: pc, tag: "\(pc)", next: label(Int(insn.offset)))
+            return false
         case .ja:
             emit("br label %\(label(Int(insn.offset)))")
+            return false
+        case _ where Self.isJump(insn.op) && Int(insn.offset) <= pc:
+            // A taken back edge is charged; falling through is not (as in the interpreter).
+            let condition = jumpCondition(insn)
+            emit("br i1 \(condition), label %be\(pc), label %\(label(pc + 1))")
+            out += "be\(pc):\n"
+            chargeBudget(String(pc - Int(insn.offset) + 1), pc: pc, tag: "\(pc)", next: label(Int(insn.offset)))
             return false
         case _ where Self.isJump(insn.op):
             let condition = jumpCondition(insn)
@@ -569,6 +599,12 @@ struct IRLowering {
         return value("icmp \(predicate) \(t) \(a), \(b)")
     }
 
+    /// Instructions in the function that starts at `start` (at least 1).
+    private func callbackLength(_ start: Int) -> Int {
+        let end = functionStarts.first { $0 > start } ?? code.count
+        return max(end - start, 1)
+    }
+
     /// `bpf_loop(nr_loops, callback, ctx, flags)`: the loop itself in native code, the callback a direct call.
     private mutating func lowerLoop(_ pc: Int) {
         let count = reg(1)
@@ -613,6 +649,11 @@ struct IRLowering {
         let function = fresh()
         let functions = callbacks.map { "[ @f\($0), %\(p)cb\($0) ]" } + ["[ \(function), %\(p)again ]"]
         emit("\(function) = phi ptr \(functions.joined(separator: ", "))")
+        // What one further pass costs the budget: the callback's length (the interpreter charges from the callback's
+        // start to the exit it took, at most this).
+        let passCost = fresh()
+        let costs = callbacks.map { "[ \(callbackLength($0)), %\(p)cb\($0) ]" } + ["[ \(passCost), %\(p)again ]"]
+        emit("\(passCost) = phi i64 \(costs.joined(separator: ", "))")
         let result = value("call fastcc i64 \(function)(ptr %env, ptr %fault, i64 \(i), i64 \(context), i64 0, i64 0, i64 0)")
         let word = value("load i32, ptr %fault, align 4")
         let faulted = value("icmp ne i32 \(word), 0")
@@ -624,10 +665,10 @@ struct IRLowering {
         let stop = value("icmp ne i64 \(result), 0")
         let done = value("icmp uge i64 \(i)n, \(count)")
         let leave = value("or i1 \(stop), \(done)")
-        emit("br i1 \(leave), label %\(p)end, label %\(p)again")
+        emit("br i1 \(leave), label %\(p)end, label %\(p)charge")
+        out += "\(p)charge:\n"
+        chargeBudget(passCost, pc: pc, tag: p, next: "\(p)again")
         out += "\(p)again:\n"
-        // Instruction-budget hook: when the VM gains a per-packet budget, a bpf_loop iteration is where native code
-        // charges it (straight-line code between exits is bounded by the program's length).
         emit("br label %\(p)head")
         out += "\(p)end:\n"
         set(0, "\(i)n")

@@ -27,6 +27,7 @@ public struct NativeFault {
         case .invalidInstruction: kind = .invalidInstruction
         case .invalidCallback: kind = .invalidCallback
         case .unknownHelper: kind = .unknownHelper(id: detail)
+        case .budgetExceeded: kind = .instructionBudgetExceeded(budget: detail)
         }
         return ExecutionFault(instructionIndex: Int(instructionIndex), kind: kind)
     }

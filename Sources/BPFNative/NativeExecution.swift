@@ -8,6 +8,7 @@ extension Machine {
         _ entry: NativeFunction, r1: UInt64, r2: UInt64 = 0, fault: UnsafeMutablePointer<NativeFault>
     ) -> RunResult {
         fault.pointee.code = 0
+        environment.pointee.budgetRemaining = Int64(clamping: environment.pointee.instructionBudget)
         let r0 = entry(UnsafeMutableRawPointer(environment), r1, r2, UnsafeMutableRawPointer(fault))
         if fault.pointee.code != 0 { return RunResult(returnValue: 0, fault: fault.pointee.executionFault) }
         return RunResult(returnValue: r0)

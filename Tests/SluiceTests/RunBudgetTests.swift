@@ -1,3 +1,4 @@
+import BPFNative
 import BPFVM
 import Foundation
 import Sluice
@@ -17,12 +18,15 @@ import Testing
             le32(UInt32(i)); le32(0); le32(60); le32(60)
             bytes += (0..<60).map { UInt8(truncatingIfNeeded: $0 &+ i) }
         }
-        let path = NSTemporaryDirectory() + "budget-runaway-\(getpid())-\(count).pcap"
+        // Unique per call: the parameterised tests run in parallel and each removes its own capture.
+        let path = NSTemporaryDirectory() + "budget-runaway-\(getpid())-\(count)-\(UUID().uuidString).pcap"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 
-    static func replay(frames: Int, verify: Bool, budget: UInt64) throws -> (Replay.Summary, [String], Duration) {
+    static func replay(
+        frames: Int, verify: Bool, budget: UInt64, engine: EngineChoice? = nil
+    ) throws -> (Replay.Summary, [String], Duration) {
         let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object("runaway_loop"))
         let capture = try capture(frames: frames)
         let results = capture + ".jsonl"
@@ -34,7 +38,8 @@ import Testing
         options.resultsPath = results
         let start = ContinuousClock.now
         let summary = try Replay.run(
-            source: source, spec: spec, capture: capture, options: options, verify: verify, budget: budget)
+            source: source, spec: spec, capture: capture, options: options, verify: verify, budget: budget,
+            engine: engine)
         let elapsed = ContinuousClock.now - start
         let lines = try String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").map(String.init)
         return (summary, lines, elapsed)
@@ -55,6 +60,26 @@ import Testing
             #expect(line.contains("instruction budget of 1000000 exceeded"), "\(line)")
         }
         #expect(elapsed < .seconds(60), "four runaway packets took \(elapsed)")
+    }
+
+    /// Native code charges the budget at the same places as the interpreter (taken back edges, bpf_loop passes), so
+    /// the default engine (auto: native where LLVM is) ends the runaway too, on the same packets, with the same note.
+    @Test("every engine ends the runaway at the budget", arguments: [EngineChoice.auto, .native, .interpreter])
+    func everyEngineEndsTheRunaway(engine: EngineChoice) throws {
+        if engine == .native {
+            try #require(NativeCompiler.isAvailable, "LLVM 19 is required: \(NativeCompiler.unavailableReason ?? "")")
+        }
+        let (summary, lines, elapsed) = try Self.replay(frames: 3, verify: true, budget: 5_000_000, engine: engine)
+        #expect(summary.packets == 3)
+        #expect(summary.counts[.aborted] == 3)
+        #expect(summary.budgetExceeded == 3)
+        let packetLines = lines.filter { $0.hasPrefix("{\"i\":") }
+        #expect(packetLines.count == 3)
+        for line in packetLines {
+            #expect(line.contains("\"verdict\":\"aborted\""), "\(line)")
+            #expect(line.contains("instruction budget of 5000000 exceeded"), "\(line)")
+        }
+        #expect(elapsed < .seconds(60), "three runaway packets took \(elapsed)")
     }
 
     @Test("the default budget stops the runaway too")
