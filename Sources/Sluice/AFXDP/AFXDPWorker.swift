@@ -6,8 +6,8 @@ import Synchronization
     import Glibc
 #endif
 
-/// The per-thread loop over one or more sockets (ports): receive a batch, run the processor on every frame, apply
-/// the verdicts, keep the rings moving.
+/// The per-thread loop over one or more sockets (ports): for each port one `Pipeline` batch (RX ring source, port
+/// sink: `AFXDPPipeline.swift`), then keep the rings moving (TX submit and wakeup, completions, fill).
 ///
 /// All ports a worker owns are touched only by its thread, so every ring stays single-producer/single-consumer;
 /// REDIRECT can reach only ports of the same worker (the engine puts all ports in one worker when a redirect
@@ -163,118 +163,13 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         return nil
     }
 
-    /// Receives and handles up to one batch on port `p`; returns how many frames it took.
+    /// Receives and handles up to one batch on port `p` through the pipeline; returns how many frames it took.
     @inline(__always)
     private func receiveBatch(port p: Int, now: UInt64, processor: inout P) -> UInt32 {
-        let port = ports + p
-        var rxIndex: UInt32 = 0
-        let got = xsk_ring_cons__peek(port.pointee.rx, batchSize, &rxIndex)
-        guard got > 0 else { return 0 }
-        port.pointee.counters.batches &+= 1
-        let area = port.pointee.area
-        let frameSize = port.pointee.frameSize
-        let mask = port.pointee.chunkMask
-        for i in 0..<got {
-            let desc = xsk_ring_cons__rx_desc(port.pointee.rx, rxIndex &+ i)!.pointee
-            let chunk = desc.addr & mask
-            let chunkPointer = area + Int(truncatingIfNeeded: chunk)
-            let length = Int(desc.len)
-            port.pointee.counters.rx.add(length)
-            var frame = Frame(
-                buffer: chunkPointer, bufferSize: frameSize, dataOffset: Int(truncatingIfNeeded: desc.addr &- chunk),
-                length: length, timestampNanos: now, ingressIfindex: port.pointee.ifindex,
-                rxQueueIndex: port.pointee.queue)
-            var action = XDPAction(returnValue: processor.process(&frame))
-            // A frame moved outside its chunk cannot be sent anywhere; the kernel would abort too.
-            if frame.buffer != chunkPointer || frame.dataOffset < 0 || frame.length < 0
-                || frame.dataOffset > frameSize - frame.length
-            {
-                action = .aborted
-            }
-            switch action {
-            case .drop:
-                port.pointee.counters.drop.add(frame.length)
-                port.pointee.freeFrames.pointee.push(chunk)
-            case .aborted:
-                port.pointee.counters.aborted.add(frame.length)
-                port.pointee.freeFrames.pointee.push(chunk)
-            case .tx:
-                port.pointee.counters.tx.add(frame.length)
-                if !port.pointee.enqueueTX(address: chunk &+ UInt64(frame.dataOffset), length: UInt32(frame.length)) {
-                    port.pointee.counters.txDropped &+= 1
-                    port.pointee.freeFrames.pointee.push(chunk)
-                }
-            case .pass:
-                port.pointee.counters.pass.add(frame.length)
-                if tapFD >= 0 && write(tapFD, frame.data, frame.length) == frame.length {
-                    port.pointee.counters.passReinjected &+= 1
-                } else {
-                    port.pointee.counters.passDropped &+= 1
-                }
-                port.pointee.freeFrames.pointee.push(chunk)
-            case .redirect:
-                port.pointee.counters.redirect.add(frame.length)
-                redirect(from: p, frame: frame, chunk: chunk, target: processor.redirectTarget)
-            }
-        }
-        xsk_ring_cons__release(port.pointee.rx, got)
-        port.pointee.counters.budgetExceeded &+= processor.takeBudgetExceeded()
-        return got
-    }
-
-    /// Sends a REDIRECT frame out of the target port: in place when the target is the receiving socket, otherwise
-    /// copied into the target's UMEM (every socket has its own UMEM).
-    @inline(__always)
-    private func redirect(from p: Int, frame: Frame, chunk: UInt64, target: RedirectTarget?) {
-        let source = ports + p
-        var targetIndex = -1
-        switch target {
-        case .socket(let index):
-            for t in 0..<portCount where ports[t].socketIndex == index {
-                targetIndex = t
-                break
-            }
-        case .interface(let ifindex):
-            for t in 0..<portCount where ports[t].ifindex == ifindex {
-                if targetIndex < 0 || ports[t].queue == source.pointee.queue { targetIndex = t }
-            }
-        case nil:
-            break
-        }
-        guard targetIndex >= 0 else {
-            source.pointee.counters.redirectUnknownTarget &+= 1
-            source.pointee.freeFrames.pointee.push(chunk)
-            return
-        }
-        if targetIndex == p {
-            if !source.pointee.enqueueTX(address: chunk &+ UInt64(frame.dataOffset), length: UInt32(frame.length)) {
-                source.pointee.counters.txDropped &+= 1
-                source.pointee.freeFrames.pointee.push(chunk)
-            }
-            return
-        }
-        let target = ports + targetIndex
-        source.pointee.freeFrames.pointee.push(chunk)  // the source chunk is done once copied
-        guard frame.length <= target.pointee.frameSize else {
-            source.pointee.counters.txDropped &+= 1
-            return
-        }
-        var copyChunk = target.pointee.freeFrames.pointee.pop()
-        if copyChunk == nil {
-            target.pointee.reapCompletions()
-            copyChunk = target.pointee.freeFrames.pointee.pop()
-        }
-        guard let destination = copyChunk else {
-            source.pointee.counters.txDropped &+= 1
-            return
-        }
-        let offset = min(frame.dataOffset, target.pointee.frameSize - frame.length)
-        (target.pointee.area + Int(truncatingIfNeeded: destination) + offset).copyMemory(
-            from: frame.data, byteCount: frame.length)
-        if !target.pointee.enqueueTX(address: destination &+ UInt64(offset), length: UInt32(frame.length)) {
-            source.pointee.counters.txDropped &+= 1
-            target.pointee.freeFrames.pointee.push(destination)
-        }
+        var pipeline = Pipeline(
+            source: AFXDPRingSource(port: ports + p, now: now),
+            sink: AFXDPPortSink(ports: ports, portCount: portCount, index: p, tapFD: tapFD))
+        return UInt32(truncatingIfNeeded: pipeline.runBatch(upTo: Int(batchSize), processor: &processor) ?? 0)
     }
 
     private func socketFailure(_ p: Int, what: String) -> String {

@@ -1,3 +1,5 @@
+import BPFVM
+
 /// One frame in a buffer with room around it, as the kernel's `xdp_buff` sees it:
 ///
 ///     buffer ── headroom ── [meta] ── data … data+length ── tailroom ── buffer+bufferSize
@@ -65,8 +67,11 @@ public protocol FrameProcessor {
     var redirectTarget: RedirectTarget? { get }
     /// Runs that ended at the instruction budget since the last call (folded into the stats once per batch).
     mutating func takeBudgetExceeded() -> UInt64
+    /// The fault that ended the last run (which `process` then reported as XDP_ABORTED), if it faulted.
+    var lastFault: ExecutionFault? { get }
 }
 
 extension FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
+    public var lastFault: ExecutionFault? { nil }
 }

@@ -182,6 +182,7 @@ public struct VMFrameProcessor: FrameProcessor {
     public private(set) var faults: Int = 0
     /// Runs that went past the instruction budget (also counted in `faults`), since the last `takeBudgetExceeded`.
     public private(set) var budgetExceeded: UInt64 = 0
+    public private(set) var lastFault: ExecutionFault?
 
     init(runner: ProgramRunner) {
         self.runner = runner
@@ -190,16 +191,13 @@ public struct VMFrameProcessor: FrameProcessor {
     @inline(__always)
     public mutating func process(_ frame: inout Frame) -> UInt64 {
         let result = runner.run(&frame, frameEnd: frame.bufferSize)
+        lastFault = result.fault
         if let fault = result.fault {
             faults &+= 1
             if fault.isBudgetExceeded { budgetExceeded &+= 1 }
-            return UInt64(XDPAction.aborted.rawValue)
+            return result.verdictValue
         }
-        switch result.redirectKind {
-        case .interface: redirectTarget = .interface(ifindex: result.redirectValue)
-        case .socket: redirectTarget = .socket(index: result.redirectValue)
-        case .none, .cpu: redirectTarget = nil
-        }
+        redirectTarget = result.redirectTarget
         return result.returnValue
     }
 

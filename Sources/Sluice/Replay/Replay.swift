@@ -113,208 +113,92 @@ public final class Replay {
     public func run(
         capturePath: String, stop: StopSignal? = nil, progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
-        var reader = try PcapReader(path: capturePath, synthesizeEthernet: options.synthesizeEthernet)
-        let totalBytes = reader.fileSize
-        var summary = Summary()
-        summary.budget = runner.budget
-        var verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
-            try VerdictPcapWriters(directory: directory, format: options.outputFormat)
-        }
-        var results = try options.resultsPath.map { path throws(SystemError) in
-            try ResultsWriter(path: path, includeBytes: options.includeBytes)
-        }
-
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
-        defer { buffer.deallocate() }
-        var tail = [UInt8]()  // bytes past the linear buffer of oversized frames (rare)
-        var output = [UInt8]()
-        output.reserveCapacity(PcapReader.maximumRecordLength)
-        let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
-        // bpf_trace_printk writes here; drained after every run that printed.
-        let printk = UnsafeMutablePointer<TraceBuffer>.allocate(capacity: 1)
-        printk.initialize(to: TraceBuffer(capacity: 1 << 16))
-        runner.environment.pointee.trace = printk
-        defer {
-            runner.environment.pointee.trace = nil
-            printk.pointee.bytes.deallocate()
-            printk.deallocate()
-        }
-        let eventMaps = runner.program.maps.filter { $0.spec.type == .ringbuf || $0.spec.type == .perfEventArray }
-        // Trace and coverage runs are observed; everything else takes the unobserved fast path.
-        let recorder =
-            options.coveragePath != nil || options.traceAll || !options.tracePackets.isEmpty
-            ? ExecutionRecorder(program: runner.program, contextPointer: runner.contextPointer) : nil
-        let observing = recorder != nil
-        var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
+        let source = try PcapFrameSource(
+            path: capturePath, synthesizeEthernet: options.synthesizeEthernet, ingressIfindex: options.ingressIfindex)
+        let sink = try ReplaySink(options: options, runner: runner)
+        runner.environment.pointee.trace = sink.printk
+        defer { runner.environment.pointee.trace = nil }
         let start = Self.monotonicNanoseconds()
-
-        while options.limit.map({ summary.packets < $0 }) ?? true {
-            if summary.packets & 255 == 0, let stop, stop.isRequested {
-                summary.stoppedBySignal = stop.receivedSignal ?? SIGINT
-                break
-            }
-            guard let record = try reader.next() else { break }
-            let index = record.index
-            summary.packets += 1
-            if record.isTruncated { summary.truncatedRecords += 1 }
-            let lengthIn = record.bytes.count
-            if lengthIn < 14 {
-                summary.refused += 1
-                try results?.writeRefused(
-                    index: index, lengthIn: lengthIn,
-                    note: lengthIn == 0
-                        ? "refused: zero-length record (the kernel's test run returns EINVAL for frames under 14 bytes)"
-                        : "refused: \(lengthIn) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)")
-                if let kernel { try compareRefused(kernel.runner, record: record, summary: &summary) }
-                continue
-            }
-            let linear = min(lengthIn, XDPFrameGeometry.maxLinearData)
-            // The kernel's test run starts every frame with zeroed headroom; adjust_head/meta uncover it unchanged.
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.headroom)
-            buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(from: record.bytes.baseAddress!, byteCount: linear)
-            tail.removeAll(keepingCapacity: true)
-            var note: String? = nil
-            if linear < lengthIn {
-                summary.oversized += 1
-                tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: record.bytes[linear...]))
-                note = "frame of \(lengthIn) bytes: the program saw the first \(linear) (the kernel's linear XDP buffer); the other \(lengthIn - linear) followed unchanged"
-            }
-            var frame = Frame(
-                buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: linear,
-                timestampNanos: record.timestampNanos, ingressIfindex: options.ingressIfindex)
-            let result: XDPRunResult
-            if observing, let recorder {
-                let traced =
-                    options.traceOutput != nil
-                    && (options.tracePackets.contains(index) || (options.traceAll && summary.traced < options.traceLimit))
-                recorder.recordsSteps = traced
-                recorder.begin()
-                result = runner.runObserved(&frame, frameEnd: frameEnd, observer: recorder.observer)
-                recorder.end(registers: runner.finalRegisters, faulted: result.fault != nil)
-                if traced, let output = options.traceOutput {
-                    summary.traced += 1
-                    for line in TraceReport.lines(
-                        packet: index, steps: recorder.steps, instructionCount: result.instructionCount,
-                        returnValue: result.returnValue, fault: result.fault, registers: runner.finalRegisters,
-                        style: options.traceStyle)
-                    {
-                        output(line)
-                    }
+        var stoppedBySignal: Int32?
+        var traced = 0
+        var recorder: ExecutionRecorder?
+        var differences: (list: [String], count: Int) = ([], 0)
+        // Trace and coverage runs are observed; everything else takes the unobserved fast path. Each combination
+        // with the kernel comparison is its own specialised pipeline.
+        if options.coveragePath != nil || options.traceAll || !options.tracePackets.isEmpty {
+            var processor = ObservedProcessor(runner: runner, options: options)
+            recorder = processor.recorder
+            if let kernel {
+                var comparison = KernelComparisonSink(inner: sink, kernel: kernel.runner, maxReported: kernel.maxReported)
+                stoppedBySignal = try drive(source, &comparison, &processor, stop: stop, progress: progress) {
+                    $0.packetIndex = $1
                 }
+                differences = (comparison.differences, comparison.differenceCount)
             } else {
-                result = runner.run(&frame, frameEnd: frameEnd)
-            }
-            var returnValue = result.returnValue
-            if let fault = result.fault {
-                summary.faults += 1
-                if fault.isBudgetExceeded { summary.budgetExceeded += 1 }
-                returnValue = UInt64(XDPAction.aborted.rawValue)
-                note = "fault: \(fault)"
-            }
-            let action = XDPAction(returnValue: returnValue)
-            actionCounts[Int(action.rawValue)] += 1
-
-            if verdictWriters != nil || results != nil || kernel != nil {
-                output.removeAll(keepingCapacity: true)
-                output.append(contentsOf: UnsafeRawBufferPointer(frame.bytes))
-                output.append(contentsOf: tail)
-                if verdictWriters != nil {
-                    try output.withUnsafeBytes { bytes in
-                        try verdictWriters?.write(
-                            bytes, timestampNanos: record.timestampNanos, action: action,
-                            annotation: PacketAnnotation(
-                                index: index, action: action,
-                                returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
-                                interfaceID: record.interfaceID, inputComment: record.comment))
-                    }
-                }
-                if results != nil {
-                    let metadata = UnsafeRawBufferPointer(frame.metadata)
-                    let printed =
-                        printk.pointee.count > 0
-                        ? UnsafeRawBufferPointer(start: printk.pointee.bytes, count: printk.pointee.count) : nil
-                    // Event records are copied out only for programs that have ring buffers or perf-event arrays.
-                    var events: [(map: String, record: [UInt8])] = []
-                    for map in eventMaps {
-                        for record in map.drainRecords() { events.append((map.spec.name, record)) }
-                    }
-                    try output.withUnsafeBytes { packet in
-                        try results?.writePacket(
-                            index: index, returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
-                            lengthIn: lengthIn, metadata: metadata, packet: packet, note: note, trace: printed,
-                            events: events)
-                    }
-                }
-                if let kernel {
-                    // Comparison mode allocates per packet; it is bounded by the kernel's own per-packet cost.
-                    let ours = RunOutcome(
-                        returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
-                        metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
-                    try compare(kernel, ours: ours, record: record, summary: &summary)
+                var plain = sink
+                stoppedBySignal = try drive(source, &plain, &processor, stop: stop, progress: progress) {
+                    $0.packetIndex = $1
                 }
             }
-            if printk.pointee.count > 0 || printk.pointee.dropped > 0 {
-                Self.drainPrintk(printk, packet: index, timestampNanos: record.timestampNanos, summary: &summary,
-                                 output: options.printkOutput)
-            }
-            if summary.packets & 4095 == 0, let progress {
-                progress(Progress(packets: summary.packets, bytesRead: reader.bytePosition, totalBytes: totalBytes))
+            traced = processor.traced
+        } else {
+            var processor = runner.processor
+            if let kernel {
+                var comparison = KernelComparisonSink(inner: sink, kernel: kernel.runner, maxReported: kernel.maxReported)
+                stoppedBySignal = try drive(source, &comparison, &processor, stop: stop, progress: progress) { _, _ in }
+                differences = (comparison.differences, comparison.differenceCount)
+            } else {
+                var plain = sink
+                stoppedBySignal = try drive(source, &plain, &processor, stop: stop, progress: progress) { _, _ in }
             }
         }
-        summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
-        for action in XDPAction.allCases where actionCounts[Int(action.rawValue)] > 0 {
-            summary.counts[action] = actionCounts[Int(action.rawValue)]
-        }
+        sink.summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
+        sink.summary.stoppedBySignal = stoppedBySignal
+        sink.summary.traced = traced
+        sink.summary.differences = differences.list
+        sink.summary.differenceCount = differences.count
 
         let snapshots = runner.program.mapSnapshots()
         if let kernel {
             let theirs = try kernel.runner.mapSnapshots()
             for difference in MapComparison.differences(sluice: snapshots, kernel: theirs) {
-                record(difference, in: &summary, max: kernel.maxReported)
+                record(difference, in: &sink.summary, max: kernel.maxReported)
             }
         }
-        try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
+        try sink.finish(maps: snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
         if let path = options.coveragePath, let recorder {
             var file = try OutputFile(path: path, atomically: true)
             let text = Array(CoverageReport.lcov(recorder.programs, testName: runner.program.spec.name).utf8)
             try text.withUnsafeBytes { bytes in Result { () throws(SystemError) in try file.write(bytes) } }.get()
             try file.close()
         }
-        try results?.close()
-        try verdictWriters?.close()
-        return summary
+        return sink.summary
     }
 
-    private func compare(
-        _ kernel: KernelComparison, ours: RunOutcome, record: PcapRecord, summary: inout Summary
-    ) throws {
-        let packet = Array(record.bytes)
-        let theirs: RunOutcome
-        do { theirs = try kernel.runner.run(packet: packet) } catch {
-            self.record("packet \(record.index): the kernel refused it (\(error)), Sluice ran it", in: &summary, max: kernel.maxReported)
-            return
+    /// The replay loop: one record per batch, in capture order, until the capture ends, `--limit` is reached or
+    /// `stop` is raised (checked every 256 records). `prepare` tells the processor the next record's index. Returns
+    /// the signal that stopped it, if one did.
+    private func drive<Sink: VerdictSink, P: FrameProcessor>(
+        _ source: PcapFrameSource, _ sink: inout Sink, _ processor: inout P, stop: StopSignal?,
+        progress: ((Progress) -> Void)?, prepare: (inout P, Int) -> Void
+    ) throws -> Int32? where Sink.Token == ReplayPacket {
+        var pipeline = Pipeline(source: source, sink: sink)
+        defer { sink = pipeline.sink }
+        let totalBytes = source.reader.fileSize
+        var stopped: Int32?
+        while options.limit.map({ source.delivered < $0 }) ?? true {
+            if source.delivered & 255 == 0, let stop, stop.isRequested {
+                stopped = stop.receivedSignal ?? SIGINT
+                break
+            }
+            prepare(&processor, source.delivered)
+            guard try pipeline.runBatch(upTo: 1, processor: &processor) != nil else { break }
+            if source.delivered & 4095 == 0, let progress {
+                progress(Progress(packets: source.delivered, bytesRead: source.reader.bytePosition, totalBytes: totalBytes))
+            }
         }
-        var what: [String] = []
-        if theirs.returnValue != ours.returnValue {
-            what.append("verdict: Sluice \(ours.returnValue) (\(ours.action)), kernel \(theirs.returnValue) (\(theirs.action))")
-        }
-        if theirs.packet != ours.packet {
-            what.append("bytes: \(BytesDifference.describe(ours.packet, theirs.packet))")
-        }
-        if theirs.metadata != ours.metadata {
-            what.append("metadata: \(BytesDifference.describe(ours.metadata, theirs.metadata))")
-        }
-        if !what.isEmpty {
-            self.record("packet \(record.index): " + what.joined(separator: "; "), in: &summary, max: kernel.maxReported)
-        }
-    }
-
-    private func compareRefused(_ kernel: KernelRunner, record: PcapRecord, summary: inout Summary) throws {
-        if let outcome = try? kernel.run(packet: Array(record.bytes)) {
-            self.record(
-                "packet \(record.index): Sluice refused a \(record.bytes.count)-byte frame, the kernel ran it (verdict \(outcome.returnValue))",
-                in: &summary, max: self.kernel?.maxReported ?? 10)
-        }
+        if let failure = source.failure { throw failure }
+        return stopped
     }
 
     /// Counts (and prints, as the kernel's trace_pipe shows them) the run's `bpf_trace_printk` messages, then empties
