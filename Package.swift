@@ -56,7 +56,7 @@ let package = Package(
         // Benchmarks (release builds only; never timed in tests). The C reference interpreter is measured in the
         // same run as ours, so figures are ratios against it.
         .target(name: "CReferenceInterpreter", path: "Benchmarks/CReferenceInterpreter"),
-        // `sluice bench --live`: the C baseline receiver (libxdp rxdrop) and the in-kernel traffic generator's thread.
+        // `sluice bench live`: the C baseline receiver (libxdp rxdrop) and the in-kernel traffic generator's thread.
         .target(
             name: "CAFXDPBench", path: "Benchmarks/afxdp-baseline",
             linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("pthread")]),

@@ -2,7 +2,7 @@
 # Reproduces the README's Performance section: a release build, then
 #   1. sluice bench (offline) on programs/parse_bench.c over 10 000 mixed synthetic frames, against the kernel's JIT
 #      and the per-packet kernel test-run path, 5 interleaved rounds;
-#   2. sluice bench --live, 64-byte frames, Sluice's AF_XDP engine vs the C libxdp baseline, 3 interleaved rounds;
+#   2. sluice bench live, 64-byte frames, Sluice's AF_XDP engine vs the C libxdp baseline, 3 interleaved rounds;
 #   3. sluice-malloc-bench --live: heap allocations per packet in steady state (must be 0);
 #   4. sluice-vm-bench: the interpreter against a C switch interpreter, ns per eBPF instruction.
 # Needs root for the kernel comparison and the live parts (they are skipped with a note otherwise).
@@ -35,7 +35,7 @@ echo "## offline"
 
 if [ "$(id -u)" = 0 ]; then
     echo "## live"
-    "$bin/sluice" bench --live --size "$size" --duration "$duration" --rounds "$rounds" "${json[@]}"
+    "$bin/sluice" bench live --size "$size" --duration "$duration" --rounds "$rounds" "${json[@]}"
     echo "## allocations"
     "$bin/sluice-malloc-bench" --live
 else

@@ -59,9 +59,9 @@ guard probe >= 1 else { fail("malloc is not interposed (an array allocation was 
 
 do {
     let opened = try ProgramSource.open(objectPath: objectPath)
-    let loaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, verify: true)
-    try opened.source.state.apply(to: loaded.program)
-    let runner = ProgramRunner(program: loaded.program)
+    let session = try ProgramSession(source: opened.source, spec: opened.spec, engine: .interpreter)
+    let loaded = session.loaded
+    let runner = session.runner()
 
     // 1. The VM over in-memory frames.
     let packets = BenchPackets(frames: SyntheticTraffic.mixed.frames(count: 10_000))
@@ -75,10 +75,10 @@ do {
 
     // 1b. The same with native code (LLVM), when the native tier is available: compiled once at load, then no
     // allocation per packet either.
-    let nativeLoaded = try ProgramLoader.load(opened.spec, possibleCPUs: 1, engine: .auto)
+    let nativeSession = try ProgramSession(source: opened.source, spec: opened.spec, engine: .auto)
+    let nativeLoaded = nativeSession.loaded
     if nativeLoaded.engine == .native {
-        try opened.source.state.apply(to: nativeLoaded.program)
-        let nativeRunner = ProgramRunner(loaded: nativeLoaded)
+        let nativeRunner = nativeSession.runner()
         let nativeLoop = VMLoop(runner: nativeRunner, packets: packets)
         nativeLoop.throughputPass()
         let native = measure { for _ in 0..<passes { nativeLoop.throughputPass() } }

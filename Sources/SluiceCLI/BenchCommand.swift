@@ -4,33 +4,56 @@ import Foundation
 import Logging
 import Sluice
 
-/// `sluice bench PROG.o` (offline, packets in memory) and `sluice bench --live` (AF_XDP on a veth pair of its own):
-/// Sluice's figures next to references measured in the same run.
+/// `sluice bench offline PROG.o` (packets in memory) and `sluice bench live` (AF_XDP on a veth pair of its own):
+/// Sluice's figures next to references measured in the same run. `sluice bench PROG.o` is `bench offline`.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark a program: offline over packets in memory, or live on a veth pair against a C receiver.",
+        subcommands: [OfflineBenchCommand.self, LiveBenchCommand.self],
+        defaultSubcommand: OfflineBenchCommand.self)
+}
+
+/// Options both benchmarks take.
+struct BenchCommonOptions: ParsableArguments {
+    @OptionGroup var selection: ProgramSelectionOptions
+
+    @OptionGroup var budget: BudgetOptions
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func loadProgram(_ path: String) throws -> (source: ProgramSource, spec: ProgramSpec) {
+        let opened = try selection.open(path)
+        return (opened.source, opened.spec)
+    }
+
+    func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+/// `sluice bench offline PROG.o`.
+struct OfflineBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offline",
+        abstract: "Time a program over packets held in memory, against the kernel's JIT in the same run.",
         discussion: """
-            Offline: runs PROG.o over the packets of --pcap or --synthetic traffic held in memory and reports \
+            Runs PROG.o over the packets of --pcap or --synthetic traffic held in memory and reports \
             ns/packet, packets/s, eBPF instructions per packet, per-packet latency percentiles (HDR histogram), and \
             replay throughput; --against-kernel times the same object on the same packets in the kernel \
             (BPF_PROG_TEST_RUN with repeat, JIT) and the per-packet kernel path, and prints the ratios. Every \
             measurement runs once per round, interleaved; the report gives min and median over rounds.
-
-            Live (--live, root): makes its own network namespace and veth pair, drives traffic into the host end \
-            with an in-kernel generator (programs/build/bench_txgen.o through BPF_PROG_TEST_RUN with live frames), \
-            and alternates Sluice's engine running PROG.o (default programs/build/parse_bench.o) with the C \
-            baseline receiver (Benchmarks/afxdp-baseline) over --rounds rounds; reports received packets/s, drops \
-            by cause and receiver CPU time per packet, medians and the ratio Sluice/baseline. Everything is bounded \
-            in time and removed afterwards, also on errors and Ctrl-C.
             """)
 
-    @Argument(help: "The BPF object file (default with --live: programs/build/parse_bench.o).")
+    @Argument(help: "The BPF object file.")
     var object: String?
 
-    @OptionGroup var selection: ProgramSelectionOptions
-
-    @OptionGroup var budget: BudgetOptions
+    @OptionGroup var common: BenchCommonOptions
 
     @Option(help: "Packets from this capture (pcap or pcapng).")
     var pcap: String?
@@ -47,79 +70,35 @@ struct BenchCommand: ParsableCommand {
         help: "Number of packets (synthetic: generated; --pcap: at most this many read), 1...\(maximumPackets).",
         transform: {
             try NumberArgument.count(
-                $0, in: 1...BenchCommand.maximumPackets, what: "packets (they are held in memory)")
+                $0, in: 1...OfflineBenchCommand.maximumPackets, what: "packets (they are held in memory)")
         })
     var packets: Int?
 
     @Option(
-        parsing: .unconditional, help: "Rounds of every measurement (min and median reported). Default 5 offline, 3 live.",
+        parsing: .unconditional, help: "Rounds of every measurement (min and median reported), default 5.",
         transform: { try NumberArgument.count($0, in: 1...1000, what: "rounds") })
     var `repeat`: Int?
 
     @Flag(help: "Also time the program in the kernel (BPF_PROG_TEST_RUN, JIT; needs root) and print the ratio.")
     var againstKernel = false
 
-    @Flag(help: "Skip the replay measurements (offline).")
+    @Flag(help: "Skip the replay measurements.")
     var noReplay = false
 
-    @OptionGroup var engineOptions: EngineOptions
-
-    @Flag(help: "Print the report as JSON.")
-    var json = false
-
-    @Flag(help: "Live benchmark on a veth pair of its own (root).")
+    /// The mode flag of earlier versions; the live benchmark is a subcommand now.
+    @Flag(help: .hidden)
     var live = false
 
-    @Option(
-        parsing: .unconditional, help: "Live: frame size in bytes (64 or 1500).",
-        transform: { try NumberArgument.count($0, in: 60...3000, what: "bytes per frame") })
-    var size: Int = 64
-
-    @Option(
-        parsing: .unconditional, help: "Live: seconds each receiver is measured per round, (0, 60].",
-        transform: { try NumberArgument.seconds($0, in: 0...60) })
-    var duration: Double = 3
-
-    @Option(
-        parsing: .unconditional,
-        help: "Live: rounds (each round measures Sluice and the C baseline once, alternating which goes first).",
-        transform: { try NumberArgument.count($0, in: 1...100, what: "rounds") })
-    var rounds: Int?
-
-    @Option(help: "Live: attach mode of the redirect program (native or skb).")
-    var mode: XDPAttachMode = .native
-
     func validate() throws {
-        if let packets, packets <= 0 { throw ValidationError("--packets must be positive") }
-        if let r = self.repeat, r <= 0 || r > 1000 { throw ValidationError("--repeat must be 1...1000") }
-        if let rounds, rounds <= 0 || rounds > 100 { throw ValidationError("--rounds must be 1...100") }
-        if pcap != nil && synthetic != nil { throw ValidationError("--pcap and --synthetic exclude each other") }
         if live {
-            if pcap != nil || synthetic != nil {
-                throw ValidationError("--live generates its own traffic: no --pcap or --synthetic")
-            }
-            if size < 60 || size > 3000 { throw ValidationError("--size must be 60...3000 (64 or 1500 are the usual)") }
-            if !(duration > 0 && duration <= 60) { throw ValidationError("--duration must be in (0, 60] seconds") }
-            if mode == .auto { throw ValidationError("--mode must be native or skb for a fair comparison") }
-        } else {
-            if object == nil { throw ValidationError("missing PROG.o (only --live has a default program)") }
+            throw ValidationError("the live benchmark is a subcommand now: sluice bench live [PROG.o] [--size N] ...")
         }
+        if pcap != nil && synthetic != nil { throw ValidationError("--pcap and --synthetic exclude each other") }
+        if object == nil { throw ValidationError("missing PROG.o (sluice bench offline PROG.o)") }
     }
 
     func run() throws {
-        if live { try runLive() } else { try runOffline() }
-    }
-
-    private func loadProgram(_ path: String) throws -> (source: ProgramSource, spec: ProgramSpec) {
-        let opened = try selection.open(path)
-        return (opened.source, opened.spec)
-    }
-
-
-    // MARK: - Offline
-
-    private func runOffline() throws {
-        let (source, spec) = try loadProgram(object ?? "")
+        let (source, spec) = try common.loadProgram(object ?? "")
         let packetSet: BenchPackets
         if let pcap {
             do { packetSet = try BenchPackets(capturePath: pcap, limit: packets) } catch { throw CLIError("\(error)") }
@@ -131,53 +110,88 @@ struct BenchCommand: ParsableCommand {
         options.againstKernel = againstKernel
         options.replay = !noReplay
         options.capturePath = pcap
-        options.engine = engineOptions.choice
-        options.budget = budget.instructions
+        options.engine = common.engineOptions.choice
+        options.budget = common.budget.instructions
         let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
-        let showProgress = !json && isatty(2) != 0
+        let showProgress = !common.json && isatty(2) != 0
         let report: OfflineBenchReport
         do {
             report = try benchmark.run { if showProgress { StandardError.write("\r\($0)") } }
         } catch { throw CLIError("\(error)") }
         if showProgress { StandardError.write("\r\u{1b}[K") }
-        if json {
-            try printJSON(report)
+        if common.json {
+            try common.printJSON(report)
         } else {
             print(BenchReportTable.offline(report, traffic: pcap ?? "synthetic \((synthetic ?? .udp).rawValue)"))
         }
     }
+}
 
-    // MARK: - Live
+/// `sluice bench live [PROG.o]`.
+struct LiveBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "live",
+        abstract: "Sluice's AF_XDP engine against the C libxdp receiver on a veth pair of its own (root).",
+        discussion: """
+            Makes its own network namespace and veth pair, drives traffic into the host end with an in-kernel \
+            generator (programs/build/bench_txgen.o through BPF_PROG_TEST_RUN with live frames), and alternates \
+            Sluice's engine running PROG.o (default programs/build/parse_bench.o) with the C baseline receiver \
+            (Benchmarks/afxdp-baseline) over --rounds rounds; reports received packets/s, drops by cause and \
+            receiver CPU time per packet, medians and the ratio Sluice/baseline. Everything is bounded in time and \
+            removed afterwards, also on errors and Ctrl-C.
+            """)
 
-    private func runLive() throws {
+    @Argument(help: "The BPF object file (default programs/build/parse_bench.o).")
+    var object: String?
+
+    @OptionGroup var common: BenchCommonOptions
+
+    @Option(
+        parsing: .unconditional, help: "Frame size in bytes (64 or 1500).",
+        transform: { try NumberArgument.count($0, in: 60...3000, what: "bytes per frame") })
+    var size: Int = 64
+
+    @Option(
+        parsing: .unconditional, help: "Seconds each receiver is measured per round, (0, 60].",
+        transform: { try NumberArgument.seconds($0, in: 0...60) })
+    var duration: Double = 3
+
+    @Option(
+        parsing: .unconditional,
+        help: "Rounds (each round measures Sluice and the C baseline once, alternating which goes first), default 3.",
+        transform: { try NumberArgument.count($0, in: 1...100, what: "rounds") })
+    var rounds: Int?
+
+    @Option(help: "Attach mode of the redirect program (native or skb).")
+    var mode: XDPAttachMode = .native
+
+    func validate() throws {
+        if mode == .auto { throw ValidationError("--mode must be native or skb for a fair comparison") }
+    }
+
+    func run() throws {
         let path = object ?? "programs/build/parse_bench.o"
-        let (source, spec) = try loadProgram(path)
+        let (source, spec) = try common.loadProgram(path)
         var options = LiveBenchmark.Options()
         options.frameSize = size
         options.durationSeconds = duration
-        options.rounds = rounds ?? self.repeat ?? 3
+        options.rounds = rounds ?? 3
         options.mode = mode
-        options.engine = engineOptions.choice
-        options.budget = budget.instructions
+        options.engine = common.engineOptions.choice
+        options.budget = common.budget.instructions
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         let benchmark = LiveBenchmark(source: source, spec: spec, options: options, logger: logger)
         let report: LiveBenchReport
         do {
-            report = try benchmark.run { if !json { StandardError.write("\($0)\n") } }
+            report = try benchmark.run { if !common.json { StandardError.write("\($0)\n") } }
         } catch { throw CLIError("\(error)") }
-        if json {
-            try printJSON(report)
+        if common.json {
+            try common.printJSON(report)
         } else {
             print(BenchReportTable.live(report))
         }
         if let signal = report.stoppedBySignal { throw ExitCode(128 + signal) }
-    }
-
-    private func printJSON(_ value: some Encodable) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 }
 

@@ -81,12 +81,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let (source, _, spec) = try programOptions.load()
-        let loaded: ProgramLoader.Loaded
-        do { loaded = try ProgramLoader.load(spec, possibleCPUs: 1, engine: engineOptions.choice) } catch let error
-            as ProgramLoader.Error
-        { throw CLIError(error.description) }
-        if let note = loaded.engineNote { StandardError.write("note: the interpreter runs: \(note)\n") }
-        do { try source.state.apply(to: loaded.program) } catch { throw CLIError(error.description) }
+        let session: ProgramSession
+        do { session = try ProgramSession(source: source, spec: spec, engine: engineOptions.choice) } catch {
+            throw CLIError(error.description)
+        }
+        if let note = session.engineNote { StandardError.write("note: the interpreter runs: \(note)\n") }
 
         var configuration = LiveConfiguration(interface: iface)
         if let queues {
@@ -109,7 +108,7 @@ struct RunCommand: ParsableCommand {
         let engine: LiveEngine<VMFrameProcessor>
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { index in
-                let runner = ProgramRunner(loaded: loaded, budget: budget.instructions, processorID: UInt32(index))
+                let runner = session.runner(budget: budget.instructions, processorID: UInt32(index))
                 runners.append(runner)
                 return runner.processor
             }
@@ -130,18 +129,13 @@ struct RunCommand: ParsableCommand {
                 StandardError.write("warning: \(warning)\n")
             }
             StandardError.write(
-                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(loaded.engine.rawValue)); Ctrl-C stops\n")
-            let deadline = duration.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
-            var nextStats = ContinuousClock.now + .milliseconds(Int(max(statsInterval, 0.001) * 1000))
-            while !engine.stopSignal.isRequested && !engine.allWorkersFinished {
-                if let deadline, ContinuousClock.now >= deadline { break }
-                if statsInterval > 0 && ContinuousClock.now >= nextStats {
-                    LiveStatsReport.print(engine.stats(), json: json, final: false)
-                    nextStats = ContinuousClock.now + .milliseconds(Int(statsInterval * 1000))
-                }
-                usleep(20_000)
-            }
-            engine.stopWorkers()
+                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(session.engine.rawValue)); Ctrl-C stops\n")
+            do {
+                _ = try engine.run(
+                    duration: duration.map { .milliseconds(Int($0 * 1000)) },
+                    reportInterval: statsInterval > 0 ? .milliseconds(Int(statsInterval * 1000)) : nil
+                ) { LiveStatsReport.print($0, json: json, final: false) }
+            } catch { throw CLIError("\(error)") }
             let stats = engine.stats()
             engine.close()
             LiveStatsReport.print(stats, json: json, final: true)

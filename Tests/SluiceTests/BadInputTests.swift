@@ -135,8 +135,8 @@ import Testing
         for (arguments, message) in [
             (["bench", object, "--packets", "999999999999"], "is more than the limit of 2000000"),
             (["bench", object, "--packets", "-1"], "'-1' is negative"),
-            (["bench", "--live", "--duration", "nan"], "'nan' is not a finite number of seconds"),
-            (["bench", "--live", "--duration", "inf"], "'inf' is not a finite number of seconds"),
+            (["bench", "live", "--duration", "nan"], "'nan' is not a finite number of seconds"),
+            (["bench", "live", "--duration", "inf"], "'inf' is not a finite number of seconds"),
             (["run", "--iface", "lo", object, "--batch", "-3"], "'-3' is negative"),
             (["run", "--iface", "lo", object, "--duration", "inf"], "not a finite number"),
         ] {

@@ -94,7 +94,7 @@ import Testing
         _ = LiveTestEnvironment.redirectProgram
         _ = try Repository.object("bench_txgen")
         _ = try Repository.object("parse_bench")
-        let out = try Self.run(["bench", "--live", "--duration", "0.3", "--rounds", "1", "--json"], timeout: 90)
+        let out = try Self.run(["bench", "live", "--duration", "0.3", "--rounds", "1", "--json"], timeout: 90)
         #expect(out.status == 0, "\(out.stderr)")
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any], "not JSON: \(out.stdout)")
@@ -117,7 +117,7 @@ import Testing
         _ = LiveTestEnvironment.redirectProgram
         let process = try Shell.start(
             [
-                "/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, Self.sluice, "bench", "--live",
+                "/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", Repository.root, Self.sluice, "bench", "live",
                 "--duration", "5", "--rounds", "3",
             ])
         // Interrupt in the middle of the first measurement.

@@ -1,4 +1,4 @@
-// The C baseline receiver of `sluice bench --live`: a minimal libxdp AF_XDP rxdrop loop (no program: every received
+// The C baseline receiver of `sluice bench live`: a minimal libxdp AF_XDP rxdrop loop (no program: every received
 // frame goes straight back to the fill ring), run on a thread of its own next to Sluice's engine.
 //
 // It loads no XDP program (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD): the benchmark attaches the same redirect program in

@@ -1,4 +1,4 @@
-// The in-kernel traffic generator of `sluice bench --live`: a thread that enters a network namespace (setns affects
+// The in-kernel traffic generator of `sluice bench live`: a thread that enters a network namespace (setns affects
 // only the calling thread) and runs an XDP_TX program with BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES, in
 // chunks of `repeat`, with ctx_in.ingress_ifindex = the namespace end of a veth pair: every repetition leaves through
 // that end and arrives at its peer. Bounded by a packet count and a time limit, and stoppable at any time.

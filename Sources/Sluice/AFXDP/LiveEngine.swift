@@ -186,13 +186,22 @@ public final class LiveEngine<P: FrameProcessor> {
     public var allWorkersFinished: Bool { workers.allSatisfy(\.finished) }
 
     /// Starts (if needed), runs until `duration` elapses, the stop signal is raised, or every worker ended on its
-    /// own; then stops and joins the workers and returns the final statistics. Does not tear down: call `close()`.
+    /// own; then stops and joins the workers and returns the final statistics. Every `reportInterval` (if given)
+    /// `report` gets the statistics so far. Does not tear down: call `close()`.
     @discardableResult
-    public func run(duration: Duration? = nil) throws(AFXDPError) -> LiveStats {
+    public func run(
+        duration: Duration? = nil, reportInterval: Duration? = nil, report: ((LiveStats) -> Void)? = nil
+    ) throws(AFXDPError) -> LiveStats {
         try start()
         let deadline = duration.map { ContinuousClock.now + $0 }
+        var nextReport = reportInterval.map { ContinuousClock.now + $0 }
         while !stopSignal.isRequested && !allWorkersFinished {
-            if let deadline, ContinuousClock.now >= deadline { break }
+            let now = ContinuousClock.now
+            if let deadline, now >= deadline { break }
+            if let interval = reportInterval, let due = nextReport, now >= due, let report {
+                report(stats())
+                nextReport = now + interval
+            }
             usleep(20_000)
         }
         stopWorkers()

@@ -8,7 +8,7 @@ import Synchronization
     import Glibc
 #endif
 
-/// `sluice bench --live`: Sluice's AF_XDP engine running a program, against a minimal C libxdp receiver, on a veth
+/// `sluice bench live`: Sluice's AF_XDP engine running a program, against a minimal C libxdp receiver, on a veth
 /// pair of the benchmark's own, with an in-kernel generator sending from the namespace end.
 ///
 /// Placement: the generator thread (and with it the veth's NAPI and the copy into the socket, which run on the
@@ -60,7 +60,7 @@ public final class LiveBenchmark {
         guard geteuid() == 0 else {
             throw Error(
                 description:
-                    "sluice bench --live needs root: it creates a network namespace and a veth pair, attaches XDP programs and opens AF_XDP sockets (run it with sudo)"
+                    "sluice bench live needs root: it creates a network namespace and a veth pair, attaches XDP programs and opens AF_XDP sockets (run it with sudo)"
             )
         }
         for path in [options.redirectProgramPath, options.generatorProgramPath] where access(path, R_OK) != 0 {
@@ -73,10 +73,10 @@ public final class LiveBenchmark {
         let loadAverageBefore = Self.loadAverage()
         _ = Privileges.raiseMemlockLimit()
 
-        let loaded = try ProgramLoader.load(
-            spec, possibleCPUs: 1, engine: options.engine ?? (options.verify ? .interpreter : .checked))
-        try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(loaded: loaded, budget: options.budget)
+        let session = try ProgramSession(
+            source: source, spec: spec, engine: options.engine ?? (options.verify ? .interpreter : .checked))
+        let loaded = session.loaded
+        let runner = session.runner(budget: options.budget)
 
         let generator = try GeneratorProgram(path: options.generatorProgramPath)
         defer { generator.close() }
@@ -392,7 +392,7 @@ struct ClockedProcessor: FrameProcessor {
     var redirectTarget: RedirectTarget? { inner.redirectTarget }
 }
 
-/// What `sluice bench --live` reports. Rates in packets per second, CPU time in nanoseconds of the receiving
+/// What `sluice bench live` reports. Rates in packets per second, CPU time in nanoseconds of the receiving
 /// thread's CPU clock per received packet.
 public struct LiveBenchReport: Codable, Sendable {
     public enum Receiver: String, Codable, Sendable {

@@ -70,9 +70,9 @@ public final class OfflineBenchmark {
         let cpu = CPUAffinity.pinToFirstCPU()
         defer { kernel?.close() }
 
-        let loaded = try ProgramLoader.load(spec, possibleCPUs: possibleCPUs, engine: engineChoice)
-        try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(loaded: loaded, budget: options.budget)
+        let session = try ProgramSession(source: source, spec: spec, engine: engineChoice, possibleCPUs: possibleCPUs)
+        let loaded = session.loaded
+        let runner = session.runner(budget: options.budget)
         let loop = VMLoop(runner: runner, packets: packets)
         defer { loop.close() }
         // Native code is measured against the interpreter on the same program and packets, round by round.
@@ -250,13 +250,14 @@ public final class OfflineBenchmark {
     }
 }
 
-/// The VM's timed loops over in-memory packets, with one reused frame buffer in the kernel's geometry. Public for the
-/// allocation benchmark (`sluice-malloc-bench`).
+/// The VM's timed loops over in-memory packets, with one reused frame buffer in the kernel's geometry: each is the
+/// `Pipeline` with a `MemoryFrameSource` and a `NullSink`. Public for the allocation benchmark (`sluice-malloc-bench`).
 public final class VMLoop {
     let runner: ProgramRunner
     let packets: BenchPackets
     let buffer: UnsafeMutableRawPointer
-    let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+    /// Frames per pipeline batch (as the live engine's default batch).
+    static let batchSize = 64
     /// Keeps results observable so the optimiser cannot drop runs.
     var sink: UInt64 = 0
 
@@ -269,101 +270,154 @@ public final class VMLoop {
 
     public func close() { buffer.deallocate() }
 
-    /// Copies packet `i` into the frame buffer and returns its frame.
+    /// Runs `processor` over `source` to its end; returns the elapsed nanoseconds.
     @inline(__always)
-    func frame(_ i: Int) -> Frame {
-        let length = packets.lengths[i]
-        (buffer + XDPFrameGeometry.headroom).copyMemory(from: packets.bytes + packets.offsets[i], byteCount: length)
-        return Frame(
-            buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: length,
-            timestampNanos: 1_700_000_000_000_000_000 &+ UInt64(i) &* 1000, ingressIfindex: 1)
+    private func pass<P: FrameProcessor>(_ source: MemoryFrameSource, _ processor: inout P) -> UInt64 {
+        var pipeline = Pipeline(source: source, sink: NullSink())
+        let start = OfflineBenchmark.monotonicNanoseconds()
+        while pipeline.runBatch(upTo: Self.batchSize, processor: &processor) != nil {}
+        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
+        sink &+= pipeline.sink.accumulated
+        return elapsed
     }
 
     /// Runs every packet once; returns the elapsed nanoseconds.
     @inline(never) @discardableResult
     public func throughputPass() -> UInt64 {
-        let n = packets.count
-        var acc: UInt64 = 0
-        let start = OfflineBenchmark.monotonicNanoseconds()
-        for i in 0..<n {
-            var f = frame(i)
-            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
-        }
-        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
-        sink &+= acc
-        return elapsed
+        var processor = runner.processor
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer), &processor)
     }
 
     /// Runs packet `i` `count` times (copied in each time); returns the elapsed nanoseconds.
     @inline(never)
     func repeatPass(packet i: Int, count: Int) -> UInt64 {
-        var acc: UInt64 = 0
-        let start = OfflineBenchmark.monotonicNanoseconds()
-        for _ in 0..<count {
-            var f = frame(i)
-            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
-        }
-        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
-        sink &+= acc
-        return elapsed
+        var processor = runner.processor
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer, repeating: i, count: count), &processor)
     }
 
     /// The copy alone (what `throughputPass` spends outside the program).
     @inline(never)
     func copyPass() -> UInt64 {
-        let n = packets.count
-        var acc: UInt64 = 0
-        let start = OfflineBenchmark.monotonicNanoseconds()
-        for i in 0..<n {
-            let f = frame(i)
-            acc &+= UInt64(f.data.load(as: UInt8.self))
-        }
-        let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
-        sink &+= acc
-        return elapsed
+        var processor = TouchProcessor()
+        defer { sink &+= processor.touched }
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer), &processor)
     }
 
-    /// Times every packet on its own (copy + run), timer cost subtracted, into an HDR histogram (1 ns .. 1 s,
-    /// 3 significant digits).
+    /// Times every packet on its own (copy + run, one-frame batches), timer cost subtracted, into an HDR histogram
+    /// (1 ns .. 1 s, 3 significant digits).
     @inline(never)
     func latencyPass(timerOverhead: UInt64) -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
-        let n = packets.count
-        var acc: UInt64 = 0
-        for i in 0..<n {
+        var processor = runner.processor
+        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer), sink: NullSink())
+        while true {
             let start = OfflineBenchmark.monotonicNanoseconds()
-            var f = frame(i)
-            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
+            guard pipeline.runBatch(upTo: 1, processor: &processor) != nil else { break }
             let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
             _ = histogram.record(elapsed > timerOverhead ? elapsed - timerOverhead : 0)
         }
-        sink &+= acc
+        sink &+= pipeline.sink.accumulated
         return histogram
     }
 
     /// Runs every packet once with instruction counting: total instructions, verdicts, faults.
     func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int) {
-        var instructions: UInt64 = 0
+        var processor = CountingProcessor(runner: runner)
+        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer), sink: NullSink())
+        while pipeline.runBatch(upTo: Self.batchSize, processor: &processor) != nil {}
         var verdicts: [String: Int] = [:]
-        var faults = 0
-        let env = runner.machine.environment
-        for i in 0..<packets.count {
-            let f = frame(i)
-            env.pointee.clockNanos = f.timestampNanos
-            env.pointee.ingressIfindex = f.ingressIfindex
-            env.pointee.rxQueueIndex = f.rxQueueIndex
-            env.pointee.setFrame(
-                hardStart: f.buffer, dataOffset: f.dataOffset, length: f.length, metaLength: 0, frameSize: frameEnd)
-            let result = runner.runCounting(r1: runner.machine.contextPointer)
-            instructions &+= result.instructionCount
-            var action = XDPAction(returnValue: result.returnValue)
-            if result.fault != nil {
-                faults += 1
-                action = .aborted
-            }
-            verdicts["\(action)", default: 0] += 1
+        for action in XDPAction.allCases where pipeline.sink.counts[Int(action.rawValue)] > 0 {
+            verdicts["\(action)"] = pipeline.sink.counts[Int(action.rawValue)]
         }
-        return (instructions, verdicts, faults)
+        return (processor.instructions, verdicts, processor.faults)
+    }
+}
+
+/// In-memory packets as a pipeline source: each frame copied into one reused buffer (zeroed headroom, as the
+/// kernel's test run), in order, or one packet `count` times.
+struct MemoryFrameSource: FrameSource {
+    let packets: BenchPackets
+    let buffer: UnsafeMutableRawPointer
+    let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
+    let repeating: Int?
+    let total: Int
+    var position = 0
+    var batchStart = 0
+
+    init(packets: BenchPackets, buffer: UnsafeMutableRawPointer, repeating: Int? = nil, count: Int? = nil) {
+        self.packets = packets
+        self.buffer = buffer
+        self.repeating = repeating
+        total = count ?? packets.count
+    }
+
+    @inline(__always)
+    mutating func receive(upTo limit: Int) -> Int? {
+        guard position < total else { return nil }
+        batchStart = position
+        let n = min(limit, total - position)
+        position += n
+        return n
+    }
+
+    @inline(__always)
+    mutating func frame(_ i: Int) -> (frame: Frame?, token: Int) {
+        let index = repeating ?? (batchStart + i)
+        let length = packets.lengths[index]
+        (buffer + XDPFrameGeometry.headroom).copyMemory(from: packets.bytes + packets.offsets[index], byteCount: length)
+        let frame = Frame(
+            buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: length,
+            timestampNanos: 1_700_000_000_000_000_000 &+ UInt64(index) &* 1000, ingressIfindex: 1)
+        return (frame, index)
+    }
+}
+
+/// The benchmarks' sink: keeps every verdict observable (so no run can be optimised away) and counts verdicts.
+struct NullSink: VerdictSink {
+    var accumulated: UInt64 = 0
+    var counts = [Int](repeating: 0, count: XDPAction.allCases.count)
+
+    @inline(__always)
+    mutating func apply(_ verdict: Verdict, to frame: Frame, token: Int) {
+        accumulated &+= verdict.returnValue
+        counts[Int(verdict.action.rawValue)] &+= 1
+    }
+}
+
+/// Runs no program: touches the frame's first byte (the copy pass's baseline).
+struct TouchProcessor: FrameProcessor {
+    var touched: UInt64 = 0
+    var redirectTarget: RedirectTarget? { nil }
+    @inline(__always)
+    mutating func process(_ frame: inout Frame) -> UInt64 {
+        touched &+= UInt64(frame.data.load(as: UInt8.self))
+        return UInt64(XDPAction.drop.rawValue)
+    }
+}
+
+/// Runs the program counting instructions (the benchmarks' counting pass), in the runner's mode.
+struct CountingProcessor: FrameProcessor {
+    unowned(unsafe) let runner: ProgramRunner
+    var instructions: UInt64 = 0
+    var faults = 0
+    private(set) var lastFault: ExecutionFault?
+    var redirectTarget: RedirectTarget? { nil }
+
+    init(runner: ProgramRunner) { self.runner = runner }
+
+    mutating func process(_ frame: inout Frame) -> UInt64 {
+        let env = runner.machine.environment
+        env.pointee.clockNanos = frame.timestampNanos
+        env.pointee.ingressIfindex = frame.ingressIfindex
+        env.pointee.rxQueueIndex = frame.rxQueueIndex
+        env.pointee.setFrame(
+            hardStart: frame.buffer, dataOffset: frame.dataOffset, length: frame.length, metaLength: 0,
+            frameSize: frame.bufferSize)
+        let result = runner.runCounting(r1: runner.machine.contextPointer)
+        instructions &+= result.instructionCount
+        lastFault = result.fault
+        if result.fault != nil { faults += 1 }
+        return result.fault == nil ? result.returnValue : UInt64(XDPAction.aborted.rawValue)
     }
 }
 

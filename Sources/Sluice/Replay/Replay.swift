@@ -338,14 +338,13 @@ extension Replay {
             kernel = runner
             possibleCPUs = runner.possibleCPUs
         }
-        let loaded = try ProgramLoader.load(
-            spec, possibleCPUs: possibleCPUs, engine: engine ?? (verify ? .interpreter : .checked))
-        try source.state.apply(to: loaded.program)
-        let runner = ProgramRunner(loaded: loaded, budget: budget, seed: seed)
+        let session = try ProgramSession(
+            source: source, spec: spec, engine: engine ?? (verify ? .interpreter : .checked), possibleCPUs: possibleCPUs)
+        let runner = session.runner(budget: budget, seed: seed)
         let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
         var summary = try replay.run(capturePath: capture, stop: stop, progress: progress)
         summary.engine = runner.engine
-        summary.engineNote = loaded.engineNote
+        summary.engineNote = session.engineNote
         return summary
     }
 }
