@@ -26,6 +26,30 @@ struct AFXDPPort {
     var txOutstanding: UInt32 = 0
     var counters = QueueCounters()
 
+    /// A port over rings and UMEM someone else set up (tests drive the pipeline's AF_XDP source and sink through
+    /// rings in plain memory, without a socket).
+    init(
+        fill: UnsafeMutablePointer<xsk_ring_prod>, completion: UnsafeMutablePointer<xsk_ring_cons>,
+        rx: UnsafeMutablePointer<xsk_ring_cons>, tx: UnsafeMutablePointer<xsk_ring_prod>, area: UnsafeMutableRawPointer,
+        frameSize: Int, fillSize: UInt32, completionSize: UInt32, freeFrames: UnsafeMutablePointer<FrameStack>,
+        fd: Int32 = -1, ifindex: UInt32, queue: UInt32, socketIndex: UInt32
+    ) {
+        self.fill = fill
+        self.completion = completion
+        self.rx = rx
+        self.tx = tx
+        self.area = area
+        self.frameSize = frameSize
+        chunkMask = ~UInt64(frameSize - 1)
+        self.fillSize = fillSize
+        self.completionSize = completionSize
+        self.freeFrames = freeFrames
+        self.fd = fd
+        self.ifindex = ifindex
+        self.queue = queue
+        self.socketIndex = socketIndex
+    }
+
     init(socket: XSKSocket, socketIndex: UInt32) {
         let umem = socket.umem
         fill = umem.fill
