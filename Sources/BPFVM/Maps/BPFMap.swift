@@ -63,8 +63,8 @@ public final class BPFMap: @unchecked Sendable {
                 readOnly: spec.readOnlyForProgram || spec.flags & MapCreationFlags.readOnlyProgram != 0,
                 possibleCPUs: possibleCPUs, storage: storage, storageSize: storageSize,
                 auxiliary: auxiliary))
-        switch spec.type {
-        case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: HashTable.initialize(core)
+        switch spec.type.info?.storage {
+        case .hash: HashTable.initialize(core)
         case .lpmTrie: LPMTrie.initialize(core)
         case .ringbuf: RingBuffer.initialize(core)
         default: break
@@ -230,7 +230,7 @@ public final class BPFMap: @unchecked Sendable {
         let c = core.pointee
         let start = UInt(bitPattern: c.storage)
         switch spec.type {
-        case .array, .percpuArray, .hash, .percpuHash, .lruHash, .lruPercpuHash, .lpmTrie:
+        case _ where spec.type.info?.programWritable == true:
             return [MemoryRegion(start: start, end: start + UInt(c.storageSize), writable: !c.readOnly)]
         case .devmap, .xskmap, .devmapHash:
             return [MemoryRegion(start: start, end: start + UInt(c.storageSize), writable: false)]
@@ -283,12 +283,11 @@ public final class BPFMap: @unchecked Sendable {
     /// Pointer to the first value of `key` (CPU 0 for per-CPU maps), as the syscall lookup finds it; nil if absent.
     /// LPM tries match the longest prefix. The caller holds the lock where there is one.
     private func valuePointer(key: UnsafeRawPointer) -> UnsafeMutableRawPointer? {
-        switch spec.type {
-        case .array, .percpuArray: ArrayMap.value(core, index: key.loadUnaligned(as: UInt32.self), cpu: 0)
-        case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash:
-            HashTable.lookup(core, key, cpu: 0, markUsed: false)
+        switch spec.type.info?.storage {
+        case .array: ArrayMap.value(core, index: key.loadUnaligned(as: UInt32.self), cpu: 0)
+        case .hash: HashTable.lookup(core, key, cpu: 0, markUsed: false)
         case .lpmTrie: LPMTrie.lookup(core, key)
-        case .devmap, .xskmap, .cpumap: SlotMap.lookup(core, index: key.loadUnaligned(as: UInt32.self))
+        case .slots: SlotMap.lookup(core, index: key.loadUnaligned(as: UInt32.self))
         default: nil
         }
     }
@@ -406,11 +405,11 @@ public final class BPFMap: @unchecked Sendable {
         try checkKey(key)
         let result: Int64 = key.withUnsafeBytes { k in
             let key = k.baseAddress!
-            switch spec.type {
-            case .array, .percpuArray: return -Int64(MapErrno.invalid)
-            case .hash, .percpuHash, .lruHash, .lruPercpuHash, .devmapHash: return HashTable.delete(core, key)
+            switch spec.type.info?.storage {
+            case .array: return -Int64(MapErrno.invalid)
+            case .hash: return HashTable.delete(core, key)
             case .lpmTrie: return LPMTrie.delete(core, key)
-            case .devmap, .xskmap, .cpumap: return SlotMap.delete(core, index: key.loadUnaligned(as: UInt32.self))
+            case .slots: return SlotMap.delete(core, index: key.loadUnaligned(as: UInt32.self))
             case .perfEventArray:
                 let index = key.loadUnaligned(as: UInt32.self)
                 if index >= core.pointee.maxEntries { return -Int64(MapErrno.tooBig) }
@@ -425,7 +424,7 @@ public final class BPFMap: @unchecked Sendable {
                 if slot.load(as: UInt.self) == 0 { return -Int64(MapErrno.noEntry) }
                 slot.storeBytes(of: 0, as: UInt.self)
                 return 0
-            default: return -Int64(MapErrno.invalid)
+            case .ringbuf, nil: return -Int64(MapErrno.invalid)
             }
         }
         if result != 0 { throw failed("delete", result) }

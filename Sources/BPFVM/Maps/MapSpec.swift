@@ -33,30 +33,13 @@ public struct MapType: RawRepresentable, Hashable, Sendable, CustomStringConvert
     /// `BPF_MAP_TYPE_RINGBUF`
     public static let ringbuf = MapType(rawValue: 27)
 
-    public var name: String? {
-        switch self {
-        case .hash: "hash"
-        case .array: "array"
-        case .progArray: "prog_array"
-        case .perfEventArray: "perf_event_array"
-        case .percpuHash: "percpu_hash"
-        case .percpuArray: "percpu_array"
-        case .lruHash: "lru_hash"
-        case .lruPercpuHash: "lru_percpu_hash"
-        case .lpmTrie: "lpm_trie"
-        case .devmap: "devmap"
-        case .cpumap: "cpumap"
-        case .xskmap: "xskmap"
-        case .devmapHash: "devmap_hash"
-        case .ringbuf: "ringbuf"
-        default: nil
-        }
-    }
+    /// The name bpftool prints (`MapTypeRegistry`), nil for a type Sluice does not implement.
+    public var name: String? { info?.name }
 
     public var description: String { name ?? "map type \(rawValue)" }
 
     /// Whether each key has one value per CPU.
-    public var isPerCPU: Bool { self == .percpuArray || self == .percpuHash || self == .lruPercpuHash }
+    public var isPerCPU: Bool { info?.perCPU ?? false }
 }
 
 /// A map as an object file declares it (BTF `.maps` or legacy `maps` section, or a global-data section).

@@ -229,18 +229,14 @@ extension VerifierRun {
 
     func checkMapCompatibility(_ spec: HelperSpec, _ map: MapSpec?, _ pc: Int) throws(VerifierError) {
         guard let map, let id = spec.id else { return }
+        let accepts = map.type.info?.helpers ?? []
         let ok: Bool
         switch id {
-        case 1, 2, 3:
-            ok = ![MapType.progArray, .ringbuf, .perfEventArray].contains(map.type)
-        case ControlHelperID.tailCall:
-            ok = map.type == .progArray
-        case 51:
-            ok = [MapType.devmap, .devmapHash, .xskmap, .cpumap].contains(map.type)
-        case 130, 131:
-            ok = map.type == .ringbuf
-        default:
-            ok = true
+        case 1, 2, 3: ok = accepts.contains(.elements)
+        case ControlHelperID.tailCall: ok = accepts.contains(.tailCall)
+        case 51: ok = accepts.contains(.redirect)
+        case 130, 131: ok = accepts.contains(.ringbuf)
+        default: ok = true
         }
         if !ok {
             throw makeError(pc, "\(spec.name) cannot be used with map '\(map.name)' of type \(map.type)")

@@ -224,7 +224,7 @@ public final class KernelRunner {
             let keySize = Int(bpf_map__key_size(map))
             let valueSize = Int(bpf_map__value_size(map))
             var entries: [MapSnapshot.Entry] = []
-            if Self.readableTypes.contains(type) {
+            if MapType(rawValue: type).info?.dumpable == true {
                 entries = try readEntries(
                     of: map, name: name, keySize: keySize, valueSize: valueSize,
                     perCPU: MapType(rawValue: type).isPerCPU)
@@ -234,13 +234,6 @@ public final class KernelRunner {
         }
         return snapshots
     }
-
-    /// Map types whose entries are plain bytes, readable and writable from user space.
-    static let readableTypes: Set<UInt32> = [
-        MapType.hash.rawValue, MapType.array.rawValue, MapType.percpuHash.rawValue, MapType.percpuArray.rawValue,
-        MapType.lruHash.rawValue, MapType.lruPercpuHash.rawValue, MapType.lpmTrie.rawValue, MapType.devmap.rawValue,
-        MapType.devmapHash.rawValue,
-    ]
 
     private func readEntries(
         of map: OpaquePointer, name: String, keySize: Int, valueSize: Int, perCPU: Bool
@@ -520,7 +513,7 @@ public final class KernelRunner {
                 }
                 continue
             }
-            guard readableTypes.contains(type) else { throw KernelRunnerError.mapNotWritable(map: name, type: type) }
+            guard MapType(rawValue: type).info?.dumpable == true else { throw KernelRunnerError.mapNotWritable(map: name, type: type) }
             let perCPU = MapType(rawValue: type).isPerCPU
             for entry in entries {
                 guard entry.key.count == keySize else {

@@ -278,10 +278,7 @@ public enum MapComparison {
 
 extension MapSnapshot {
     /// Map types whose entries have a byte image both Sluice and the kernel runner report.
-    static func comparable(type: UInt32) -> Bool {
-        [MapType.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash, .lpmTrie, .devmap, .devmapHash]
-            .contains(MapType(rawValue: type))
-    }
+    static func comparable(type: UInt32) -> Bool { MapType(rawValue: type).info?.comparableWithKernel ?? false }
 }
 
 /// Lowercase hex of bytes.
