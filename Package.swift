@@ -39,7 +39,15 @@ let package = Package(
         .target(
             name: "Sluice",
             dependencies: [
-                "BPFVM", "BPFNative", "BPFObject", "CLibXDP", "CLibPcap", "CAFXDPBench",
+                "BPFVM", "BPFNative", "BPFObject", "CLibXDP", "CLibPcap",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // Benchmarks as a library (`sluice bench offline|live`, sluice-malloc-bench): the in-memory and live
+        // benchmarks, their C references, and the synthetic traffic. Not part of the engine.
+        .target(
+            name: "SluiceBench",
+            dependencies: [
+                "Sluice", "BPFVM", "BPFNative", "BPFObject", "CLibXDP", "CAFXDPBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -47,7 +55,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "Sluice", "BPFVM", "BPFObject",
+                "Sluice", "SluiceBench", "BPFVM", "BPFObject",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -64,7 +72,7 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Benchmarks/MallocCounter"),
         .executableTarget(
             name: "sluice-malloc-bench",
-            dependencies: ["Sluice", "BPFVM", "CMallocCounter", "CAFXDPBench", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Sluice", "SluiceBench", "BPFVM", "CMallocCounter", "CAFXDPBench", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MallocCount"),
         .executableTarget(
             name: "sluice-vm-bench", dependencies: ["BPFVM", "CReferenceInterpreter"], path: "Benchmarks/VMBenchmark"),
@@ -72,7 +80,7 @@ let package = Package(
         .testTarget(name: "BPFVMTests", dependencies: ["BPFVM"]),
         .testTarget(name: "BPFNativeTests", dependencies: ["BPFNative", "BPFVM"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "BPFObject", "BPFVM"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceBench", "BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI"]),
         // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
         .executableTarget(

@@ -13,6 +13,7 @@ import CAFXDPBench
 import CMallocCounter
 import Logging
 import Sluice
+import SluiceBench
 
 #if canImport(Glibc)
     import Glibc

@@ -3,6 +3,7 @@ import BPFVM
 import Foundation
 import Logging
 import Sluice
+import SluiceBench
 
 /// `sluice bench offline PROG.o` (packets in memory) and `sluice bench live` (AF_XDP on a veth pair of its own):
 /// Sluice's figures next to references measured in the same run. `sluice bench PROG.o` is `bench offline`.

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceBench
 import Testing
 
 /// `sluice bench` from the command line: the output's shape on tiny runs (no timing assertions), and that the live

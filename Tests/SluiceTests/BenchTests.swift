@@ -1,6 +1,7 @@
 import BPFVM
 import Foundation
 import Sluice
+import SluiceBench
 import Testing
 
 /// `sluice bench`'s library side: synthetic traffic, the offline benchmark's report. No timing assertions: figures

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import Sluice
+@testable import SluiceBench
 
 /// The native engine end to end: every example program compiles (entry and tail-call targets, so tail calls stay
 /// native), array lookups are inlined, the example programs agree with the interpreter on synthetic traffic, and a

@@ -147,6 +147,16 @@ extension ProgramRunner {
         return result
     }
 
+    /// Runs the program once on `frame` counting instructions, in the runner's mode (the benchmarks' counting pass).
+    /// The frame itself is not updated.
+    public func runCounting(_ frame: Frame) -> RunResult {
+        prepare(frame)
+        machine.environment.pointee.setFrame(
+            hardStart: frame.buffer, dataOffset: frame.dataOffset, length: frame.length, metaLength: frame.metaLength,
+            frameSize: frame.bufferSize)
+        return runCounting(r1: machine.contextPointer)
+    }
+
     /// The registers as the last run left them.
     public var finalRegisters: [UInt64] { Array(UnsafeBufferPointer(start: machine.registers, count: 11)) }
 

@@ -1,3 +1,4 @@
+import Sluice
 import BPFVM
 import Histogram
 
@@ -406,14 +407,7 @@ struct CountingProcessor: FrameProcessor {
     init(runner: ProgramRunner) { self.runner = runner }
 
     mutating func process(_ frame: inout Frame) -> UInt64 {
-        let env = runner.machine.environment
-        env.pointee.clockNanos = frame.timestampNanos
-        env.pointee.ingressIfindex = frame.ingressIfindex
-        env.pointee.rxQueueIndex = frame.rxQueueIndex
-        env.pointee.setFrame(
-            hardStart: frame.buffer, dataOffset: frame.dataOffset, length: frame.length, metaLength: 0,
-            frameSize: frame.bufferSize)
-        let result = runner.runCounting(r1: runner.machine.contextPointer)
+        let result = runner.runCounting(frame)
         instructions &+= result.instructionCount
         lastFault = result.fault
         if result.fault != nil { faults += 1 }

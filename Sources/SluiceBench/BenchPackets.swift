@@ -1,3 +1,4 @@
+import Sluice
 import BPFVM
 
 #if canImport(Glibc)

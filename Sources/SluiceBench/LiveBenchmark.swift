@@ -1,3 +1,4 @@
+import Sluice
 import BPFVM
 import CAFXDPBench
 import CLibXDP
@@ -390,6 +391,8 @@ struct ClockedProcessor: FrameProcessor {
     }
 
     var redirectTarget: RedirectTarget? { inner.redirectTarget }
+    var lastFault: ExecutionFault? { inner.lastFault }
+    mutating func takeBudgetExceeded() -> UInt64 { inner.takeBudgetExceeded() }
 }
 
 /// What `sluice bench live` reports. Rates in packets per second, CPU time in nanoseconds of the receiving
