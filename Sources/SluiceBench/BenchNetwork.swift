@@ -73,10 +73,10 @@ public final class BenchNetwork {
         if quiet { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
         let rc = posix_spawnp(&pid, "ip", &actions, nil, &cArgs, environ)
         guard rc == 0 else {
-            throw Error(description: "cannot run ip(8): \(String(cString: strerror(rc))) (install iproute2)")
+            throw Error(description: "cannot run ip(8): \(Errno(rawValue: rc).description) (install iproute2)")
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 && Errno.current == .interrupted {}
         let exited = status & 0x7f == 0
         let code = (status >> 8) & 0xff
         guard exited && code == 0 else {

@@ -67,7 +67,7 @@ public final class LiveBenchmark {
         for path in [options.redirectProgramPath, options.generatorProgramPath] where access(path, R_OK) != 0 {
             throw Error(
                 description:
-                    "\(path): \(String(cString: strerror(errno))) (build the programs with programs/build.sh, from the repository root)"
+                    "\(path): \(Errno.current.description) (build the programs with programs/build.sh, from the repository root)"
             )
         }
         if installSignalHandlers { stop.stopOnSignals() }
@@ -92,7 +92,7 @@ public final class LiveBenchmark {
             guard rc == 0 else {
                 throw Error(
                     description:
-                        "enabling GRO on \(network.hostInterface) (needed in skb mode): \(String(cString: strerror(-rc)))"
+                        "enabling GRO on \(network.hostInterface) (needed in skb mode): \(Errno(negated: rc).description)"
                 )
             }
             report0Notes.append(
@@ -189,7 +189,7 @@ public final class LiveBenchmark {
         var handle: OpaquePointer? = nil
         let rc = afxdp_baseline_open(network.hostInterface, 0, &handle)
         guard rc == 0, let baseline = handle else {
-            throw Error(description: "C baseline socket on \(network.hostInterface): \(String(cString: strerror(-rc)))")
+            throw Error(description: "C baseline socket on \(network.hostInterface): \(Errno(negated: rc).description)")
         }
         defer { afxdp_baseline_close(baseline) }
         do { try attachment.insert(socketFD: afxdp_baseline_fd(baseline), queue: 0) } catch {
@@ -197,7 +197,7 @@ public final class LiveBenchmark {
         }
         let started = afxdp_baseline_start(baseline)
         guard started == 0 else {
-            throw Error(description: "C baseline thread: \(String(cString: strerror(-started)))")
+            throw Error(description: "C baseline thread: \(Errno(negated: started).description)")
         }
         return try measure(receiver: .baseline, network: network, generator: generator, packet: packet) {
             var counters = afxdp_baseline_counters()
@@ -232,7 +232,7 @@ public final class LiveBenchmark {
                 UInt64(options.generatorMaxRate * total), UInt64(total * 1e9), 0, &handle)
         }
         guard rc == 0, let txgen = handle else {
-            throw Error(description: "generator thread: \(String(cString: strerror(-rc)))")
+            throw Error(description: "generator thread: \(Errno(negated: rc).description)")
         }
         var stopped = false
         var result = bench_txgen_result()
@@ -261,7 +261,7 @@ public final class LiveBenchmark {
             let step = withUnsafeBytes(of: result.failed_step) {
                 String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
             }
-            throw Error(description: "generator: \(step) failed: \(String(cString: strerror(-result.error)))")
+            throw Error(description: "generator: \(step) failed: \(Errno(negated: result.error).description)")
         }
         guard s0.cpuClock != nil, s1.cpuClock != nil else {
             throw Error(
@@ -335,12 +335,12 @@ public final class GeneratorProgram {
 
     public init(path: String) throws {
         guard let object = bpf_object__open_file(path, nil) else {
-            throw LiveBenchmark.Error(description: "\(path): \(String(cString: strerror(errno)))")
+            throw LiveBenchmark.Error(description: "\(path): \(Errno.current.description)")
         }
         let rc = bpf_object__load(object)
         guard rc == 0, let program = bpf_object__next_program(object, nil) else {
             bpf_object__close(object)
-            throw LiveBenchmark.Error(description: "\(path): loading failed: \(String(cString: strerror(-rc)))")
+            throw LiveBenchmark.Error(description: "\(path): loading failed: \(Errno(negated: rc).description)")
         }
         self.object = object
         fd = bpf_program__fd(program)

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import Sluice
 #endif
 
 /// The few file operations the CLI needs, with errors that name the path.
@@ -9,10 +10,10 @@ enum FileSystem {
     /// `allowEmpty`; every error names the path and says what is wrong.
     static func readBytes(_ path: String, limit: Int = 64 << 20, allowEmpty: Bool = false) throws(CLIError) -> [UInt8] {
         let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CLIError("\(path): \(Errno.current.description)") }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else { throw CLIError("\(path): \(Errno.current.description)") }
         let name = path == "-" ? "standard input" : path
         switch info.st_mode & S_IFMT {
         case S_IFREG, S_IFIFO: break
@@ -28,8 +29,8 @@ enum FileSystem {
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
-                if errno == EINTR { continue }
-                throw CLIError("\(name): read error: \(String(cString: strerror(errno)))")
+                if Errno.current == .interrupted { continue }
+                throw CLIError("\(name): read error: \(Errno.current.description)")
             }
             if n == 0 { break }
             guard bytes.count + n <= limit else {
@@ -46,14 +47,14 @@ enum FileSystem {
     }
 
     static func writeBytes(_ bytes: [UInt8], to path: String) throws(CLIError) {
-        guard let file = fopen(path, "wb") else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        guard let file = fopen(path, "wb") else { throw CLIError("\(path): \(Errno.current.description)") }
         let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
         let closed = fclose(file)
         guard written == bytes.count, closed == 0 else { throw CLIError("\(path): write failed") }
     }
 
     static func listDirectory(_ path: String) throws(CLIError) -> [String] {
-        guard let dir = opendir(path) else { throw CLIError("\(path): \(String(cString: strerror(errno)))") }
+        guard let dir = opendir(path) else { throw CLIError("\(path): \(Errno.current.description)") }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

@@ -106,8 +106,8 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
                 let rc = poll(pollFDs, nfds_t(n), inFlight ? 1 : pollTimeoutMilliseconds)
                 ports[0].counters.emptyPolls &+= 1
                 ports[0].counters.wakeups &+= 1
-                if rc < 0 && errno != EINTR {
-                    return "poll failed: \(String(cString: strerror(errno)))"
+                if rc < 0, case let failure = Errno.current, failure != .interrupted {
+                    return "poll failed: \(failure)"
                 }
                 for p in 0..<n where rc > 0 {
                     let revents = Int32(pollFDs[p].revents)
@@ -151,10 +151,8 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         if port.pointee.txOutstanding > 0 && xsk_ring_prod__needs_wakeup(port.pointee.tx) != 0 {
             port.pointee.counters.wakeups &+= 1
             if sendto(port.pointee.fd, nil, 0, Int32(MSG_DONTWAIT), nil, 0) < 0 {
-                let code = errno
-                if code == ENXIO || code == ENODEV || code == ENETDOWN {
-                    return vanished(p, detail: String(cString: strerror(code)))
-                }
+                let failure = Errno.current
+                if failure.meansInterfaceGone { return vanished(p, detail: failure.description) }
                 // EAGAIN, EBUSY, ENOBUFS: the kernel is busy; completions will come, try again next round.
             }
         }
@@ -176,10 +174,10 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(ports[p].fd, SOL_SOCKET, SO_ERROR, &code, &length)
-        if code == ENETDOWN || code == ENXIO || code == ENODEV || !Self.interfaceExists(ports[p].ifindex) {
-            return vanished(p, detail: code != 0 ? String(cString: strerror(code)) : nil)
+        if Errno(rawValue: code).meansInterfaceGone || !Self.interfaceExists(ports[p].ifindex) {
+            return vanished(p, detail: code != 0 ? Errno(rawValue: code).description : nil)
         }
-        let detail = code != 0 ? ": \(String(cString: strerror(code)))" : ""
+        let detail = code != 0 ? ": \(Errno(rawValue: code).description)" : ""
         return "\(name(p)) queue \(ports[p].queue): \(what)\(detail); worker stopped"
     }
 

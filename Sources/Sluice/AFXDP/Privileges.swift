@@ -64,7 +64,7 @@ public enum Privileges {
     public static func raiseMemlockLimit() -> SystemError? {
         var limit = rlimit(rlim_cur: rlim_t.max, rlim_max: rlim_t.max)  // RLIM_INFINITY
         if setrlimit(__rlimit_resource_t(8), &limit) == 0 { return nil }  // RLIMIT_MEMLOCK
-        return SystemError(call: "setrlimit", errno: errno, context: "RLIMIT_MEMLOCK")
+        return SystemError(call: "setrlimit", errno: Errno.current.rawValue, context: "RLIMIT_MEMLOCK")
     }
 }
 
@@ -77,7 +77,7 @@ func readSmallFile(_ path: String) -> String? {
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
+        if n < 0 && Errno.current == .interrupted { continue }
         if n <= 0 { break }
         bytes.append(contentsOf: chunk[0..<n])
     }

@@ -128,17 +128,17 @@ public final class RedirectAttachment {
             }
         } else {
             guard access(objectPath, R_OK) == 0 else {
-                throw .redirectProgramUnavailable(path: objectPath, reason: String(cString: strerror(errno)))
+                throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
             }
             // libbpf's messages go to the logger and are quoted when opening or loading fails.
             let (opened, messages) = LibbpfLog.capturing(logger: logger) { () -> (OpaquePointer?, Int32, Int32) in
-                guard let obj = bpf_object__open_file(objectPath, nil) else { return (nil, errno, 0) }
+                guard let obj = bpf_object__open_file(objectPath, nil) else { return (nil, Errno.current.rawValue, 0) }
                 return (obj, 0, bpf_object__load(obj))
             }
             let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
             guard let obj = opened.0 else {
                 throw .redirectProgramUnavailable(
-                    path: objectPath, reason: String(cString: strerror(opened.1)) + quoted)
+                    path: objectPath, reason: Errno(rawValue: opened.1).description + quoted)
             }
             var ok = false
             defer { if !ok { bpf_object__close(obj) } }
@@ -187,8 +187,8 @@ public final class RedirectAttachment {
                             + "remove it, or `sluice detach \(interface.name)` if it is a persistent Sluice redirect")
                 }
                 if code == ENODEV || code == ENXIO { throw .interfaceNotFound(interface.name) }
-                failures.append("\(attempt): bpf_link_create: \(String(cString: strerror(code)))")
-                logger.debug("attach \(attempt) mode on \(interface.name) failed: \(String(cString: strerror(code)))")
+                failures.append("\(attempt): bpf_link_create: \(Errno(rawValue: code).description)")
+                logger.debug("attach \(attempt) mode on \(interface.name) failed: \(Errno(rawValue: code).description)")
             }
             guard let attached else { throw .attachFailed(interface: interface.name, attempts: failures) }
             if mode == .auto && attached.mode == .skb {
@@ -289,8 +289,8 @@ public final class RedirectAttachment {
             let rc = bpf_link_detach(fd)
             Glibc.close(fd)
             // ENOLINK: the interface went away and the link is already defunct; the pins still need removing.
-            if rc < 0 && -rc != ENOLINK && errno != ENOLINK {
-                throw .system(SystemError(call: "bpf_link_detach", errno: rc < 0 ? -rc : errno, context: linkPath))
+            if rc < 0 && -rc != ENOLINK && Errno.current != .noLink {
+                throw .system(SystemError(call: "bpf_link_detach", errno: rc < 0 ? -rc : Errno.current.rawValue, context: linkPath))
             }
         }
         removePins(dir: dir)
@@ -328,23 +328,23 @@ public final class RedirectAttachment {
         }
         if mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) != 0 {
             throw .system(
-                SystemError(call: "mount", errno: errno, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
+                SystemError(call: "mount", errno: Errno.current.rawValue, context: "bpffs at /sys/fs/bpf (needed by --persist)"))
         }
         return "mounted a bpf filesystem at /sys/fs/bpf (needed for pinning)"
     }
 
     static func pin(linkFD: Int32, maps: [(Int32, String)], dir: String) throws(AFXDPError) {
-        if mkdir("/sys/fs/bpf/sluice", 0o700) != 0 && errno != EEXIST {
-            throw .system(SystemError(call: "mkdir", errno: errno, context: "/sys/fs/bpf/sluice"))
+        if mkdir("/sys/fs/bpf/sluice", 0o700) != 0 && Errno.current != .exists {
+            throw .system(SystemError(call: "mkdir", errno: Errno.current.rawValue, context: "/sys/fs/bpf/sluice"))
         }
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw .system(SystemError(call: "mkdir", errno: errno, context: dir))
+        if mkdir(dir, 0o700) != 0 && Errno.current != .exists {
+            throw .system(SystemError(call: "mkdir", errno: Errno.current.rawValue, context: dir))
         }
         // The link last: its presence marks a complete set of pins.
         for (fd, name) in maps + [(linkFD, "link")] {
             let rc = bpf_obj_pin(fd, dir + "/" + name)
             if rc < 0 {
-                let code = rc == -1 ? errno : -rc
+                let code = rc == -1 ? Errno.current.rawValue : -rc
                 removePins(dir: dir)
                 throw .system(SystemError(call: "bpf_obj_pin", errno: code, context: dir + "/" + name))
             }
@@ -366,7 +366,7 @@ public final class RedirectAttachment {
         guard access(dir + "/link", F_OK) == 0 else { return nil }
         let link = bpf_obj_get(dir + "/link")
         guard link >= 0 else {
-            throw .system(SystemError(call: "bpf_obj_get", errno: errno, context: dir + "/link"))
+            throw .system(SystemError(call: "bpf_obj_get", errno: Errno.current.rawValue, context: dir + "/link"))
         }
         var info = bpf_link_info()
         var length = UInt32(MemoryLayout<bpf_link_info>.size)
@@ -381,7 +381,7 @@ public final class RedirectAttachment {
         for name in ["xsks_map", "pass_ethertypes", "pass_flows"] {
             let fd = bpf_obj_get(dir + "/" + name)
             if fd < 0 {
-                let code = errno
+                let code = Errno.current.rawValue
                 for opened in fds { Glibc.close(opened) }
                 Glibc.close(link)
                 throw .system(SystemError(call: "bpf_obj_get", errno: code, context: dir + "/" + name))

@@ -20,13 +20,13 @@ public final class TapDevice {
             throw .invalidConfiguration("TAP device name '\(name)': 1...\(Int(IF_NAMESIZE) - 1) characters")
         }
         let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw .system(SystemError(call: "open", errno: errno, context: "/dev/net/tun")) }
+        guard fd >= 0 else { throw .system(SystemError(call: "open", errno: Errno.current.rawValue, context: "/dev/net/tun")) }
         var request = ifreq()
         Self.setName(&request, name)
         request.ifr_ifru.ifru_flags = Int16(IFF_TAP | IFF_NO_PI)
         let tunSetIff: UInt = 0x4004_54ca  // TUNSETIFF = _IOW('T', 202, int)
         if ioctl(fd, tunSetIff, &request) < 0 {
-            let code = errno
+            let code = Errno.current.rawValue
             Glibc.close(fd)
             throw .system(SystemError(call: "ioctl(TUNSETIFF)", errno: code, context: name))
         }
@@ -77,7 +77,7 @@ public final class TapDevice {
     static func setMAC(_ name: String, _ mac: [UInt8]) throws(AFXDPError) {
         guard mac.count == 6 else { throw .invalidConfiguration("MAC address for \(name) must have 6 bytes") }
         let sock = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard sock >= 0 else { throw .system(SystemError(call: "socket", errno: errno, context: "set MAC of \(name)")) }
+        guard sock >= 0 else { throw .system(SystemError(call: "socket", errno: Errno.current.rawValue, context: "set MAC of \(name)")) }
         defer { Glibc.close(sock) }
         var request = ifreq()
         setName(&request, name)
@@ -86,7 +86,7 @@ public final class TapDevice {
             for i in 0..<6 { raw[i] = mac[i] }
         }
         guard ioctl(sock, UInt(SIOCSIFHWADDR), &request) == 0 else {
-            throw .system(SystemError(call: "ioctl(SIOCSIFHWADDR)", errno: errno, context: name))
+            throw .system(SystemError(call: "ioctl(SIOCSIFHWADDR)", errno: Errno.current.rawValue, context: name))
         }
     }
 
@@ -118,16 +118,16 @@ public final class TapDevice {
 
     static func bringUp(_ name: String) throws(AFXDPError) {
         let sock = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard sock >= 0 else { throw .system(SystemError(call: "socket", errno: errno, context: "bring up \(name)")) }
+        guard sock >= 0 else { throw .system(SystemError(call: "socket", errno: Errno.current.rawValue, context: "bring up \(name)")) }
         defer { Glibc.close(sock) }
         var request = ifreq()
         setName(&request, name)
         guard ioctl(sock, UInt(SIOCGIFFLAGS), &request) == 0 else {
-            throw .system(SystemError(call: "ioctl(SIOCGIFFLAGS)", errno: errno, context: name))
+            throw .system(SystemError(call: "ioctl(SIOCGIFFLAGS)", errno: Errno.current.rawValue, context: name))
         }
         request.ifr_ifru.ifru_flags |= Int16(IFF_UP)
         guard ioctl(sock, UInt(SIOCSIFFLAGS), &request) == 0 else {
-            throw .system(SystemError(call: "ioctl(SIOCSIFFLAGS)", errno: errno, context: name))
+            throw .system(SystemError(call: "ioctl(SIOCSIFFLAGS)", errno: Errno.current.rawValue, context: name))
         }
     }
 }

@@ -67,7 +67,7 @@ public final class UMEM {
         areaSize = configuration.frameSize * configuration.frameCount
         let mapped = mmap(nil, areaSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapped, mapped != MAP_FAILED else {
-            throw .system(SystemError(call: "mmap", errno: errno, context: "UMEM of \(areaSize) bytes"))
+            throw .system(SystemError(call: "mmap", errno: Errno.current.rawValue, context: "UMEM of \(areaSize) bytes"))
         }
         area = mapped
         fill = .allocate(capacity: 1)

@@ -74,8 +74,22 @@ public struct XDPSocketStatistics: Hashable, Sendable, Codable {
     }
 }
 
-/// `SOL_XDP` (bits/socket.h; not imported as a Swift constant here).
-let solXDP: Int32 = 283
+/// The socket options Sluice sets or reads, by name (some are newer than the installed headers, or not imported as
+/// Swift constants).
+enum SocketOption {
+    /// `SOL_XDP` (bits/socket.h).
+    static let levelXDP: Int32 = 283
+    /// `XDP_STATISTICS` (linux/if_xdp.h).
+    static let xdpStatistics = Int32(XDP_STATISTICS)
+    /// `XDP_MAX_TX_SKB_BUDGET` (linux/if_xdp.h since 6.17).
+    static let xdpMaxTXSkbBudget: Int32 = 9
+    /// `SO_PREFER_BUSY_POLL` (asm-generic/socket.h since 5.11).
+    static let preferBusyPoll: Int32 = 69
+    /// `SO_BUSY_POLL`.
+    static let busyPoll = Int32(SO_BUSY_POLL)
+    /// `SO_BUSY_POLL_BUDGET` (asm-generic/socket.h since 5.11).
+    static let busyPollBudget: Int32 = 70
+}
 
 /// One AF_XDP socket bound to one (interface, queue), with its own UMEM.
 ///
@@ -145,7 +159,7 @@ public final class XSKSocket {
                 && (code == EOPNOTSUPP || code == EINVAL || code == EPROTONOSUPPORT || code == ENOTSUP)
             {
                 let note =
-                    "\(interface.name) queue \(queue): zero-copy not supported (\(String(cString: strerror(code)))), using copy mode"
+                    "\(interface.name) queue \(queue): zero-copy not supported (\(Errno(rawValue: code).description)), using copy mode"
                 logger.info("\(note)")
                 warnings.append(note)
                 tryZeroCopy = false
@@ -155,7 +169,7 @@ public final class XSKSocket {
                 && (code == EOPNOTSUPP || code == EINVAL || code == EPROTONOSUPPORT || code == ENOTSUP)
             {
                 throw .zeroCopyUnavailable(
-                    interface: interface.name, queue: queue, reason: String(cString: strerror(code)))
+                    interface: interface.name, queue: queue, reason: Errno(rawValue: code).description)
             }
             if code == EBUSY && waitedMs < configuration.bindRetryMilliseconds {
                 logger.debug("\(interface.name) queue \(queue): bind EBUSY, retrying in \(backoffMs) ms")
@@ -174,15 +188,15 @@ public final class XSKSocket {
         }
         if let busy = configuration.busyPoll {
             let options: [(String, Int32, Int32)] = [
-                ("SO_PREFER_BUSY_POLL", 69, 1),
-                ("SO_BUSY_POLL", SO_BUSY_POLL, busy.timeoutMicroseconds),
-                ("SO_BUSY_POLL_BUDGET", 70, busy.budget ?? 64),
+                ("SO_PREFER_BUSY_POLL", SocketOption.preferBusyPoll, 1),
+                ("SO_BUSY_POLL", SocketOption.busyPoll, busy.timeoutMicroseconds),
+                ("SO_BUSY_POLL_BUDGET", SocketOption.busyPollBudget, busy.budget ?? 64),
             ]
             for (name, option, value) in options {
                 var v = value
                 if setsockopt(fd, SOL_SOCKET, option, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
                     let note =
-                        "\(interface.name) queue \(queue): cannot set \(name)=\(value): \(String(cString: strerror(errno)))"
+                        "\(interface.name) queue \(queue): cannot set \(name)=\(value): \(Errno.current.description)"
                     logger.warning("\(note)")
                     self.warnings.append(note)
                 }
@@ -190,10 +204,9 @@ public final class XSKSocket {
         }
         if let budget = configuration.txSkbBudget, bindMode == .copy {
             var v = budget
-            // XDP_MAX_TX_SKB_BUDGET is 9 in linux/if_xdp.h since 6.17 (newer than the headers installed here).
-            if setsockopt(fd, solXDP, 9, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            if setsockopt(fd, SocketOption.levelXDP, SocketOption.xdpMaxTXSkbBudget, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
                 let note =
-                    "\(interface.name) queue \(queue): cannot set XDP_MAX_TX_SKB_BUDGET=\(budget): \(String(cString: strerror(errno)))"
+                    "\(interface.name) queue \(queue): cannot set XDP_MAX_TX_SKB_BUDGET=\(budget): \(Errno.current.description)"
                 logger.warning("\(note)")
                 self.warnings.append(note)
             }
@@ -208,7 +221,7 @@ public final class XSKSocket {
         var length = socklen_t(MemoryLayout<xdp_statistics>.size)
         _ = try AFXDPError.wrap { () throws(SystemError) in
             try SystemError.check("getsockopt", context: "XDP_STATISTICS") {
-                getsockopt(fd, solXDP, XDP_STATISTICS, &raw, &length)
+                getsockopt(fd, SocketOption.levelXDP, SocketOption.xdpStatistics, &raw, &length)
             }
         }
         var s = XDPSocketStatistics()

@@ -64,7 +64,7 @@ struct OutputFile: ~Copyable {
         var info = stat()
         // stat follows symbolic links: the kind of the link's target decides, and the link itself is kept.
         let exists = stat(path, &info) == 0
-        if !exists && errno != ENOENT { throw SystemError(call: "stat", errno: errno, context: path) }
+        if !exists && Errno.current != .noEntry { throw SystemError(call: "stat", errno: Errno.current.rawValue, context: path) }
         let kind = info.st_mode & S_IFMT
         if exists && kind == S_IFDIR { throw SystemError(call: "open", errno: EISDIR, context: path) }
         if !atomically || (exists && kind != S_IFREG) {
@@ -85,7 +85,7 @@ struct OutputFile: ~Copyable {
                 if exists { _ = fchmod(fd, mode) }
                 return (fd, .atomic(temporary: temporary, final: final))
             }
-            let code = errno
+            let code = Errno.current.rawValue
             if code == EINTR { continue }
             guard code == EEXIST, attempt < 100 else {
                 throw SystemError(call: "open", errno: code, context: temporary)
@@ -103,7 +103,7 @@ struct OutputFile: ~Copyable {
             guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return current }
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(current, &target, Int(PATH_MAX))
-            guard length > 0 else { throw SystemError(call: "readlink", errno: errno, context: current) }
+            guard length > 0 else { throw SystemError(call: "readlink", errno: Errno.current.rawValue, context: current) }
             let text = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if text.hasPrefix("/") {
                 current = text
@@ -212,7 +212,7 @@ struct OutputFile: ~Copyable {
         let descriptor = fd
         fd = -1
         if Glibc.close(descriptor) != 0 {
-            let code = errno
+            let code = Errno.current.rawValue
             if atomically { _ = unlink(writePath) }
             // close(2) must not be retried on EINTR on Linux; the descriptor is gone either way.
             if code != EINTR { throw SystemError(call: "close", errno: code, context: writePath) }

@@ -352,9 +352,9 @@ public struct PcapReader: ~Copyable {
             let got = withUnsafeMutableBytes(of: &header) { bytes in
                 read(fd, bytes.baseAddress! + filled, 24 - filled)
             }
-            if got < 0 && errno == EINTR { continue }
+            if got < 0 && Errno.current == .interrupted { continue }
             if got < 0 {
-                throw PcapError(path: path, kind: .system(SystemError(call: "read", errno: errno, context: path)))
+                throw PcapError(path: path, kind: .system(SystemError(call: "read", errno: Errno.current.rawValue, context: path)))
             }
             if got == 0 { break }
             filled += got

@@ -25,9 +25,9 @@ public struct VerdictPcapWriters: ~Copyable {
 
     /// Creates `directory` if it does not exist (one level) and the five files in it.
     public init(directory: String, format: CaptureFormat = .pcap) throws(PcapError) {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+        if mkdir(directory, 0o755) != 0 && Errno.current != .exists {
             throw PcapError(
-                path: directory, kind: .system(SystemError(call: "mkdir", errno: errno, context: directory)))
+                path: directory, kind: .system(SystemError(call: "mkdir", errno: Errno.current.rawValue, context: directory)))
         }
         func open(_ action: XDPAction) throws(PcapError) -> PcapWriter {
             try PcapWriter(path: directory + "/" + Self.fileName(for: action, format: format), format: format)

@@ -85,10 +85,10 @@ public enum CoverageReport {
         let rc = posix_spawnp(&pid, "genhtml", nil, nil, &cArgs, environ)
         guard rc == 0 else {
             throw GenhtmlError(
-                description: "cannot run genhtml: \(String(cString: strerror(rc))) (install Debian's lcov package)")
+                description: "cannot run genhtml: \(Errno(rawValue: rc).description) (install Debian's lcov package)")
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 && Errno.current == .interrupted {}
         let exited = status & 0x7f == 0
         let code = (status >> 8) & 0xff
         guard exited && code == 0 else {

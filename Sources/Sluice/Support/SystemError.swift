@@ -21,9 +21,16 @@ public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
         self.context = context
     }
 
+    /// The errno value, typed.
+    public var code: Errno { Errno(rawValue: errno) }
+
+    public init(call: String, code: Errno, context: String? = nil) {
+        self.init(call: call, errno: code.rawValue, context: context)
+    }
+
     public var description: String {
         let what = context.map { "\(call) (\($0))" } ?? call
-        return "\(what): \(String(cString: strerror(errno))) (errno \(errno))"
+        return "\(what): \(code) (errno \(errno))"
     }
 
     /// Runs a libc-style call (`-1` + `errno` on failure), retrying `EINTR`.
