@@ -67,6 +67,16 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Attach the redirect program as one of libxdp's dispatcher programs (multiprog), so that xdp-filter "
+                + "and other xdp-loader programs can run on the same interface.",
+            discussion: "Default: multiprog when a libxdp dispatcher is already on the interface, Sluice's own "
+                + "bpf_link otherwise; --no-multiprog never joins a dispatcher. An interface held by a program that "
+                + "is not libxdp's dispatcher is refused either way."))
+    var multiprog: Bool?
+
     @Option(
         help: ArgumentHelp(
             "The kernel-side redirect program (default: sluice_redirect.o next to the sluice binary, in "
@@ -97,6 +107,7 @@ struct RunCommand: ParsableCommand {
         configuration.batchSize = batch
         configuration.socket.zeroCopy = copy ? .off : (zeroCopy ? .required : .auto)
         configuration.persist = persist
+        configuration.multiprog = multiprog.map { $0 ? .always : .never } ?? .auto
         configuration.passToTap = passToTap.map { $0 == "auto" ? TapDevice.automaticName(for: iface) : $0 }
         configuration.redirectInterface = redirectIface
         configuration.redirectProgramPath = try redirectProgram ?? Self.locateRedirectProgram(interface: iface)

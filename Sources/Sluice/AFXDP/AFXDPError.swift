@@ -16,6 +16,8 @@ public enum AFXDPError: Error, Hashable, Sendable, CustomStringConvertible {
     case interfaceBusy(interface: String, detail: String)
     /// Nothing pinned for the interface under bpffs (for `detach`).
     case notPersisted(interface: String, path: String)
+    /// `--multiprog` was asked for (or a dispatcher is there) but libxdp's dispatcher cannot be used.
+    case multiprogUnavailable(interface: String, detail: String)
     /// `--zero-copy` was required but the driver cannot do it (veth never can).
     case zeroCopyUnavailable(interface: String, queue: UInt32, reason: String)
     /// A configuration value is out of range.
@@ -41,6 +43,8 @@ public enum AFXDPError: Error, Hashable, Sendable, CustomStringConvertible {
             return "could not attach the redirect program to '\(iface)': \(attempts.joined(separator: "; "))"
         case .interfaceBusy(let iface, let detail):
             return "interface '\(iface)' is busy: \(detail)"
+        case .multiprogUnavailable(let iface, let detail):
+            return "cannot share '\(iface)' through libxdp's dispatcher (multiprog): \(detail)"
         case .notPersisted(let iface, let path):
             return "no persistent Sluice redirect on '\(iface)' (nothing pinned at \(path))"
         case .zeroCopyUnavailable(let iface, let queue, let reason):

@@ -18,6 +18,9 @@ public struct LiveConfiguration: Sendable {
     public var socket = XSKSocketConfiguration()
     /// Pin the redirect under bpffs so it survives the process (`--persist`).
     public var persist = false
+    /// Join libxdp's dispatcher (share the interface with xdp-filter, xdp-loader): when one is there (`auto`),
+    /// always, or never.
+    public var multiprog: MultiprogChoice = .auto
     /// TAP device for XDP_PASS frames (`--pass-to-tap NAME`); nil counts them instead.
     public var passToTap: String?
     /// A second interface Sluice also owns, as a REDIRECT target (`--redirect-iface`). All its queues get sockets.
@@ -116,7 +119,7 @@ public final class LiveEngine<P: FrameProcessor> {
             let attachment = try RedirectAttachment(
                 interface: interface, objectPath: configuration.redirectProgramPath, mode: configuration.mode,
                 persist: configuration.persist, passEtherTypes: configuration.passEtherTypes,
-                passFlows: configuration.passFlows, logger: logger)
+                passFlows: configuration.passFlows, multiprog: configuration.multiprog, logger: logger)
             attachments.append(attachment)
             notes += attachment.notes
             let interfaceQueues = i == 0 ? queues : (0..<interface.rxQueueCount).map { UInt32($0) }

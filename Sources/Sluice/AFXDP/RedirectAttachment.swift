@@ -21,6 +21,26 @@ public enum XDPAttachedMode: String, Sendable {
     case skb
 }
 
+/// Whether the redirect program goes in as one of libxdp's dispatcher programs (multiprog), so that Sluice can
+/// share the interface with xdp-filter, xdp-loader and other libxdp users.
+public enum MultiprogChoice: String, CaseIterable, Sendable {
+    /// Multiprog when a libxdp dispatcher is already on the interface; otherwise Sluice's own bpf_link.
+    case auto
+    /// Always through libxdp's dispatcher (`--multiprog`), creating one if there is none.
+    case always
+    /// Never: Sluice's own bpf_link (the interface must be free).
+    case never
+}
+
+/// What holds an interface's XDP hook before Sluice attaches.
+enum XDPHookState: Equatable {
+    case free
+    /// libxdp's dispatcher, in this mode, with these programs (name and run priority).
+    case dispatcher(XDPAttachedMode, programs: [String])
+    /// A single program that is not libxdp's dispatcher.
+    case other(name: String, id: UInt32)
+}
+
 /// An IPv4 flow the redirect program passes straight to the kernel stack (`pass_flows` key). Addresses and ports
 /// are host-order values; `protocol` is the IP protocol number; ports are 0 for protocols without ports.
 public struct PassFlow: Hashable, Sendable {
@@ -88,6 +108,10 @@ public final class RedirectAttachment {
     public let programID: UInt32
 
     private var object: OpaquePointer?
+    /// The libxdp program when attached through the dispatcher (multiprog); it owns the object and its maps.
+    private var multiprogProgram: OpaquePointer?
+    /// Attached as a program of libxdp's dispatcher, next to others.
+    public let multiprog: Bool
     private var linkFD: Int32
     let xsksMapFD: Int32
     let passEtherTypesFD: Int32
@@ -103,13 +127,26 @@ public final class RedirectAttachment {
     /// (ARP, 0x0806, by default) inserted before the program sees traffic.
     public init(
         interface: InterfaceInfo, objectPath: String, mode: XDPAttachMode = .auto, persist: Bool = false,
-        passEtherTypes: [UInt16] = [0x0806], passFlows: [PassFlow] = [], logger: Logger
+        passEtherTypes: [UInt16] = [0x0806], passFlows: [PassFlow] = [], multiprog: MultiprogChoice = .auto,
+        logger: Logger
     ) throws(AFXDPError) {
         self.interface = interface
         let dir = Self.pinDirectory(interface: interface.name)
         var notes: [String] = []
+        let pinned = try Self.openPinned(interface: interface, logger: logger)
+        let hook = pinned == nil ? Self.hookState(interface) : .free
+        if case .other(let name, let id) = hook {
+            throw .interfaceBusy(
+                interface: interface.name,
+                detail: "XDP program \(name) (id \(id)) holds the interface without libxdp's dispatcher, so it "
+                    + "cannot be shared (libxdp itself loads a single program like this when the kernel refuses its "
+                    + "dispatcher); remove it (`ip link set dev \(interface.name) xdp off`) to run Sluice here")
+        }
+        var useDispatcher = multiprog == .always
+        if multiprog == .auto, case .dispatcher = hook { useDispatcher = true }
 
-        if let pinned = try Self.openPinned(interface: interface, logger: logger) {
+        if let pinned {
+            self.multiprog = false
             linkFD = pinned.link
             xsksMapFD = pinned.xsks
             passEtherTypesFD = pinned.etherTypes
@@ -126,7 +163,38 @@ public final class RedirectAttachment {
             if !persist {
                 notes.append("it stays attached after this run; `sluice detach \(interface.name)` removes it")
             }
+        } else if useDispatcher {
+            guard !persist else {
+                throw .invalidConfiguration(
+                    "--persist needs Sluice's own bpf_link; in libxdp's dispatcher (multiprog) the program is "
+                        + "pinned by libxdp and removed with xdp-loader")
+            }
+            let attached = try Self.attachToDispatcher(
+                interface: interface, objectPath: objectPath, mode: mode, hook: hook, logger: logger)
+            multiprogProgram = attached.program
+            self.multiprog = true
+            object = nil
+            linkFD = -1
+            xsksMapFD = attached.maps[0]
+            passEtherTypesFD = attached.maps[1]
+            passFlowsFD = attached.maps[2]
+            passCountersFD = attached.maps[3]
+            attachedMode = attached.mode
+            reusedPinned = false
+            persistent = false
+            for etherType in passEtherTypes { try Self.insertEtherType(etherType, fd: attached.maps[1]) }
+            for flow in passFlows { try Self.insertFlow(flow, fd: attached.maps[2]) }
+            let others = Self.hookState(interface)
+            var note = "attached as a program of libxdp's dispatcher (multiprog, \(attached.mode.rawValue) mode)"
+            if case .dispatcher(_, let programs) = others, programs.count > 1 {
+                note += " with: " + programs.joined(separator: ", ")
+            }
+            notes.append(note)
+            notes.append(
+                "in the dispatcher the program is held by libxdp's pins, not by this process: after a crash, "
+                    + "`xdp-loader unload \(interface.name) --id \(xdp_program__id(attached.program))` removes it")
         } else {
+            self.multiprog = false
             guard access(objectPath, R_OK) == 0 else {
                 throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
             }
@@ -223,7 +291,11 @@ public final class RedirectAttachment {
             }
             ok = true
         }
-        (linkID, programID) = Self.linkIDs(linkFD)
+        if let multiprogProgram {
+            (linkID, programID) = (0, xdp_program__id(multiprogProgram))
+        } else {
+            (linkID, programID) = Self.linkIDs(linkFD)
+        }
         self.notes = notes
         for note in notes { logger.info("\(note)") }
     }
@@ -265,6 +337,14 @@ public final class RedirectAttachment {
     public func close() {
         guard !closed else { return }
         closed = true
+        if let program = multiprogProgram {
+            // Out of the dispatcher (libxdp removes the dispatcher with its last program); the object goes with it.
+            let mode: xdp_attach_mode = attachedMode == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE
+            _ = xdp_program__detach(program, Int32(interface.ifindex), mode, 0)
+            xdp_program__close(program)
+            multiprogProgram = nil
+            return
+        }
         Glibc.close(linkFD)
         if let object {
             bpf_object__close(object)  // closes the program and map fds it owns
@@ -297,6 +377,101 @@ public final class RedirectAttachment {
     }
 
     // MARK: - Internals
+
+    /// What is on the interface's XDP hook now (libxdp's view: dispatcher or not, and its programs).
+    static func hookState(_ interface: InterfaceInfo) -> XDPHookState {
+        guard let mp = xdp_multiprog__get_from_ifindex(Int32(interface.ifindex)),
+            libxdp_get_error(UnsafeRawPointer(mp)) == 0
+        else { return .free }
+        defer { xdp_multiprog__close(mp) }
+        if xdp_multiprog__is_legacy(mp) {
+            guard let main = xdp_multiprog__main_prog(mp) else { return .free }
+            return .other(name: String(cString: xdp_program__name(main)), id: xdp_program__id(main))
+        }
+        let mode: XDPAttachedMode = xdp_multiprog__attach_mode(mp) == XDP_MODE_SKB ? .skb : .native
+        var programs: [String] = []
+        var program = xdp_multiprog__next_prog(nil, mp)
+        while let current = program {
+            programs.append("\(String(cString: xdp_program__name(current))) (priority \(xdp_program__run_prio(current)))")
+            program = xdp_multiprog__next_prog(current, mp)
+        }
+        return .dispatcher(mode, programs: programs)
+    }
+
+    /// Opens the redirect object with libxdp and adds it to the interface's dispatcher (created if there is none),
+    /// in the dispatcher's mode when one is there; returns the program, the mode and the four map fds.
+    private static func attachToDispatcher(
+        interface: InterfaceInfo, objectPath: String, mode: XDPAttachMode, hook: XDPHookState, logger: Logger
+    ) throws(AFXDPError) -> (program: OpaquePointer, mode: XDPAttachedMode, maps: [Int32]) {
+        guard access(objectPath, R_OK) == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
+        }
+        let (opened, messages) = LibbpfLog.capturing(logger: logger) { () -> OpaquePointer? in
+            xdp_program__open_file(objectPath, nil, nil)
+        }
+        let quoted = messages.last.map { " (libxdp: \($0))" } ?? ""
+        guard let program = opened else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: "cannot be opened" + quoted)
+        }
+        let openError = libxdp_get_error(UnsafeRawPointer(program))
+        guard openError == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: Errno(negated: openError).description + quoted)
+        }
+        var ok = false
+        defer { if !ok { xdp_program__close(program) } }
+        let attempts: [XDPAttachedMode]
+        if case .dispatcher(let existing, _) = hook {
+            if mode == .native && existing == .skb || mode == .skb && existing == .native {
+                throw .interfaceBusy(
+                    interface: interface.name,
+                    detail: "libxdp's dispatcher there runs in \(existing.rawValue) mode; --mode \(mode.rawValue) "
+                        + "cannot join it (all programs of a dispatcher share one mode)")
+            }
+            attempts = [existing]
+        } else {
+            attempts = mode == .auto ? [.native, .skb] : mode == .native ? [.native] : [.skb]
+        }
+        var failures: [String] = []
+        var attachedMode: XDPAttachedMode?
+        for attempt in attempts {
+            let (rc, messages) = LibbpfLog.capturing(logger: logger) { () -> Int32 in
+                xdp_program__attach(
+                    program, Int32(interface.ifindex), attempt == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE, 0)
+            }
+            if rc == 0 {
+                attachedMode = attempt
+                break
+            }
+            let detail = messages.last.map { " (libxdp: \($0))" } ?? ""
+            failures.append("\(attempt) (multiprog): \(Errno(negated: rc).description)\(detail)")
+        }
+        guard let attachedMode else { throw .attachFailed(interface: interface.name, attempts: failures) }
+        // libxdp falls back to a single program without its dispatcher when the kernel refuses the dispatcher's
+        // extension programs (freplace); that is not sharing, so say so and leave nothing behind.
+        guard case .dispatcher = hookState(interface) else {
+            _ = xdp_program__detach(
+                program, Int32(interface.ifindex), attachedMode == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE, 0)
+            throw .multiprogUnavailable(
+                interface: interface.name,
+                detail: "libxdp could not use its dispatcher on this kernel (its freplace extension programs were "
+                    + "refused; `xdp-loader load -vv` shows why) and fell back to a single program")
+        }
+        guard let object = xdp_program__bpf_obj(program) else {
+            throw .redirectProgramIncomplete(path: objectPath, missing: "BPF object after loading")
+        }
+        var maps: [Int32] = []
+        for name in ["xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"] {
+            let fd = bpf_object__find_map_fd_by_name(object, name)
+            guard fd >= 0 else {
+                _ = xdp_program__detach(
+                    program, Int32(interface.ifindex), attachedMode == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE, 0)
+                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
+            }
+            maps.append(fd)
+        }
+        ok = true
+        return (program, attachedMode, maps)
+    }
 
     static func insertEtherType(_ etherType: UInt16, fd: Int32) throws(AFXDPError) {
         var key = etherType.bigEndian
