@@ -58,6 +58,24 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
     var againstKernel = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --against-kernel: leave this map out of the comparison (repeatable), for state that differs by design.",
+            valueName: "name"))
+    var ignoreMap: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "With --against-kernel: leave one key of a map out (repeatable); the key as hex bytes in memory order, as the results' maps line shows it.",
+            valueName: "name:keyhex"))
+    var ignoreKey: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Write the final maps as JSON in bpftool map dump -j's shape: hex bytes plus BTF-decoded values, every array entry, per-CPU values per CPU ('-': standard output).",
+            valueName: "file"))
+    var mapsOut: String?
+
     @OptionGroup var engineOptions: EngineOptions
 
     @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
@@ -84,6 +102,12 @@ struct ReplayCommand: ParsableCommand {
         }
         if let traceAll, traceAll <= 0 { throw ValidationError("--trace-all must be positive") }
         if coverageHtml != nil && coverage == nil { throw ValidationError("--coverage-html needs --coverage FILE.info") }
+        if !againstKernel && !(ignoreMap.isEmpty && ignoreKey.isEmpty) {
+            throw ValidationError("--ignore-map and --ignore-key only apply with --against-kernel")
+        }
+        for key in ignoreKey where MapIgnoreList.parseKey(key) == nil {
+            throw ValidationError("--ignore-key takes NAME:KEYHEX (e.g. flows:0a000001), not '\(key)'")
+        }
     }
 
     static func packets(_ text: String) -> Set<Int>? {
@@ -97,6 +121,10 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let (source, _, spec) = try programOptions.load()
+        let ignoring: MapComparison.Options
+        do { ignoring = try MapIgnoreList.options(maps: ignoreMap, keys: ignoreKey, in: spec.maps) } catch {
+            throw CLIError(error.description)
+        }
         var options = Replay.Options()
         options.outputDirectory = outputDirectory
         options.resultsPath = results
@@ -112,6 +140,7 @@ struct ReplayCommand: ParsableCommand {
         options.traceStyle = traceJson ? .json : .text
         options.traceOutput = { line in print(line) }
         options.coveragePath = coverage
+        options.mapsOutPath = mapsOut
         options.printkOutput = { line in
             let text = line + "\n"
             _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
@@ -124,11 +153,12 @@ struct ReplayCommand: ParsableCommand {
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, budget: budget.instructions, engine: engineOptions.choice, stop: stop
+                againstKernel: againstKernel, budget: budget.instructions, engine: engineOptions.choice, stop: stop,
+                mapComparison: ignoring
             ) { progress.update($0) }
         } catch {
             progress.finish()
-            let outputs = outputDirectory != nil || results != nil
+            let outputs = outputDirectory != nil || results != nil || mapsOut != nil
             throw CLIError("\(error)" + (outputs ? " (no output files were written)" : ""))
         }
         progress.finish()

@@ -285,3 +285,13 @@ public enum MapDump {
         text += "\""
     }
 }
+
+extension MapDump {
+    /// Writes `document(specs:snapshots:)` to `path` ('-': standard output), atomically for a regular file.
+    public static func write(specs: [MapSpec], snapshots: [MapSnapshot], to path: String) throws(SystemError) {
+        var file = try OutputFile(path: path, atomically: true)
+        let text = Array(document(specs: specs, snapshots: snapshots).utf8)
+        try text.withUnsafeBytes { bytes in Result { () throws(SystemError) in try file.write(bytes) } }.get()
+        try file.close()
+    }
+}

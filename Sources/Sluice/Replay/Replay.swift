@@ -44,6 +44,8 @@ public final class Replay {
         /// Where `bpf_trace_printk` messages go, as the kernel's trace_pipe shows them (one call per line, no
         /// newline); nil: only the results file has them.
         public var printkOutput: (@Sendable (String) -> Void)?
+        /// Write the final maps here, BTF-decoded in `bpftool map dump -j`'s shape (`MapDump`, `--maps-out`).
+        public var mapsOutPath: String?
         public init() {}
     }
 
@@ -66,6 +68,11 @@ public final class Replay {
         /// Differences from the kernel (`--against-kernel`), first ones first.
         public var differences: [String] = []
         public var differenceCount = 0
+        /// Map entries that differ from the kernel's only by time stamps (not counted), first ones first.
+        public var byDesignDifferences: [String] = []
+        public var byDesignCount = 0
+        /// Map entries left out of the comparison by --ignore-map / --ignore-key.
+        public var ignoredEntries = 0
         /// The signal (SIGINT, SIGTERM) that stopped the replay early; the outputs were finished up to that packet.
         public var stoppedBySignal: Int32?
         /// Packets traced instruction by instruction.
@@ -87,6 +94,8 @@ public final class Replay {
         public var runner: KernelRunner
         /// How many differences to describe (all are counted).
         public var maxReported = 10
+        /// Maps and keys left out, and the time-stamp classification (`MapComparison`).
+        public var maps = MapComparison.Options()
         public init(runner: KernelRunner) { self.runner = runner }
     }
 
@@ -147,6 +156,7 @@ public final class Replay {
         let observing = recorder != nil
         var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
         let start = Self.monotonicNanoseconds()
+        var timeWindow = kernel != nil ? MapComparison.TimeWindow.open() : nil
 
         while options.limit.map({ summary.packets < $0 }) ?? true {
             if summary.packets & 255 == 0, let stop, stop.isRequested {
@@ -228,6 +238,14 @@ public final class Replay {
                                 interfaceID: record.interfaceID, inputComment: record.comment))
                     }
                 }
+                var kernelReturnValue: UInt64? = nil
+                if let kernel {
+                    // Comparison mode allocates per packet; it is bounded by the kernel's own per-packet cost.
+                    let ours = RunOutcome(
+                        returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
+                        metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
+                    kernelReturnValue = try compare(kernel, ours: ours, record: record, summary: &summary).map(UInt64.init)
+                }
                 if results != nil {
                     let metadata = UnsafeRawBufferPointer(frame.metadata)
                     let printed =
@@ -242,15 +260,8 @@ public final class Replay {
                         try results?.writePacket(
                             index: index, returnValue: UInt64(UInt32(truncatingIfNeeded: returnValue)),
                             lengthIn: lengthIn, metadata: metadata, packet: packet, note: note, trace: printed,
-                            events: events)
+                            events: events, kernelReturnValue: kernelReturnValue)
                     }
-                }
-                if let kernel {
-                    // Comparison mode allocates per packet; it is bounded by the kernel's own per-packet cost.
-                    let ours = RunOutcome(
-                        returnValue: UInt32(truncatingIfNeeded: returnValue), packet: output,
-                        metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
-                    try compare(kernel, ours: ours, record: record, summary: &summary)
                 }
             }
             if printk.pointee.count > 0 || printk.pointee.dropped > 0 {
@@ -269,9 +280,19 @@ public final class Replay {
         let snapshots = runner.program.mapSnapshots()
         if let kernel {
             let theirs = try kernel.runner.mapSnapshots()
-            for difference in MapComparison.differences(sluice: snapshots, kernel: theirs) {
-                record(difference, in: &summary, max: kernel.maxReported)
-            }
+            timeWindow?.close()
+            var mapOptions = kernel.maps
+            mapOptions.timeWindow = timeWindow
+            mapOptions.programReadsTime = MapComparison.readsTime(runner.program.spec)
+            let specs = Dictionary(runner.program.maps.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+            let report = MapComparison.compare(specs: specs, sluice: snapshots, kernel: theirs, options: mapOptions)
+            for difference in report.differences { record(difference, in: &summary, max: kernel.maxReported) }
+            summary.byDesignCount += report.byDesign.count
+            summary.byDesignDifferences += report.byDesign.prefix(kernel.maxReported)
+            summary.ignoredEntries += report.ignored
+        }
+        if let path = options.mapsOutPath {
+            try MapDump.write(specs: runner.program.maps.map(\.spec), snapshots: snapshots, to: path)
         }
         try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
         if let path = options.coveragePath, let recorder {
@@ -285,14 +306,15 @@ public final class Replay {
         return summary
     }
 
+    /// Runs the packet in the kernel and records how the outcomes differ; returns the kernel's return value.
     private func compare(
         _ kernel: KernelComparison, ours: RunOutcome, record: PcapRecord, summary: inout Summary
-    ) throws {
+    ) throws -> UInt32? {
         let packet = Array(record.bytes)
         let theirs: RunOutcome
         do { theirs = try kernel.runner.run(packet: packet) } catch {
             self.record("packet \(record.index): the kernel refused it (\(error)), Sluice ran it", in: &summary, max: kernel.maxReported)
-            return
+            return nil
         }
         var what: [String] = []
         if theirs.returnValue != ours.returnValue {
@@ -307,6 +329,7 @@ public final class Replay {
         if !what.isEmpty {
             self.record("packet \(record.index): " + what.joined(separator: "; "), in: &summary, max: kernel.maxReported)
         }
+        return theirs.returnValue
     }
 
     private func compareRefused(_ kernel: KernelRunner, record: PcapRecord, summary: inout Summary) throws {
@@ -365,41 +388,6 @@ enum BytesDifference {
     }
 }
 
-/// Compares final map contents from Sluice and from the kernel.
-public enum MapComparison {
-    public static func differences(sluice: [MapSnapshot], kernel: [MapSnapshot]) -> [String] {
-        var result: [String] = []
-        let kernelByName = Dictionary(kernel.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for ours in sluice {
-            guard let theirs = kernelByName[ours.name] else { continue }
-            // Maps whose contents the kernel runner cannot read (prog arrays, ring buffers, …) have no entries there.
-            if theirs.entries.isEmpty && !ours.entries.isEmpty && !MapSnapshot.comparable(type: ours.type) { continue }
-            if ours.entries != theirs.entries {
-                let ourKeys = Set(ours.entries.map(\.key))
-                let theirKeys = Set(theirs.entries.map(\.key))
-                if ourKeys != theirKeys {
-                    result.append(
-                        "map \(ours.name): keys differ (\(ourKeys.subtracting(theirKeys).count) only in Sluice, \(theirKeys.subtracting(ourKeys).count) only in the kernel)")
-                } else {
-                    let theirEntries = Dictionary(theirs.entries.map { ($0.key, $0.values) }, uniquingKeysWith: { a, _ in a })
-                    let differing = ours.entries.first { theirEntries[$0.key] != $0.values }
-                    let key = differing.map { Hex.string($0.key) } ?? "?"
-                    result.append("map \(ours.name): value of key \(key) differs")
-                }
-            }
-        }
-        return result
-    }
-}
-
-extension MapSnapshot {
-    /// Map types whose entries have a byte image both Sluice and the kernel runner report.
-    static func comparable(type: UInt32) -> Bool {
-        [MapType.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash, .lpmTrie, .devmap, .devmapHash]
-            .contains(MapType(rawValue: type))
-    }
-}
-
 /// Lowercase hex of bytes.
 public enum Hex {
     public static func string(_ bytes: some Sequence<UInt8>) -> String {
@@ -436,7 +424,7 @@ extension Replay {
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
         againstKernel: Bool = false, verify: Bool = true, budget: UInt64 = RunBudget.defaultInstructions,
-        engine: EngineChoice? = nil, stop: StopSignal? = nil,
+        engine: EngineChoice? = nil, stop: StopSignal? = nil, mapComparison: MapComparison.Options = .init(),
         progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
@@ -458,7 +446,13 @@ extension Replay {
             spec, possibleCPUs: possibleCPUs, engine: engine ?? (verify ? .interpreter : .checked))
         try source.state.apply(to: loaded.program)
         let runner = ProgramRunner(loaded: loaded, budget: budget, seed: seed)
-        let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
+        let replay = Replay(
+            runner: runner, options: options,
+            kernel: kernel.map {
+                var comparison = KernelComparison(runner: $0)
+                comparison.maps = mapComparison
+                return comparison
+            })
         var summary = try replay.run(capturePath: capture, stop: stop, progress: progress)
         summary.engine = runner.engine
         summary.engineNote = loaded.engineNote

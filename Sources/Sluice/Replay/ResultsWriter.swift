@@ -9,6 +9,7 @@ import BPFVM
 ///     {"i":0,"ret":2,"verdict":"pass","len_in":60,"len_out":60,"meta_len":0,"out":"…","note":"…","trace":["…"],
 ///      "events":[{"map":"events","len":16,"hex":"…"}]}
 ///
+/// `kernel_ret`/`kernel_verdict` (after `verdict`) only when the replay is compared with the kernel (`--against-kernel`);
 /// `out` (lowercase hex of the metadata followed by the frame) only with `includeBytes` (`--bytes`); `note` only when
 /// given; `trace` (the run's `bpf_trace_printk` messages) and `events` (ring-buffer and perf-event records the run
 /// published) only when there are any. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
@@ -33,7 +34,7 @@ public struct ResultsWriter: ~Copyable {
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, metadata: UnsafeRawBufferPointer,
         packet: UnsafeRawBufferPointer, note: String? = nil, trace: UnsafeRawBufferPointer? = nil,
-        events: [(map: String, record: [UInt8])] = []
+        events: [(map: String, record: [UInt8])] = [], kernelReturnValue: UInt64? = nil
     ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
@@ -41,6 +42,13 @@ public struct ResultsWriter: ~Copyable {
         try file.writeDecimal(returnValue)
         try file.write(",\"verdict\":\"")
         try file.writeVerdict(XDPAction(returnValue: returnValue))
+        if let kernelReturnValue {
+            // Compared with the kernel (--against-kernel): what its test run returned for the same packet.
+            try file.write("\",\"kernel_ret\":")
+            try file.writeDecimal(kernelReturnValue)
+            try file.write(",\"kernel_verdict\":\"")
+            try file.writeVerdict(XDPAction(returnValue: kernelReturnValue))
+        }
         try file.write("\",\"len_in\":")
         try file.writeDecimal(lengthIn)
         try file.write(",\"len_out\":")
