@@ -138,7 +138,8 @@ public enum MapComparison {
                 let both = "Sluice \(describe(spec: spec, mine, options)), kernel \(describe(spec: spec, kernels, options))"
                 if let fields = timeFields(spec: spec, mine, kernels, options: options) {
                     report.byDesign.append(
-                        "map \(spec.name) key \(keyText): \(fields) differs by design (time): \(both); the kernel's "
+                        "map \(spec.name) key \(keyText): \(fields.text) \(fields.count == 1 ? "differs" : "differ") by "
+                            + "design (time): \(both); the kernel's "
                             + "value is a reading of its clock taken during this comparison, Sluice's clock is the "
                             + "capture's (not counted; --ignore-map \(spec.name) leaves the map out)")
                 } else {
@@ -152,7 +153,9 @@ public enum MapComparison {
 
     /// When every differing 8-byte word of every CPU's value is, in the kernel's image, a reading of a kernel clock
     /// taken during the comparison: the names of those fields (or byte offsets without BTF). Otherwise nil.
-    static func timeFields(spec: MapSpec, _ mine: [[UInt8]], _ kernels: [[UInt8]], options: Options) -> String? {
+    static func timeFields(
+        spec: MapSpec, _ mine: [[UInt8]], _ kernels: [[UInt8]], options: Options
+    ) -> (text: String, count: Int)? {
         guard options.programReadsTime, let window = options.timeWindow, mine.count == kernels.count else {
             return nil
         }
@@ -176,7 +179,7 @@ public enum MapComparison {
         let names = offsets.sorted().map { offset in
             spec.valueType?.fieldPath(atByteOffset: offset) ?? "bytes \(offset)..<\(offset + 8)"
         }
-        return (names.count == 1 ? "field " : "fields ") + names.joined(separator: ", ")
+        return ((names.count == 1 ? "field " : "fields ") + names.joined(separator: ", "), names.count)
     }
 
     static func describeKey(spec: MapSpec, _ key: [UInt8]) -> String {
