@@ -287,11 +287,18 @@ public enum MapDump {
 }
 
 extension MapDump {
-    /// Writes `document(specs:snapshots:)` to `path` ('-': standard output), atomically for a regular file.
-    public static func write(specs: [MapSpec], snapshots: [MapSnapshot], to path: String) throws(SystemError) {
-        var file = try OutputFile(path: path, atomically: true)
-        let text = Array(document(specs: specs, snapshots: snapshots).utf8)
-        try text.withUnsafeBytes { bytes in Result { () throws(SystemError) in try file.write(bytes) } }.get()
-        try file.close()
+    /// A `--maps-out` file: opened first (so a bad path fails early), written once, then closed (atomically for a
+    /// regular file, '-' is standard output).
+    public struct OutputDocument: ~Copyable {
+        private var file: OutputFile
+
+        public init(path: String) throws(SystemError) { file = try OutputFile(path: path, atomically: true) }
+
+        public mutating func write(specs: [MapSpec], snapshots: [MapSnapshot]) throws(SystemError) {
+            let text = Array(document(specs: specs, snapshots: snapshots).utf8)
+            try text.withUnsafeBytes { bytes in Result { () throws(SystemError) in try file.write(bytes) } }.get()
+        }
+
+        public consuming func close() throws(SystemError) { try file.close() }
     }
 }

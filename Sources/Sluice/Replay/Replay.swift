@@ -132,6 +132,8 @@ public final class Replay {
         var results = try options.resultsPath.map { path throws(SystemError) in
             try ResultsWriter(path: path, includeBytes: options.includeBytes)
         }
+        // Opened before the first packet, so that a path that cannot be written fails before the replay runs.
+        var mapsOut = try options.mapsOutPath.map { path throws(SystemError) in try MapDump.OutputDocument(path: path) }
 
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
         defer { buffer.deallocate() }
@@ -291,9 +293,7 @@ public final class Replay {
             summary.byDesignDifferences += report.byDesign.prefix(kernel.maxReported)
             summary.ignoredEntries += report.ignored
         }
-        if let path = options.mapsOutPath {
-            try MapDump.write(specs: runner.program.maps.map(\.spec), snapshots: snapshots, to: path)
-        }
+        try mapsOut?.write(specs: runner.program.maps.map(\.spec), snapshots: snapshots)
         try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
         if let path = options.coveragePath, let recorder {
             var file = try OutputFile(path: path, atomically: true)
@@ -302,6 +302,7 @@ public final class Replay {
             try file.close()
         }
         try results?.close()
+        try mapsOut?.close()
         try verdictWriters?.close()
         return summary
     }
