@@ -6,7 +6,8 @@ import Sluice
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
-        abstract: "Step through one packet of a capture: step, next, break at a source line, print registers/stack/packet.",
+        abstract:
+            "Step through one packet of a capture: step, next, break at a source line, print registers/stack/packet.",
         discussion: """
             The packets before --packet replay as usual (maps then hold what they would), then that packet stops \
             before its first instruction. Commands, one per line on standard input (a script works: end of input \

@@ -23,7 +23,8 @@ enum MapIgnoreList {
         func check(_ name: String, _ option: String) throws(Problem) -> MapSpec {
             guard let spec = specs.first(where: { $0.name == name }) else {
                 throw Problem(
-                    description: "\(option) \(name): the program has no such map (maps: \(names.joined(separator: ", ")))")
+                    description:
+                        "\(option) \(name): the program has no such map (maps: \(names.joined(separator: ", ")))")
             }
             return spec
         }
@@ -32,11 +33,15 @@ enum MapIgnoreList {
             options.ignoredMaps.insert(name)
         }
         for text in keys {
-            guard let (name, key) = parseKey(text) else { throw Problem(description: "--ignore-key \(text): not NAME:KEYHEX") }
+            guard let (name, key) = parseKey(text) else {
+                throw Problem(description: "--ignore-key \(text): not NAME:KEYHEX")
+            }
             let spec = try check(name, "--ignore-key")
             guard key.count == spec.keySize else {
                 throw Problem(
-                    description: "--ignore-key \(text): map \(name) has \(spec.keySize)-byte keys, this key has \(key.count) bytes")
+                    description:
+                        "--ignore-key \(text): map \(name) has \(spec.keySize)-byte keys, this key has \(key.count) bytes"
+                )
             }
             options.ignoredKeys[name, default: []].insert(key)
         }

@@ -13,8 +13,12 @@ struct MapOptionsCommandLineTests {
     }
 
     @Test func ignoreOptionsNeedTheKernelComparisonAndWellFormedKeys() {
-        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--ignore-map", "m"]) }
-        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--ignore-key", "m:00"]) }
+        #expect(throws: (any Error).self) {
+            try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--ignore-map", "m"])
+        }
+        #expect(throws: (any Error).self) {
+            try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--ignore-key", "m:00"])
+        }
         for key in ["m", "m:", ":00", "m:0", "m:zz", "m:0x"] {
             #expect(throws: (any Error).self, "--ignore-key \(key)") {
                 try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--against-kernel", "--ignore-key", key])
@@ -22,8 +26,10 @@ struct MapOptionsCommandLineTests {
         }
         #expect(throws: Never.self) {
             try SluiceCommand.parseAsRoot(
-                ["replay", "p.o", "c.pcap", "--against-kernel", "--ignore-map", "a", "--ignore-map", "b",
-                 "--ignore-key", ".bss:00000000", "--maps-out", "m.json"])
+                [
+                    "replay", "p.o", "c.pcap", "--against-kernel", "--ignore-map", "a", "--ignore-map", "b",
+                    "--ignore-key", ".bss:00000000", "--maps-out", "m.json",
+                ])
         }
     }
 
@@ -32,6 +38,8 @@ struct MapOptionsCommandLineTests {
         let options = try MapIgnoreList.options(maps: ["flows"], keys: ["flows:0a000001"], in: specs)
         #expect(options.ignoredMaps == ["flows"] && options.ignoredKeys["flows"] == [[10, 0, 0, 1]])
         #expect(throws: MapIgnoreList.Problem.self) { try MapIgnoreList.options(maps: ["nosuch"], keys: [], in: specs) }
-        #expect(throws: MapIgnoreList.Problem.self) { try MapIgnoreList.options(maps: [], keys: ["flows:0a00"], in: specs) }
+        #expect(throws: MapIgnoreList.Problem.self) {
+            try MapIgnoreList.options(maps: [], keys: ["flows:0a00"], in: specs)
+        }
     }
 }

@@ -92,7 +92,8 @@ struct DebuggerTests {
 
     @Test func printShowsRegistersStackAndPacket() throws {
         let directory = try TemporaryDirectory()
-        let (_, output) = try Self.session(["print r1", "print regs", "print stack 16", "print packet 14", "print r11"], in: directory)
+        let (_, output) = try Self.session(
+            ["print r1", "print regs", "print stack 16", "print packet 14", "print r11"], in: directory)
         #expect(output.contains { $0.hasPrefix("r1 = 0x") && !$0.hasPrefix("r1 = 0x0 ") })
         #expect(output.contains { $0.hasPrefix("r0=") && $0.contains(" r10=0x") })
         #expect(output.contains("stack r10-16..r10:") && output.contains { $0.hasPrefix("   r10-16: ") })
@@ -131,15 +132,20 @@ struct DebuggerTests {
         let script = try directory.file("script", Array("break \(line)\ncontinue\nprint r6\nquit\n".utf8))
         let object = try Repository.object("flow_clock")
         let out = try Shell.run(
-            ["/bin/sh", "-c", "exec \"$@\" < \"$0\"", script, BenchCommandTests.sluice, "debug", object, capture, "--packet", "2"],
+            [
+                "/bin/sh", "-c", "exec \"$@\" < \"$0\"", script, BenchCommandTests.sluice, "debug", object, capture,
+                "--packet", "2",
+            ],
             timeoutSeconds: 60)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("flow_clock.c:\(line)  flow->last_seen = now;"))
         // r6 holds bpf_ktime_get_ns(): the capture's time of packet 2, 1_700_000_002 s.
-        #expect(out.stdout.contains("r6 = 0x\(String(UInt64(1_700_000_002_000_000_000), radix: 16)) (1700000002000000000)"))
+        #expect(
+            out.stdout.contains("r6 = 0x\(String(UInt64(1_700_000_002_000_000_000), radix: 16)) (1700000002000000000)"))
         #expect(out.stdout.contains("returned 2 (XDP_PASS) after "))
 
-        let missing = try Shell.run([BenchCommandTests.sluice, "debug", object, capture, "--packet", "99"], timeoutSeconds: 60)
+        let missing = try Shell.run(
+            [BenchCommandTests.sluice, "debug", object, capture, "--packet", "99"], timeoutSeconds: 60)
         #expect(missing.status != 0 && missing.stderr.contains("the capture has 4 packets; there is no packet 99"))
     }
 }

@@ -43,7 +43,12 @@ struct MapComparisonTests {
     @Test func everyDifferingEntryIsCountedWithBothValuesDecoded() {
         let report = Self.compare([(1, 5, 0), (2, 1, 0), (3, 9, 0)], [(1, 7, 0), (2, 1, 0), (4, 9, 0)])
         #expect(report.differences.count == 3, "\(report.differences)")
-        #expect(report.differences.contains { $0.contains("key 1 (hex 01000000): value differs: Sluice {\"count\":5,\"seen\":0}, kernel {\"count\":7,\"seen\":0}") })
+        #expect(
+            report.differences.contains {
+                $0.contains(
+                    "key 1 (hex 01000000): value differs: Sluice {\"count\":5,\"seen\":0}, kernel {\"count\":7,\"seen\":0}"
+                )
+            })
         #expect(report.differences.contains { $0.contains("key 3 (hex 03000000): only in Sluice") })
         #expect(report.differences.contains { $0.contains("key 4 (hex 04000000): only in the kernel") })
         #expect(report.byDesign.isEmpty)
@@ -52,7 +57,9 @@ struct MapComparisonTests {
     @Test func ignoredMapsAndKeysAreLeftOut() {
         let byMap = Self.compare([(1, 5, 0), (2, 1, 0)], [(1, 7, 0), (2, 2, 0)]) { $0.ignoredMaps = ["stamps"] }
         #expect(byMap.differences.isEmpty && byMap.ignored == 2)
-        let byKey = Self.compare([(1, 5, 0), (2, 1, 0)], [(1, 7, 0), (2, 2, 0)]) { $0.ignoredKeys = ["stamps": [Self.key(1)]] }
+        let byKey = Self.compare([(1, 5, 0), (2, 1, 0)], [(1, 7, 0), (2, 2, 0)]) {
+            $0.ignoredKeys = ["stamps": [Self.key(1)]]
+        }
         #expect(byKey.differences.count == 1 && byKey.differences[0].contains("key 2 ") && byKey.ignored == 1)
     }
 
@@ -64,7 +71,9 @@ struct MapComparisonTests {
         // Outside the window, or another word differing too, or a program that reads no clock: a real difference.
         #expect(Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 5_000)]).differences.count == 1)
         #expect(Self.compare([(1, 5, 1_700_000_000)], [(1, 6, 1_500)]).differences.count == 1)
-        #expect(Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 1_500)]) { $0.programReadsTime = false }.differences.count == 1)
+        #expect(
+            Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 1_500)]) { $0.programReadsTime = false }.differences.count
+                == 1)
     }
 
     @Test func programsThatCallATimeHelperAreRecognised() {
@@ -102,8 +111,13 @@ struct KernelTimeStampTests {
         let summary = try Self.replay(object: try Repository.object("flow_clock"), capture: capture, results: results)
         #expect(summary.differenceCount == 0, "\(summary.differences)")
         #expect(summary.byDesignCount == 3, "\(summary.byDesignDifferences)")
-        #expect(summary.byDesignDifferences.filter { $0.contains("fields first_seen, last_seen differ by design") }.count == 2)
-        #expect(summary.byDesignDifferences.contains { $0.hasPrefix("map .bss key 0") && $0.contains("field last_packet_ns") })
+        #expect(
+            summary.byDesignDifferences.filter { $0.contains("fields first_seen, last_seen differ by design") }.count
+                == 2)
+        #expect(
+            summary.byDesignDifferences.contains {
+                $0.hasPrefix("map .bss key 0") && $0.contains("field last_packet_ns")
+            })
         let lines = try String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").dropLast()
         #expect(lines.count == 4)
         #expect(lines.allSatisfy { $0.contains(#""verdict":"pass","kernel_ret":2,"kernel_verdict":"pass""#) })
@@ -111,7 +125,8 @@ struct KernelTimeStampTests {
         var ignoring = MapComparison.Options()
         ignoring.ignoredMaps = ["flows"]
         ignoring.ignoredKeys = [".bss": [[0, 0, 0, 0]]]
-        let ignored = try Self.replay(object: try Repository.object("flow_clock"), capture: capture, mapComparison: ignoring)
+        let ignored = try Self.replay(
+            object: try Repository.object("flow_clock"), capture: capture, mapComparison: ignoring)
         #expect(ignored.differenceCount == 0 && ignored.byDesignCount == 0 && ignored.ignoredEntries == 3)
     }
 

@@ -58,7 +58,9 @@ struct MapDumpTests {
 
     /// The formatted value of the entry whose formatted key is `key`.
     static func value(_ map: [String: Any]?, key: Int) -> [String: Any]? {
-        entries(map).first { (formatted($0)["key"] as? Int) == key }.flatMap { formatted($0)["value"] as? [String: Any] }
+        entries(map).first { (formatted($0)["key"] as? Int) == key }.flatMap {
+            formatted($0)["value"] as? [String: Any]
+        }
     }
 
     // MARK: - Every example program
@@ -86,18 +88,23 @@ struct MapDumpTests {
             capture = capturePath
         } else {
             var pcap = ClassicPcapBytes(nanosecond: false)
-            for index in 0..<4 { pcap.record(seconds: 1, fraction: UInt32(index), sampleFrame(length: 64 + index, seed: UInt8(index))) }
+            for index in 0..<4 {
+                pcap.record(seconds: 1, fraction: UInt32(index), sampleFrame(length: 64 + index, seed: UInt8(index)))
+            }
             capture = try directory.file("capture.pcap", pcap.bytes)
         }
         let mapsPath = Repository.path("pcaps/\(program).maps.json")
-        let mapsJSON = FileManager.default.fileExists(atPath: mapsPath) ? try Array(Data(contentsOf: URL(fileURLWithPath: mapsPath))) : nil
+        let mapsJSON =
+            FileManager.default.fileExists(atPath: mapsPath)
+            ? try Array(Data(contentsOf: URL(fileURLWithPath: mapsPath))) : nil
         let (document, maps, _) = try Self.dump(object: object, capture: capture, mapsJSON: mapsJSON, in: directory)
         #expect(document["version"] as? Int == MapDump.schemaVersion)
         #expect(Set(maps.keys) == Set(file.maps.map(\.name)), "\(program): maps in the dump")
 
         for spec in file.maps {
             let map = try #require(maps[spec.name])
-            let plainData = [MapType.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash].contains(spec.type)
+            let plainData = [MapType.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash].contains(
+                spec.type)
             // Mergeable string sections (.rodata.str1.1) have no DATASEC in clang's BTF: hex only, as with bpftool.
             if plainData && !spec.name.contains(".str") {
                 // clang -g gives every BTF-defined map of these kinds key and value types (global data: a DATASEC).
@@ -143,7 +150,9 @@ struct MapDumpTests {
         let ran = summary.packets - summary.refused
         #expect(perCPU.first?["value"] as? Int == ran)
         let nonIP = (Self.formatted(frames[1])["values"] as? [[String: Any]])?.first?["value"] as? Int ?? -1
-        let protocols = Self.entries(maps["proto_stats"]).compactMap { (Self.formatted($0)["value"] as? [String: Any])?["packets"] as? Int }
+        let protocols = Self.entries(maps["proto_stats"]).compactMap {
+            (Self.formatted($0)["value"] as? [String: Any])?["packets"] as? Int
+        }
         #expect(protocols.count == 256)
         #expect(protocols.reduce(0, +) + nonIP == ran)
         // Zeroed entries are listed (no IP protocol 2 traffic in the capture), with their fields.
@@ -223,22 +232,33 @@ struct MapDumpTests {
 
     @Test func integersEnumsBoolsFloatsAndWideIntegersDecode() {
         #expect(MapDump.decode([0xfe, 0xff, 0xff, 0xff], as: Self.s32) == .signed(-2))
-        #expect(MapDump.decode([0xfe, 0xff, 0xff, 0xff], as: .integer(name: "u32", size: 4, encoding: .unsigned)) == .unsigned(0xffff_fffe))
+        #expect(
+            MapDump.decode([0xfe, 0xff, 0xff, 0xff], as: .integer(name: "u32", size: 4, encoding: .unsigned))
+                == .unsigned(0xffff_fffe))
         #expect(MapDump.decode([0, 2], as: .integer(name: "_Bool", size: 2, encoding: .bool)) == .bool(true))
-        #expect(MapDump.decode([0xff, 0xff, 0xff, 0xff], as: .enumeration(name: "e", size: 4, signed: true)) == .signed(-1))
-        #expect(MapDump.decode(Array(withUnsafeBytes(of: Float(1.5)) { Array($0) }), as: .float(name: "float", size: 4)) == .double(1.5))
+        #expect(
+            MapDump.decode([0xff, 0xff, 0xff, 0xff], as: .enumeration(name: "e", size: 4, signed: true)) == .signed(-1))
+        #expect(
+            MapDump.decode(Array(withUnsafeBytes(of: Float(1.5)) { Array($0) }), as: .float(name: "float", size: 4))
+                == .double(1.5))
         let wide = [UInt8](repeating: 0, count: 15) + [0x80]
-        #expect(MapDump.decode(wide, as: .integer(name: "__int128", size: 16, encoding: .unsigned)) == .string("0x80" + String(repeating: "00", count: 15)))
+        #expect(
+            MapDump.decode(wide, as: .integer(name: "__int128", size: 16, encoding: .unsigned))
+                == .string("0x80" + String(repeating: "00", count: 15)))
         // Fewer bytes than the type: the bytes that are there, as hex, never invented zeros.
         #expect(MapDump.decode([1, 2], as: Self.s32) == .string("0x0102"))
     }
 
     @Test func arraysUnionsAndNestedStructsDecodeEveryElement() {
         let pair = BTFType.structure(
-            name: "pair", size: 3, members: [.init(name: "x", bitOffset: 0, type: Self.u8), .init(name: "y", bitOffset: 8, type: Self.u16)])
+            name: "pair", size: 3,
+            members: [.init(name: "x", bitOffset: 0, type: Self.u8), .init(name: "y", bitOffset: 8, type: Self.u16)])
         let layout = BTFType.union(
             name: "u", size: 6,
-            members: [.init(name: "pairs", bitOffset: 0, type: .array(element: pair, count: 2)), .init(name: "first", bitOffset: 0, type: Self.u8)])
+            members: [
+                .init(name: "pairs", bitOffset: 0, type: .array(element: pair, count: 2)),
+                .init(name: "first", bitOffset: 0, type: Self.u8),
+            ])
         let value = MapDump.decode([1, 2, 0, 3, 4, 0], as: layout)
         #expect(value["pairs"]?[1]?["y"] == .unsigned(4))
         #expect(value["pairs"]?[0]?["x"] == .unsigned(1))
@@ -249,12 +269,15 @@ struct MapDumpTests {
 
     @Test func anEntryWithoutBTFHasHexOnlyAndPerCPUEntriesListEveryCPU() {
         let plain = MapSpec(name: "legacy", type: .hash, keySize: 2, valueSize: 1, maxEntries: 4)
-        #expect(MapDump.entry(spec: plain, key: [1, 2], values: [[0xab]]).json == #"{"key":["0x01","0x02"],"value":["0xab"]}"#)
+        #expect(
+            MapDump.entry(spec: plain, key: [1, 2], values: [[0xab]]).json
+                == #"{"key":["0x01","0x02"],"value":["0xab"]}"#)
         var perCPU = MapSpec(name: "pc", type: .percpuArray, keySize: 4, valueSize: 1, maxEntries: 1)
         perCPU.valueType = Self.u8
         let entry = MapDump.entry(spec: perCPU, key: [0, 0, 0, 0], values: [[7], [9]])
         #expect(
             entry.json
-                == #"{"key":["0x00","0x00","0x00","0x00"],"values":[{"cpu":0,"value":["0x07"]},{"cpu":1,"value":["0x09"]}],"formatted":{"key":0,"values":[{"cpu":0,"value":7},{"cpu":1,"value":9}]}}"#)
+                == #"{"key":["0x00","0x00","0x00","0x00"],"values":[{"cpu":0,"value":["0x07"]},{"cpu":1,"value":["0x09"]}],"formatted":{"key":0,"values":[{"cpu":0,"value":7},{"cpu":1,"value":9}]}}"#
+        )
     }
 }

@@ -73,7 +73,8 @@ public indirect enum BTFType: Hashable, Sendable {
         case .structure(_, _, let members), .union(_, _, let members):
             for member in members {
                 let start = member.bitOffset / 8
-                let length = member.bitfieldSize > 0 ? (member.bitfieldSize + member.bitOffset % 8 + 7) / 8 : member.type.size
+                let length =
+                    member.bitfieldSize > 0 ? (member.bitfieldSize + member.bitOffset % 8 + 7) / 8 : member.type.size
                 guard offset >= start, offset < start + length else { continue }
                 let inner = member.bitfieldSize > 0 ? nil : member.type.fieldPath(atByteOffset: offset - start)
                 let name = member.name.isEmpty ? "<anonymous>" : member.name

@@ -93,7 +93,8 @@ public final class Debugger {
             }
             let linear = min(length, XDPFrameGeometry.maxLinearData)
             buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.headroom)
-            buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(from: record.bytes.baseAddress!, byteCount: linear)
+            buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(
+                from: record.bytes.baseAddress!, byteCount: linear)
             var frame = Frame(
                 buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: linear,
                 timestampNanos: record.timestampNanos, ingressIfindex: 1)
@@ -126,7 +127,8 @@ public final class Debugger {
                     + "r0=\(Self.hex(registers[0]))")
         }
         return Outcome(
-            returnValue: result.returnValue, instructionCount: result.instructionCount, fault: result.fault.map { "\($0)" })
+            returnValue: result.returnValue, instructionCount: result.instructionCount,
+            fault: result.fault.map { "\($0)" })
     }
 
     // MARK: - Stopping
@@ -227,7 +229,8 @@ public final class Debugger {
                 showStopAgain(step, program: program, location: location)
             case "help", "h":
                 write(
-                    "step [N] | next | break [FILE:]LINE | delete | continue | print r0..r10|regs|stack [BYTES]|packet [BYTES] | where | quit")
+                    "step [N] | next | break [FILE:]LINE | delete | continue | print r0..r10|regs|stack [BYTES]|packet [BYTES] | where | quit"
+                )
             default:
                 write("unknown command '\(command)' (help lists them)")
             }
@@ -287,7 +290,9 @@ public final class Debugger {
             guard let data = env.data, let end = env.dataEnd, end >= data else { return write("no packet") }
             let length = end - data
             let shown = min(length, max(extra.flatMap { Int($0) } ?? 128, 1))
-            write("packet: \(length) bytes" + (shown < length ? " (the first \(shown); print packet BYTES for more)" : ""))
+            write(
+                "packet: \(length) bytes" + (shown < length ? " (the first \(shown); print packet BYTES for more)" : "")
+            )
             dump(Array(UnsafeRawBufferPointer(start: data, count: shown)), label: { String($0) })
         default:
             write("print takes r0..r10, regs, stack [BYTES] or packet")
@@ -299,7 +304,9 @@ public final class Debugger {
         while offset < bytes.count {
             let row = bytes[offset..<min(offset + 16, bytes.count)]
             let name = label(offset)
-            write("  " + String(repeating: " ", count: max(0, 7 - name.count)) + name + ": " + row.map { Hex.string([$0]) }.joined(separator: " "))
+            write(
+                "  " + String(repeating: " ", count: max(0, 7 - name.count)) + name + ": "
+                    + row.map { Hex.string([$0]) }.joined(separator: " "))
             offset += 16
         }
     }

@@ -91,7 +91,8 @@ public enum MapDump {
         case .integer(_, let size, let encoding):
             switch encoding {
             case .bool: return .bool(bytes[0..<size].contains { $0 != 0 })
-            case .signed: return size <= 8 ? .signed(signExtend(load(bytes, 0, size), bits: size * 8)) : wide(bytes, size)
+            case .signed:
+                return size <= 8 ? .signed(signExtend(load(bytes, 0, size), bits: size * 8)) : wide(bytes, size)
             case .unsigned, .char: return size <= 8 ? .unsigned(load(bytes, 0, size)) : wide(bytes, size)
             }
         case .enumeration(_, let size, let signed):
@@ -107,7 +108,9 @@ public enum MapDump {
             let stride = element.size
             return .array(
                 (0..<count).map { index in
-                    decode(UnsafeRawBufferPointer(rebasing: bytes[(index * stride)..<(index * stride + stride)]), as: element)
+                    decode(
+                        UnsafeRawBufferPointer(rebasing: bytes[(index * stride)..<(index * stride + stride)]),
+                        as: element)
                 })
         case .structure(_, _, let members), .union(_, _, let members):
             return .object(
@@ -118,9 +121,12 @@ public enum MapDump {
             return .object(
                 variables.map { variable in
                     let end = variable.offset + variable.type.size
-                    guard variable.offset >= 0, end <= bytes.count else { return Value.Field(variable.name, .string("")) }
+                    guard variable.offset >= 0, end <= bytes.count else {
+                        return Value.Field(variable.name, .string(""))
+                    }
                     return Value.Field(
-                        variable.name, decode(UnsafeRawBufferPointer(rebasing: bytes[variable.offset..<end]), as: variable.type))
+                        variable.name,
+                        decode(UnsafeRawBufferPointer(rebasing: bytes[variable.offset..<end]), as: variable.type))
                 })
         case .opaque(let size):
             return .string(hexString(UnsafeRawBufferPointer(rebasing: bytes[0..<size])))

@@ -1,7 +1,7 @@
 import BPFVM
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Compares final map contents from Sluice and from the kernel (`--against-kernel`), entry by entry.
@@ -132,10 +132,12 @@ public enum MapComparison {
                     "map \(spec.name) key \(keyText): only in Sluice (value \(describe(spec: spec, mine, options)))")
             case (nil, let kernels?):
                 report.differences.append(
-                    "map \(spec.name) key \(keyText): only in the kernel (value \(describe(spec: spec, kernels, options)))")
+                    "map \(spec.name) key \(keyText): only in the kernel (value \(describe(spec: spec, kernels, options)))"
+                )
             case (let mine?, let kernels?):
                 guard mine != kernels else { continue }
-                let both = "Sluice \(describe(spec: spec, mine, options)), kernel \(describe(spec: spec, kernels, options))"
+                let both =
+                    "Sluice \(describe(spec: spec, mine, options)), kernel \(describe(spec: spec, kernels, options))"
                 if let fields = timeFields(spec: spec, mine, kernels, options: options) {
                     report.byDesign.append(
                         "map \(spec.name) key \(keyText): \(fields.text) \(fields.count == 1 ? "differs" : "differ") by "
@@ -195,7 +197,8 @@ public enum MapComparison {
             return text.count > options.maximumValueText ? String(text.prefix(options.maximumValueText)) + "…" : text
         }
         if spec.type.isPerCPU || values.count != 1 {
-            return "[" + values.enumerated().map { "cpu \($0.offset): \(one($0.element))" }.joined(separator: ", ") + "]"
+            return "[" + values.enumerated().map { "cpu \($0.offset): \(one($0.element))" }.joined(separator: ", ")
+                + "]"
         }
         return one(values[0])
     }
