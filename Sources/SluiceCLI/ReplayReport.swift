@@ -92,6 +92,7 @@ enum ReplayReport {
                 lines.append("\(summary.byDesignCount) map entries differ by design (time stamps), not counted:")
                 lines.append(contentsOf: summary.byDesignDifferences.map { "  " + $0 })
             }
+            if let hint = summary.mapHint { lines.append("hint: " + hint) }
             if summary.ignoredEntries > 0 {
                 lines.append("\(summary.ignoredEntries) map entries left out (--ignore-map, --ignore-key)")
             }

@@ -51,7 +51,7 @@ struct MapComparisonTests {
             })
         #expect(report.differences.contains { $0.contains("key 3 (hex 03000000): only in Sluice") })
         #expect(report.differences.contains { $0.contains("key 4 (hex 04000000): only in the kernel") })
-        #expect(report.byDesign.isEmpty)
+        #expect(report.byDesign.isEmpty && report.differingMaps == ["stamps"])
     }
 
     @Test func ignoredMapsAndKeysAreLeftOut() {
@@ -69,7 +69,11 @@ struct MapComparisonTests {
         #expect(stamp.differences.isEmpty && stamp.byDesign.count == 1)
         #expect(stamp.byDesign.first?.contains("field seen differs by design (time)") == true)
         // Outside the window, or another word differing too, or a program that reads no clock: a real difference.
-        #expect(Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 5_000)]).differences.count == 1)
+        let outside = Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 5_000)])
+        #expect(outside.differences.count == 1)
+        // A clock-reading program with differences left gets the options that would leave them out.
+        #expect(outside.hint?.contains("--ignore-map stamps") == true)
+        #expect(stamp.hint == nil)
         #expect(Self.compare([(1, 5, 1_700_000_000)], [(1, 6, 1_500)]).differences.count == 1)
         #expect(
             Self.compare([(1, 5, 1_700_000_000)], [(1, 5, 1_500)]) { $0.programReadsTime = false }.differences.count
@@ -158,5 +162,6 @@ struct KernelTimeStampTests {
         #expect(summary.differenceCount == 1, "\(summary.differences)")
         #expect(summary.differences.first?.hasPrefix("map values key 0 (hex 00000000): value differs: Sluice ") == true)
         #expect(summary.byDesignCount == 1 && summary.byDesignDifferences.first?.hasPrefix("map values key 1 ") == true)
+        #expect(summary.mapHint?.contains("--ignore-map values") == true)
     }
 }

@@ -36,6 +36,11 @@ public enum MapComparison {
         public var byDesign: [String] = []
         /// Entries left out by --ignore-map / --ignore-key (compared or not).
         public var ignored = 0
+        /// Maps with counted differences, in order.
+        public var differingMaps: [String] = []
+        /// When the program reads a clock and entries still differ (a value computed from a time stamp, a time stamp
+        /// as a key): which options leave them out.
+        public var hint: String?
     }
 
     /// The helpers that read a kernel clock (`bpf_ktime_get_ns` 5, `bpf_jiffies64` 118, `bpf_ktime_get_boot_ns` 125,
@@ -108,7 +113,16 @@ public enum MapComparison {
                 ?? MapSpec(
                     name: ours.name, type: MapType(rawValue: ours.type), keySize: ours.keySize,
                     valueSize: ours.valueSize, maxEntries: 0)
+            let before = report.differences.count
             compareEntries(spec: spec, ours: ours, theirs: theirs, options: options, into: &report)
+            if report.differences.count > before { report.differingMaps.append(spec.name) }
+        }
+        if options.programReadsTime, !report.differingMaps.isEmpty {
+            let options = report.differingMaps.map { "--ignore-map \($0)" }.joined(separator: " ")
+            report.hint =
+                "the program reads a clock (bpf_ktime_get_ns or kin), and the kernel's clock is not the capture's: "
+                + "if these values are computed from time stamps they differ by design; \(options) (or "
+                + "--ignore-key NAME:KEYHEX) leaves them out"
         }
         return report
     }

@@ -73,6 +73,8 @@ public final class Replay {
         public var byDesignCount = 0
         /// Map entries left out of the comparison by --ignore-map / --ignore-key.
         public var ignoredEntries = 0
+        /// When map entries differ and the program reads a clock: how to leave out values computed from time.
+        public var mapHint: String?
         /// The signal (SIGINT, SIGTERM) that stopped the replay early; the outputs were finished up to that packet.
         public var stoppedBySignal: Int32?
         /// Packets traced instruction by instruction.
@@ -292,6 +294,7 @@ public final class Replay {
             summary.byDesignCount += report.byDesign.count
             summary.byDesignDifferences += report.byDesign.prefix(kernel.maxReported)
             summary.ignoredEntries += report.ignored
+            summary.mapHint = report.hint
         }
         try mapsOut?.write(specs: runner.program.maps.map(\.spec), snapshots: snapshots)
         try results?.writeMaps(snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
