@@ -34,6 +34,12 @@ struct DebugCommand: ParsableCommand {
     @Flag(help: "Accept raw-IP and Linux cooked captures: put an Ethernet header in front of each packet.")
     var synthesizeEthernet = false
 
+    func validate() throws {
+        if capture == "-" {
+            throw ValidationError("debug reads its commands from standard input; give the capture as a file, not '-'")
+        }
+    }
+
     func run() throws {
         let (source, _, spec) = try programOptions.load()
         do {
