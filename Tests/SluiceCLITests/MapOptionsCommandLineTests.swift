@@ -46,7 +46,9 @@ struct MapOptionsCommandLineTests {
     @Test func debugNeedsAPacketAndACaptureFile() {
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["debug", "p.o", "c.pcap"]) }
         #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["debug", "p.o", "-", "--packet", "1"]) }
-        #expect(throws: (any Error).self) { try SluiceCommand.parseAsRoot(["debug", "p.o", "c.pcap", "--packet", "-1"]) }
+        #expect(throws: (any Error).self) {
+            try SluiceCommand.parseAsRoot(["debug", "p.o", "c.pcap", "--packet", "-1"])
+        }
         #expect(throws: Never.self) { try SluiceCommand.parseAsRoot(["debug", "p.o", "c.pcap", "--packet", "13"]) }
         #expect(SluiceCommand.helpMessage(for: DebugCommand.self).contains("break [FILE:]LINE"))
     }

@@ -124,6 +124,21 @@ struct DebuggerTests {
         }
     }
 
+    /// bpf_printk messages show at the next stop: globals prints on every 16th frame (packet 15 is the 16th; its %s
+    /// message is refused by Sluice, see TracePrintk.swift, the two others print).
+    @Test func printkMessagesShowAtTheNextStop() throws {
+        let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object("globals"), mapsJSON: nil)
+        var pcap = ClassicPcapBytes(nanosecond: false)
+        for index in 0..<16 { pcap.record(seconds: 1, fraction: UInt32(index), sampleFrame(length: 64, seed: 1)) }
+        let directory = try TemporaryDirectory()
+        let capture = try directory.file("sixteen.pcap", pcap.bytes)
+        let output = Output()
+        _ = try Debugger.run(
+            source: source, spec: spec, capture: capture, packet: 15, readLine: { nil }, write: { output.append($0) })
+        #expect(output.all.contains("  printk: sluice globals: generation 1"), "\(output.all)")
+        #expect(output.all.contains("  printk: sluice globals: ethertype 0x0800"))
+    }
+
     /// The command as a process with a script on standard input.
     @Test func theCommandRunsAScriptFromStandardInput() throws {
         let directory = try TemporaryDirectory()

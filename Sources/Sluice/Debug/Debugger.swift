@@ -51,6 +51,7 @@ public final class Debugger {
     private var lastLocation: SourceLocation?
     /// The source line of the instruction observed last, so that a breakpoint stops on entering its line only.
     private var previousLine: (file: String, line: Int)?
+    private var printk: UnsafeMutablePointer<TraceBuffer>?
 
     public init(runner: ProgramRunner, readLine: @escaping () -> String?, write: @escaping (String) -> Void) {
         self.runner = runner
@@ -110,6 +111,17 @@ public final class Debugger {
 
     private func debug(_ frame: inout Frame, frameEnd: Int) -> Outcome {
         mode = .stepping(remaining: 0)
+        // bpf_printk output of the debugged run, shown as it happens (at the next stop or at the end).
+        let printk = UnsafeMutablePointer<TraceBuffer>.allocate(capacity: 1)
+        printk.initialize(to: TraceBuffer(capacity: 1 << 16))
+        runner.environment.pointee.trace = printk
+        self.printk = printk
+        defer {
+            runner.environment.pointee.trace = nil
+            self.printk = nil
+            printk.pointee.bytes.deallocate()
+            printk.deallocate()
+        }
         let observer = UnsafeMutablePointer<InstructionObserver>.allocate(capacity: 1)
         observer.initialize(to: InstructionObserver { [unowned self] step in self.willExecute(step) })
         defer {
@@ -117,6 +129,7 @@ public final class Debugger {
             observer.deallocate()
         }
         let result = runner.runObserved(&frame, frameEnd: frameEnd, observer: observer)
+        showPrintk()
         let registers = runner.finalRegisters
         if let fault = result.fault {
             write("fault: \(fault) -> XDP_ABORTED after \(result.instructionCount) instructions")
@@ -152,8 +165,19 @@ public final class Debugger {
             return
         }
         guard stop else { return }
+        showPrintk()
         showStop(step, program: program, location: location)
         commandLoop(step, program: program, location: location)
+    }
+
+    /// Prints (and empties) the `bpf_trace_printk` messages written since the last stop.
+    private func showPrintk() {
+        guard let printk, printk.pointee.count > 0 else { return }
+        let bytes = UnsafeRawBufferPointer(start: printk.pointee.bytes, count: printk.pointee.count)
+        for message in bytes.split(separator: UInt8(ascii: "\n")) {
+            write("  printk: " + String(decoding: message, as: UTF8.self))
+        }
+        printk.pointee.count = 0
     }
 
     private func isBreakpoint(_ location: SourceLocation) -> Bool {
