@@ -267,6 +267,27 @@ struct MapDumpTests {
         #expect(value.json == #"{"pairs":[{"x":1,"y":2},{"x":3,"y":4}],"first":1}"#)
     }
 
+    /// Layouts no compiler emits (a hostile object's BTF): sizes saturate, members out of range decode as "", and
+    /// nothing traps or loops for long.
+    @Test func absurdLayoutsDecodeWithoutTrapping() {
+        let huge = BTFType.array(element: .array(element: Self.u8, count: Int.max / 2), count: 4)
+        #expect(huge.size == Int.max)
+        #expect(MapDump.decode([1, 2], as: huge) == .string("0x0102"))
+        let outside = BTFType.structure(
+            name: "s", size: 2,
+            members: [
+                .init(name: "far", bitOffset: Int.max - 7, type: Self.u16),
+                .init(name: "big", bitOffset: 0, type: huge),
+                .init(name: "bits", bitOffset: 1 << 40, bitfieldSize: 3, type: Self.u16),
+            ])
+        #expect(
+            MapDump.decode([0, 0], as: outside)
+                == .object([.init("far", .string("")), .init("big", .string("")), .init("bits", .string(""))]))
+        let empty = BTFType.array(element: .structure(name: "e", size: 0, members: []), count: Int.max)
+        #expect(MapDump.decode([], as: empty) == .array([]))
+        #expect(huge.fieldPath(atByteOffset: 5) == "[0][5]" && outside.fieldPath(atByteOffset: 1) == "big[0][1]")
+    }
+
     @Test func anEntryWithoutBTFHasHexOnlyAndPerCPUEntriesListEveryCPU() {
         let plain = MapSpec(name: "legacy", type: .hash, keySize: 2, valueSize: 1, maxEntries: 4)
         #expect(

@@ -59,7 +59,9 @@ public indirect enum BTFType: Hashable, Sendable {
         switch self {
         case .integer(_, let size, _), .enumeration(_, let size, _), .float(_, let size): size
         case .pointer: 8
-        case .array(let element, let count): element.size * count
+        case .array(let element, let count):
+            // Saturating: a hostile object's nested counts must not trap (the value then fails every size check).
+            count < 0 || element.size.multipliedReportingOverflow(by: count).overflow ? Int.max : element.size * count
         case .structure(_, let size, _), .union(_, let size, _), .dataSection(_, let size, _): size
         case .opaque(let size): size
         }
@@ -75,7 +77,7 @@ public indirect enum BTFType: Hashable, Sendable {
                 let start = member.bitOffset / 8
                 let length =
                     member.bitfieldSize > 0 ? (member.bitfieldSize + member.bitOffset % 8 + 7) / 8 : member.type.size
-                guard offset >= start, offset < start + length else { continue }
+                guard offset >= start, offset - start < length else { continue }
                 let inner = member.bitfieldSize > 0 ? nil : member.type.fieldPath(atByteOffset: offset - start)
                 let name = member.name.isEmpty ? "<anonymous>" : member.name
                 guard let inner else { return name }
@@ -83,7 +85,7 @@ public indirect enum BTFType: Hashable, Sendable {
             }
             return nil
         case .dataSection(_, _, let variables):
-            for variable in variables where offset >= variable.offset && offset < variable.offset + variable.type.size {
+            for variable in variables where offset >= variable.offset && offset - variable.offset < variable.type.size {
                 let inner = variable.type.fieldPath(atByteOffset: offset - variable.offset)
                 guard let inner else { return variable.name }
                 return inner.hasPrefix("[") ? variable.name + inner : variable.name + "." + inner

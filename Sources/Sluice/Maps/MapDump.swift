@@ -106,6 +106,8 @@ public enum MapDump {
             return .unsigned(load(bytes, 0, 8))
         case .array(let element, let count):
             let stride = element.size
+            // Zero-sized elements (flexible arrays, empty structs) have nothing to show, however many are declared.
+            guard stride > 0 else { return .array([]) }
             return .array(
                 (0..<count).map { index in
                     decode(
@@ -120,10 +122,10 @@ public enum MapDump {
         case .dataSection(_, _, let variables):
             return .object(
                 variables.map { variable in
+                    guard variable.offset >= 0, variable.offset <= bytes.count,
+                        variable.type.size <= bytes.count - variable.offset
+                    else { return Value.Field(variable.name, .string("")) }
                     let end = variable.offset + variable.type.size
-                    guard variable.offset >= 0, end <= bytes.count else {
-                        return Value.Field(variable.name, .string(""))
-                    }
                     return Value.Field(
                         variable.name,
                         decode(UnsafeRawBufferPointer(rebasing: bytes[variable.offset..<end]), as: variable.type))
@@ -139,7 +141,9 @@ public enum MapDump {
             let firstByte = member.bitOffset / 8
             let shift = member.bitOffset % 8
             let byteCount = (shift + member.bitfieldSize + 7) / 8
-            guard member.bitfieldSize <= 64, firstByte + byteCount <= bytes.count else { return .string("") }
+            guard member.bitfieldSize <= 64, firstByte >= 0, firstByte <= bytes.count - byteCount else {
+                return .string("")
+            }
             var raw: UInt64 = 0
             var high: UInt64 = 0  // a 64-bit field not on a byte boundary spills into a ninth byte
             for index in 0..<byteCount {
@@ -160,8 +164,8 @@ public enum MapDump {
             }
         }
         let start = member.bitOffset / 8
+        guard start >= 0, start <= bytes.count, member.type.size <= bytes.count - start else { return .string("") }
         let end = start + member.type.size
-        guard end <= bytes.count else { return .string("") }
         return decode(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: member.type)
     }
 
