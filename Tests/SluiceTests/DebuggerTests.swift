@@ -139,6 +139,29 @@ struct DebuggerTests {
         #expect(output.all.contains("  printk: sluice globals: ethertype 0x0800"))
     }
 
+    /// vlan's packet 20 (QinQ, popped): `next` on line 140 steps over the call of pop_tag to the return's line;
+    /// `step` enters it.
+    @Test func nextStepsOverACallAndStepEntersIt() throws {
+        let (source, _, spec) = try ProgramSource.open(objectPath: try Repository.object("vlan"), mapsJSON: nil)
+        let source140 = try String(contentsOfFile: Repository.path("programs/vlan.c"), encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false)[139]
+        try #require(source140.contains("if (tagged)"), "programs/vlan.c changed: line 140 is '\(source140)'")
+        func session(_ script: [String]) throws -> [String] {
+            var remaining = script[...]
+            let output = Output()
+            _ = try Debugger.run(
+                source: source, spec: spec, capture: Repository.path("pcaps/vlan.pcap"), packet: 20,
+                readLine: { remaining.popFirst() }, write: { output.append($0) })
+            return output.all.filter { !$0.hasPrefix("  changed") }
+        }
+        let over = try session(["break 140", "continue", "next", "quit"])
+        let overLines = over.filter { $0.hasPrefix("  ; ") }
+        #expect(overLines.count == 3 && overLines.last?.contains("vlan.c:144") == true, "\(over)")
+        #expect(!over.contains { $0.contains(":0") || $0.contains("pop_tag") })
+        let into = try session(["break 140", "continue", "step 4", "quit"])
+        #expect(into.contains { $0.contains("static __noinline int pop_tag(struct xdp_md *ctx)") }, "\(into)")
+    }
+
     /// The command as a process with a script on standard input.
     @Test func theCommandRunsAScriptFromStandardInput() throws {
         let directory = try TemporaryDirectory()

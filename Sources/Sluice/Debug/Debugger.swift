@@ -69,7 +69,8 @@ public final class Debugger {
         var lines: [SourceLocation?] = []
         var current: SourceLocation? = nil
         for index in spec.instructions.indices {
-            if let location = spec.lineInfo[index] { current = location }
+            // Line 0 records (code the compiler made up, e.g. a shared call) continue the line before.
+            if let location = spec.lineInfo[index], location.line > 0 { current = location }
             if spec.functions[index] != nil && spec.lineInfo[index] == nil { current = nil }
             lines.append(current)
         }
@@ -149,7 +150,7 @@ public final class Debugger {
     private func willExecute(_ step: ObservedStep) {
         let program = programs.first { $0.code == step.code } ?? programs[0]
         let location = step.index < program.lines.count ? program.lines[step.index] : nil
-        let startsLine = program.spec.lineInfo[step.index] != nil
+        let startsLine = (program.spec.lineInfo[step.index]?.line ?? 0) > 0
         let entersLine = location.map { $0.file != previousLine?.file || $0.line != previousLine?.line } ?? false
         previousLine = location.map { ($0.file, $0.line) }
         var stop = false
