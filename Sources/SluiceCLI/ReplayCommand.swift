@@ -3,7 +3,7 @@ import BPFVM
 import Sluice
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sluice replay PROG.o CAPTURE`: what does my XDP program do to this capture? Deterministically.
@@ -33,7 +33,9 @@ struct ReplayCommand: ParsableCommand {
     var outputDirectory: String?
 
     @Option(
-        help: "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept.")
+        help:
+            "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept."
+    )
     var format: CaptureFormat = .pcap
 
     @Option(help: "JSON-lines results file: one object per packet, then the final maps ('-': standard output).")
@@ -52,7 +54,10 @@ struct ReplayCommand: ParsableCommand {
         transform: { try NumberArgument.count($0, in: 1...Int.max, what: "packets") })
     var limit: Int?
 
-    @Flag(help: "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet.")
+    @Flag(
+        help:
+            "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet."
+    )
     var synthesizeEthernet = false
 
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
@@ -76,9 +81,16 @@ struct ReplayCommand: ParsableCommand {
             valueName: "file"))
     var mapsOut: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Decode ring-buffer / perf-event records of MAP as these BTF types (repeatable): a record whose length is a type's size gets a \"formatted\" value in the results.",
+            valueName: "map=type[,type…]"))
+    var eventType: [String] = []
+
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
+    @Option(
+        help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
     var trace: String?
 
     @Option(help: "Trace every packet, at most this many.")
@@ -101,9 +113,15 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--trace takes packet indexes separated by commas, e.g. --trace 3,13")
         }
         if let traceAll, traceAll <= 0 { throw ValidationError("--trace-all must be positive") }
-        if coverageHtml != nil && coverage == nil { throw ValidationError("--coverage-html needs --coverage FILE.info") }
+        if coverageHtml != nil && coverage == nil {
+            throw ValidationError("--coverage-html needs --coverage FILE.info")
+        }
         if !againstKernel && !(ignoreMap.isEmpty && ignoreKey.isEmpty) {
             throw ValidationError("--ignore-map and --ignore-key only apply with --against-kernel")
+        }
+        for text in eventType where EventTypeList.parse(text) == nil {
+            throw ValidationError(
+                "--event-type takes MAP=TYPE[,TYPE…] (e.g. events=ip_event,frame_event), not '\(text)'")
         }
         for key in ignoreKey where MapIgnoreList.parseKey(key) == nil {
             throw ValidationError("--ignore-key takes NAME:KEYHEX (e.g. flows:0a000001), not '\(key)'")
@@ -120,11 +138,13 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (source, _, spec) = try programOptions.load()
+        let (source, object, spec) = try programOptions.load()
         let ignoring: MapComparison.Options
         do { ignoring = try MapIgnoreList.options(maps: ignoreMap, keys: ignoreKey, in: spec.maps) } catch {
             throw CLIError(error.description)
         }
+        let eventTypes: [String: [BTFType]]
+        do { eventTypes = try EventTypeList.types(eventType, in: object) } catch { throw CLIError(error.description) }
         var options = Replay.Options()
         options.outputDirectory = outputDirectory
         options.resultsPath = results
@@ -141,6 +161,7 @@ struct ReplayCommand: ParsableCommand {
         options.traceOutput = { line in print(line) }
         options.coveragePath = coverage
         options.mapsOutPath = mapsOut
+        options.eventTypes = eventTypes
         options.printkOutput = { line in
             let text = line + "\n"
             _ = text.withCString { Glibc.write(2, $0, strlen($0)) }

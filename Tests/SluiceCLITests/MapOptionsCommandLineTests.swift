@@ -1,4 +1,6 @@
+import BPFObject
 import BPFVM
+import Foundation
 import Testing
 
 @testable import SluiceCLI
@@ -7,7 +9,7 @@ import Testing
 struct MapOptionsCommandLineTests {
     @Test func replayHelpNamesTheMapOptions() {
         let help = SluiceCommand.helpMessage(for: ReplayCommand.self)
-        for option in ["--maps-out", "--ignore-map", "--ignore-key"] {
+        for option in ["--maps-out", "--ignore-map", "--ignore-key", "--event-type"] {
             #expect(help.contains(option), "sluice replay --help does not mention \(option)")
         }
     }
@@ -51,5 +53,29 @@ struct MapOptionsCommandLineTests {
         }
         #expect(throws: Never.self) { try SluiceCommand.parseAsRoot(["debug", "p.o", "c.pcap", "--packet", "13"]) }
         #expect(SluiceCommand.helpMessage(for: DebugCommand.self).contains("break [FILE:]LINE"))
+    }
+
+    @Test func eventTypesAreCheckedAgainstTheObject() throws {
+        #expect(EventTypeList.parse("events=struct a,b")! == ("events", ["a", "b"]))
+        for bad in ["events", "=a", "events=", "events=a,,b"] {
+            #expect(EventTypeList.parse(bad) == nil, "\(bad)")
+            #expect(throws: (any Error).self) {
+                try SluiceCommand.parseAsRoot(["replay", "p.o", "c.pcap", "--event-type", bad])
+            }
+        }
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let path = root.path + "/programs/build/ringbuf_events.o"
+        try #require(FileManager.default.fileExists(atPath: path), "run programs/build.sh first")
+        let object = try BPFObjectFile(path: path)
+        // ringbuf_events' record structs are used only inside its function, so its BTF lacks them: the error says how.
+        #expect(throws: EventTypeList.Problem.self) { try EventTypeList.types(["events=ip_event"], in: object) }
+        do {
+            _ = try EventTypeList.types(["events=ip_event"], in: object)
+        } catch {
+            #expect(error.description.contains("__attribute__((unused))"))
+        }
+        #expect(throws: EventTypeList.Problem.self) { try EventTypeList.types(["lost=xdp_md"], in: object) }
+        #expect(try EventTypeList.types(["events=xdp_md"], in: object)["events"]?.count == 1)
     }
 }

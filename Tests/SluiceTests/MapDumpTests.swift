@@ -207,6 +207,59 @@ struct MapDumpTests {
         #expect(bss["frames_seen"] as? Int == 4 && bss["last_packet_ns"] as? Int == 1_700_000_003_000_000_000)
     }
 
+    /// Ring-buffer records decode as the types named for their map (`--event-type`), chosen by length.
+    @Test func ringBufferRecordsDecodeAsTheirNamedTypes() throws {
+        let object = try BPFCompiler.compile(
+            source: """
+                #include <linux/bpf.h>
+                #include <bpf/bpf_helpers.h>
+                char _license[] SEC("license") = "GPL";
+                struct small { __u16 len; __u8 kind; __u8 odd : 1; };
+                struct large { __u32 len; __u32 index; __u64 stamp; };
+                // Types used only inside functions get no BTF: these globals put them there.
+                struct small *small_btf __attribute__((unused));
+                struct large *large_btf __attribute__((unused));
+                struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+                __u32 seen;
+                SEC("xdp") int emit(struct xdp_md *ctx) {
+                    __u32 len = ctx->data_end - ctx->data;
+                    __u32 index = seen++;
+                    if (len & 1) {
+                        struct small s = { .len = len, .kind = 7, .odd = 1 };
+                        bpf_ringbuf_output(&events, &s, sizeof(s), 0);
+                    } else {
+                        struct large l = { .len = len, .index = index, .stamp = bpf_ktime_get_ns() };
+                        bpf_ringbuf_output(&events, &l, sizeof(l), 0);
+                    }
+                    return XDP_PASS;
+                }
+                """, name: "typed_events")
+        let file = try BPFObjectFile(path: object)
+        let small = try #require(file.namedTypes["small"])
+        let large = try #require(file.namedTypes["large"])
+        let directory = try TemporaryDirectory()
+        var pcap = ClassicPcapBytes(nanosecond: false)
+        pcap.record(seconds: 5, fraction: 0, sampleFrame(length: 61, seed: 1))
+        pcap.record(seconds: 6, fraction: 0, sampleFrame(length: 64, seed: 2))
+        let capture = try directory.file("two.pcap", pcap.bytes)
+        let (source, _, spec) = try ProgramSource.open(objectPath: object, mapsJSON: nil)
+        var options = Replay.Options()
+        options.resultsPath = directory.path + "/results.jsonl"
+        options.eventTypes = ["events": [small, large]]
+        _ = try Replay.run(source: source, spec: spec, capture: capture, options: options)
+        let lines = try String(contentsOfFile: options.resultsPath!, encoding: .utf8).split(separator: "\n")
+        func event(_ line: Substring) throws -> [String: Any] {
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let events = try #require(json["events"] as? [[String: Any]])
+            return try #require(events.first?["formatted"] as? [String: Any])
+        }
+        let first = try event(lines[0])
+        #expect(first["len"] as? Int == 61 && first["kind"] as? Int == 7 && first["odd"] as? Int == 1)
+        let second = try event(lines[1])
+        #expect(second["len"] as? Int == 64 && second["index"] as? Int == 1)
+        #expect(second["stamp"] as? Int == 6_000_000_000)
+    }
+
     // MARK: - The decoder on hand-made layouts
 
     static let u8 = BTFType.integer(name: "u8", size: 1, encoding: .unsigned)

@@ -5,6 +5,25 @@ extension BTFTypes {
     /// Deepest nesting of structs and arrays copied out; beyond it a type is kept as opaque bytes.
     static let maximumLayoutDepth = 32
 
+    /// Every named STRUCT, UNION and TYPEDEF (of a struct or union) by name; a name used twice keeps the first.
+    func namedLayouts() -> [String: BTFType] {
+        var result: [String: BTFType] = [:]
+        var id: UInt32 = 1
+        while id < typeCount {
+            let typeName = name(id)
+            if !typeName.isEmpty, result[typeName] == nil {
+                switch kind(id) {
+                case .structure, .union: result[typeName] = layout(of: id)
+                case .typedef where [.structure, .union].contains(kind(skippingModifiers(id))):
+                    result[typeName] = layout(of: id)
+                default: break
+                }
+            }
+            id += 1
+        }
+        return result
+    }
+
     /// The self-contained `BTFType` of type `id` (typedefs and modifiers resolved, pointers not followed).
     func layout(of id: UInt32) -> BTFType { layout(of: id, depth: 0) }
 

@@ -49,7 +49,12 @@ struct ObjectParser {
         try readCodeSections()
         try readMapInitialisers()
         readFunctionSignatures()
+        namedTypes = btf?.namedLayouts() ?? [:]
     }
+
+    /// Layouts of the object's named structs, unions and typedefs, for decoding records whose type the object does
+    /// not tie to a map (ring-buffer events).
+    private(set) var namedTypes: [String: BTFType] = [:]
 
     /// Functions by symbol name, from BTF: global functions with the argument kinds the kernel verifies them from
     /// (`btf_prepare_func_args`), static ones with their name only.

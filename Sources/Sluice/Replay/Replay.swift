@@ -46,6 +46,8 @@ public final class Replay {
         public var printkOutput: (@Sendable (String) -> Void)?
         /// Write the final maps here, BTF-decoded in `bpftool map dump -j`'s shape (`MapDump`, `--maps-out`).
         public var mapsOutPath: String?
+        /// Record types of ring buffers / perf-event arrays by map name (`--event-type`), for decoded events.
+        public var eventTypes: [String: [BTFType]] = [:]
         public init() {}
     }
 
@@ -134,6 +136,7 @@ public final class Replay {
         var results = try options.resultsPath.map { path throws(SystemError) in
             try ResultsWriter(path: path, includeBytes: options.includeBytes)
         }
+        results?.eventTypes = options.eventTypes
         // Opened before the first packet, so that a path that cannot be written fails before the replay runs.
         var mapsOut = try options.mapsOutPath.map { path throws(SystemError) in try MapDump.OutputDocument(path: path) }
 

@@ -12,11 +12,15 @@ import BPFVM
 /// `kernel_ret`/`kernel_verdict` (after `verdict`) only when the replay is compared with the kernel (`--against-kernel`);
 /// `out` (lowercase hex of the metadata followed by the frame) only with `includeBytes` (`--bytes`); `note` only when
 /// given; `trace` (the run's `bpf_trace_printk` messages) and `events` (ring-buffer and perf-event records the run
-/// published) only when there are any. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
+/// published) only when there are any; an event has `formatted` (decoded as in `MapDump`) when `eventTypes` names a type
+/// of its length for its map. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
 /// their key bytes; per-CPU maps give an array of one hex value per CPU.
 public struct ResultsWriter: ~Copyable {
     /// Whether packet lines carry the `out` field.
     public let includeBytes: Bool
+    /// Record types by event map name (`--event-type`): a record whose length is one type's size also gets a
+    /// `"formatted"` value decoded as that type.
+    public var eventTypes: [String: [BTFType]] = [:]
     private var file: OutputFile
 
     /// The path of the finished file.
@@ -88,6 +92,10 @@ public struct ResultsWriter: ~Copyable {
                 try file.writeDecimal(event.record.count)
                 try file.write(",\"hex\":")
                 try file.writeQuotedHex(event.record)
+                if let type = eventTypes[event.map]?.first(where: { $0.size == event.record.count }) {
+                    try file.write(",\"formatted\":")
+                    try file.writeText(MapDump.decode(event.record, as: type).json)
+                }
                 try file.write(byte: UInt8(ascii: "}"))
             }
             try file.write(byte: UInt8(ascii: "]"))
@@ -185,6 +193,13 @@ private let hexPairs: [UInt16] = (0...255).map { byte in
 }
 
 extension OutputFile {
+    /// Text that is already JSON (no escaping).
+    mutating func writeText(_ text: String) throws(SystemError) {
+        var copy = text
+        try copy.withUTF8 { buffer in Result { () throws(SystemError) in try write(UnsafeRawBufferPointer(buffer)) } }
+            .get()
+    }
+
     mutating func writeDecimal(_ value: Int) throws(SystemError) {
         if value < 0 { try write(byte: UInt8(ascii: "-")) }
         try writeDecimal(value.magnitude)
