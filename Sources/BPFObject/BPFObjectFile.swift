@@ -25,6 +25,9 @@ public struct BPFObjectFile: Hashable, Sendable {
     public var license: String
     /// Variables of the global-data sections, for `--set NAME=VALUE`.
     public var globals: [GlobalVariable]
+    /// The named structs, unions and typedefs of its BTF (`struct ip_event` as `ip_event`), e.g. for ring-buffer
+    /// records (`replay --event-type`).
+    public var namedTypes: [String: BTFType] = [:]
 
     /// The code sections (entry sections and `.text`), already relocated into symbolic references.
     var codeSections: [CodeSection]
@@ -45,6 +48,7 @@ public struct BPFObjectFile: Hashable, Sendable {
         license = parser.license
         maps = parser.maps
         globals = parser.globals
+        namedTypes = parser.namedTypes
         codeSections = parser.codeSections
         textSection = parser.textSection
         functionInfo = parser.functionInfo

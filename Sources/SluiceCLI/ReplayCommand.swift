@@ -3,7 +3,7 @@ import BPFVM
 import Sluice
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sluice replay PROG.o CAPTURE`: what does my XDP program do to this capture? Deterministically.
@@ -33,7 +33,9 @@ struct ReplayCommand: ParsableCommand {
     var outputDirectory: String?
 
     @Option(
-        help: "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept.")
+        help:
+            "Verdict captures as pcap, or pcapng with a comment per packet (input index, verdict, return value) and the input's interface ids and comments kept."
+    )
     var format: CaptureFormat = .pcap
 
     @Option(help: "JSON-lines results file: one object per packet, then the final maps ('-': standard output).")
@@ -52,15 +54,43 @@ struct ReplayCommand: ParsableCommand {
         transform: { try NumberArgument.count($0, in: 1...Int.max, what: "packets") })
     var limit: Int?
 
-    @Flag(help: "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet.")
+    @Flag(
+        help:
+            "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet."
+    )
     var synthesizeEthernet = false
 
     @Flag(help: "Also run every packet through the kernel (BPF_PROG_TEST_RUN, needs root) and report differences.")
     var againstKernel = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --against-kernel: leave this map out of the comparison (repeatable), for state that differs by design.",
+            valueName: "name"))
+    var ignoreMap: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "With --against-kernel: leave one key of a map out (repeatable); the key as hex bytes in memory order, as the results' maps line shows it.",
+            valueName: "name:keyhex"))
+    var ignoreKey: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Write the final maps as JSON in bpftool map dump -j's shape: hex bytes plus BTF-decoded values, every array entry, per-CPU values per CPU ('-': standard output).",
+            valueName: "file"))
+    var mapsOut: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Decode ring-buffer / perf-event records of MAP as these BTF types (repeatable): a record whose length is a type's size gets a \"formatted\" value in the results.",
+            valueName: "map=type[,type…]"))
+    var eventType: [String] = []
+
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
+    @Option(
+        help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
     var trace: String?
 
     @Option(help: "Trace every packet, at most this many.")
@@ -83,7 +113,19 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--trace takes packet indexes separated by commas, e.g. --trace 3,13")
         }
         if let traceAll, traceAll <= 0 { throw ValidationError("--trace-all must be positive") }
-        if coverageHtml != nil && coverage == nil { throw ValidationError("--coverage-html needs --coverage FILE.info") }
+        if coverageHtml != nil && coverage == nil {
+            throw ValidationError("--coverage-html needs --coverage FILE.info")
+        }
+        if !againstKernel && !(ignoreMap.isEmpty && ignoreKey.isEmpty) {
+            throw ValidationError("--ignore-map and --ignore-key only apply with --against-kernel")
+        }
+        for text in eventType where EventTypeList.parse(text) == nil {
+            throw ValidationError(
+                "--event-type takes MAP=TYPE[,TYPE…] (e.g. events=ip_event,frame_event), not '\(text)'")
+        }
+        for key in ignoreKey where MapIgnoreList.parseKey(key) == nil {
+            throw ValidationError("--ignore-key takes NAME:KEYHEX (e.g. flows:0a000001), not '\(key)'")
+        }
     }
 
     static func packets(_ text: String) -> Set<Int>? {
@@ -96,7 +138,13 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (source, _, spec) = try programOptions.load()
+        let (source, object, spec) = try programOptions.load()
+        let ignoring: MapComparison.Options
+        do { ignoring = try MapIgnoreList.options(maps: ignoreMap, keys: ignoreKey, in: spec.maps) } catch {
+            throw CLIError(error.description)
+        }
+        let eventTypes: [String: [BTFType]]
+        do { eventTypes = try EventTypeList.types(eventType, in: object) } catch { throw CLIError(error.description) }
         var options = Replay.Options()
         options.outputDirectory = outputDirectory
         options.resultsPath = results
@@ -112,6 +160,8 @@ struct ReplayCommand: ParsableCommand {
         options.traceStyle = traceJson ? .json : .text
         options.traceOutput = { line in print(line) }
         options.coveragePath = coverage
+        options.mapsOutPath = mapsOut
+        options.eventTypes = eventTypes
         options.printkOutput = { line in
             let text = line + "\n"
             _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
@@ -124,11 +174,12 @@ struct ReplayCommand: ParsableCommand {
         do {
             summary = try Replay.run(
                 source: source, spec: spec, capture: capture, options: options, seed: seed,
-                againstKernel: againstKernel, budget: budget.instructions, engine: engineOptions.choice, stop: stop
+                againstKernel: againstKernel, budget: budget.instructions, engine: engineOptions.choice, stop: stop,
+                mapComparison: ignoring
             ) { progress.update($0) }
         } catch {
             progress.finish()
-            let outputs = outputDirectory != nil || results != nil
+            let outputs = outputDirectory != nil || results != nil || mapsOut != nil
             throw CLIError("\(error)" + (outputs ? " (no output files were written)" : ""))
         }
         progress.finish()

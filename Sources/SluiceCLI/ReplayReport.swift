@@ -88,6 +88,14 @@ enum ReplayReport {
                 lines.append("against the kernel: \(summary.differenceCount) differences; first ones:")
                 lines.append(contentsOf: summary.differences.map { "  " + $0 })
             }
+            if summary.byDesignCount > 0 {
+                lines.append("\(summary.byDesignCount) map entries differ by design (time stamps), not counted:")
+                lines.append(contentsOf: summary.byDesignDifferences.map { "  " + $0 })
+            }
+            if let hint = summary.mapHint { lines.append("hint: " + hint) }
+            if summary.ignoredEntries > 0 {
+                lines.append("\(summary.ignoredEntries) map entries left out (--ignore-map, --ignore-key)")
+            }
         }
         StandardError.write(lines.joined(separator: "\n") + "\n")
     }

@@ -74,7 +74,7 @@ final class BTFTypes {
     /// Number of type ids, including the void type 0.
     var typeCount: UInt32 { btf__type_cnt(btf) }
 
-    private func raw(_ id: UInt32) -> UnsafePointer<btf_type>? {
+    func raw(_ id: UInt32) -> UnsafePointer<btf_type>? {
         guard id > 0, id < typeCount else { return nil }
         return btf__type_by_id(btf, id)
     }

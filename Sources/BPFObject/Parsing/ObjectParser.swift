@@ -49,7 +49,12 @@ struct ObjectParser {
         try readCodeSections()
         try readMapInitialisers()
         readFunctionSignatures()
+        namedTypes = btf?.namedLayouts() ?? [:]
     }
+
+    /// Layouts of the object's named structs, unions and typedefs, for decoding records whose type the object does
+    /// not tie to a map (ring-buffer events).
+    private(set) var namedTypes: [String: BTFType] = [:]
 
     /// Functions by symbol name, from BTF: global functions with the argument kinds the kernel verifies them from
     /// (`btf_prepare_func_args`), static ones with their name only.
@@ -194,6 +199,8 @@ struct ObjectParser {
         var maxEntries: UInt32 = 0
         var flags: UInt32 = 0
         var valuesOffset: UInt64?
+        var keyType: BTFType?
+        var valueType: BTFType?
 
         /// `__uint(field, N)` is `int (*field)[N]`.
         func integer(_ member: BTFTypes.Member) throws(ObjectLoadError) -> UInt32 {
@@ -220,8 +227,12 @@ struct ObjectParser {
             case "key_size": keySize = try integer(member)
             case "value_size": valueSize = try integer(member)
             case "numa_node", "map_extra", "pinning": _ = try integer(member)
-            case "key": keyTypeSize = try typeSize(member)
-            case "value": valueTypeSize = try typeSize(member)
+            case "key":
+                keyTypeSize = try typeSize(member)
+                keyType = btf.referencedType(btf.skippingModifiers(member.typeID)).map { btf.layout(of: $0) }
+            case "value":
+                valueTypeSize = try typeSize(member)
+                valueType = btf.referencedType(btf.skippingModifiers(member.typeID)).map { btf.layout(of: $0) }
             case "values":
                 let array = btf.skippingModifiers(member.typeID)
                 guard btf.kind(array) == .array, let element = btf.arrayElement(array),
@@ -240,9 +251,11 @@ struct ObjectParser {
         if let valueSize, let valueTypeSize, Int(valueSize) != valueTypeSize {
             throw fail("map \(name): value_size \(valueSize) contradicts its value type's size \(valueTypeSize)")
         }
-        let spec = MapSpec(
+        var spec = MapSpec(
             name: name, type: MapType(rawValue: type), keySize: keyTypeSize ?? Int(keySize ?? 0),
             valueSize: valueTypeSize ?? Int(valueSize ?? 0), maxEntries: Int(maxEntries), flags: flags)
+        spec.keyType = keyType
+        spec.valueType = valueType
         return (spec, valuesOffset)
     }
 
@@ -317,6 +330,7 @@ struct ObjectParser {
 
             let sectionSymbols = symbols(in: section.index).filter { !$0.isSection && !$0.name.isEmpty }
             if let btf, let dataSection = dataSections[section.name] {
+                var variables: [BTFType.Variable] = []
                 for entry in btf.entries(ofDataSection: dataSection) where entry.kind == .variable {
                     let symbol = sectionSymbols.first { $0.name == entry.name }
                     let offset = Int(exactly: symbol?.value ?? UInt64(entry.offset)) ?? -1
@@ -329,7 +343,12 @@ struct ObjectParser {
                         GlobalVariable(
                             name: entry.name, section: section.name, mapIndex: mapIndex, offset: offset, size: size,
                             integer: btf.integerKind(entry.typeID)))
+                    variables.append(BTFType.Variable(name: entry.name, offset: offset, type: btf.layout(of: entry.typeID)))
                 }
+                // The single key is the index 0, as libbpf keys global-data maps. Offsets are the symbols' (clang
+                // may leave the DATASEC's own offsets and size for libbpf to fix up).
+                maps[mapIndex].keyType = .integer(name: "u32", size: 4, encoding: .unsigned)
+                maps[mapIndex].valueType = .dataSection(name: section.name, size: section.size, variables: variables)
             } else {
                 for symbol in sectionSymbols {
                     guard symbol.value <= UInt64(section.size), symbol.size <= UInt64(section.size) - symbol.value

@@ -58,6 +58,10 @@ public struct MapSpec: Hashable, Sendable {
     public var readOnlyForProgram: Bool
     /// Initial slots of a PROG_ARRAY (`__array(values, …)` initialisers): slot → program (function) name.
     public var initialPrograms: [Int: String]
+    /// The key and value types from BTF (`__type(key, …)`, `__type(value, …)`, a global-data section's `DATASEC`);
+    /// nil when the object declares none (legacy `maps` definitions, `key_size`/`value_size` only, no BTF).
+    public var keyType: BTFType? = nil
+    public var valueType: BTFType? = nil
 
     public init(
         name: String, type: MapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0,

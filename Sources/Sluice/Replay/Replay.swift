@@ -44,6 +44,10 @@ public final class Replay {
         /// Where `bpf_trace_printk` messages go, as the kernel's trace_pipe shows them (one call per line, no
         /// newline); nil: only the results file has them.
         public var printkOutput: (@Sendable (String) -> Void)?
+        /// Write the final maps here, BTF-decoded in `bpftool map dump -j`'s shape (`MapDump`, `--maps-out`).
+        public var mapsOutPath: String?
+        /// Record types of ring buffers / perf-event arrays by map name (`--event-type`), for decoded events.
+        public var eventTypes: [String: [BTFType]] = [:]
         public init() {}
     }
 
@@ -66,6 +70,13 @@ public final class Replay {
         /// Differences from the kernel (`--against-kernel`), first ones first.
         public var differences: [String] = []
         public var differenceCount = 0
+        /// Map entries that differ from the kernel's only by time stamps (not counted), first ones first.
+        public var byDesignDifferences: [String] = []
+        public var byDesignCount = 0
+        /// Map entries left out of the comparison by --ignore-map / --ignore-key.
+        public var ignoredEntries = 0
+        /// When map entries differ and the program reads a clock: how to leave out values computed from time.
+        public var mapHint: String?
         /// The signal (SIGINT, SIGTERM) that stopped the replay early; the outputs were finished up to that packet.
         public var stoppedBySignal: Int32?
         /// Packets traced instruction by instruction.
@@ -87,6 +98,8 @@ public final class Replay {
         public var runner: KernelRunner
         /// How many differences to describe (all are counted).
         public var maxReported = 10
+        /// Maps and keys left out, and the time-stamp classification (`MapComparison`).
+        public var maps = MapComparison.Options()
         public init(runner: KernelRunner) { self.runner = runner }
     }
 
@@ -119,6 +132,8 @@ public final class Replay {
         runner.environment.pointee.trace = sink.printk
         defer { runner.environment.pointee.trace = nil }
         let start = Self.monotonicNanoseconds()
+        // Clock readings the kernel's runs may store fall in this window (the "differs by design (time)" rule).
+        var timeWindow = kernel != nil ? MapComparison.TimeWindow.open() : nil
         var stoppedBySignal: Int32?
         var traced = 0
         var recorder: ExecutionRecorder?
@@ -161,11 +176,20 @@ public final class Replay {
         let snapshots = runner.program.mapSnapshots()
         if let kernel {
             let theirs = try kernel.runner.mapSnapshots()
-            for difference in MapComparison.differences(sluice: snapshots, kernel: theirs) {
-                record(difference, in: &sink.summary, max: kernel.maxReported)
-            }
+            timeWindow?.close()
+            var mapOptions = kernel.maps
+            mapOptions.timeWindow = timeWindow
+            mapOptions.programReadsTime = MapComparison.readsTime(runner.program.spec)
+            let specs = Dictionary(runner.program.maps.map { ($0.spec.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+            let report = MapComparison.compare(specs: specs, sluice: snapshots, kernel: theirs, options: mapOptions)
+            for difference in report.differences { record(difference, in: &sink.summary, max: kernel.maxReported) }
+            sink.summary.byDesignCount += report.byDesign.count
+            sink.summary.byDesignDifferences += report.byDesign.prefix(kernel.maxReported)
+            sink.summary.ignoredEntries += report.ignored
+            sink.summary.mapHint = report.hint
         }
-        try sink.finish(maps: snapshots, omitZeroArrayValues: options.omitZeroArrayValues)
+        try sink.finish(
+            maps: snapshots, specs: runner.program.maps.map(\.spec), omitZeroArrayValues: options.omitZeroArrayValues)
         if let path = options.coveragePath, let recorder {
             var file = try OutputFile(path: path, atomically: true)
             let text = Array(CoverageReport.lcov(recorder.programs, testName: runner.program.spec.name).utf8)
@@ -249,38 +273,6 @@ enum BytesDifference {
     }
 }
 
-/// Compares final map contents from Sluice and from the kernel.
-public enum MapComparison {
-    public static func differences(sluice: [MapSnapshot], kernel: [MapSnapshot]) -> [String] {
-        var result: [String] = []
-        let kernelByName = Dictionary(kernel.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for ours in sluice {
-            guard let theirs = kernelByName[ours.name] else { continue }
-            // Maps whose contents the kernel runner cannot read (prog arrays, ring buffers, …) have no entries there.
-            if theirs.entries.isEmpty && !ours.entries.isEmpty && !MapSnapshot.comparable(type: ours.type) { continue }
-            if ours.entries != theirs.entries {
-                let ourKeys = Set(ours.entries.map(\.key))
-                let theirKeys = Set(theirs.entries.map(\.key))
-                if ourKeys != theirKeys {
-                    result.append(
-                        "map \(ours.name): keys differ (\(ourKeys.subtracting(theirKeys).count) only in Sluice, \(theirKeys.subtracting(ourKeys).count) only in the kernel)")
-                } else {
-                    let theirEntries = Dictionary(theirs.entries.map { ($0.key, $0.values) }, uniquingKeysWith: { a, _ in a })
-                    let differing = ours.entries.first { theirEntries[$0.key] != $0.values }
-                    let key = differing.map { Hex.string($0.key) } ?? "?"
-                    result.append("map \(ours.name): value of key \(key) differs")
-                }
-            }
-        }
-        return result
-    }
-}
-
-extension MapSnapshot {
-    /// Map types whose entries have a byte image both Sluice and the kernel runner report.
-    static func comparable(type: UInt32) -> Bool { MapType(rawValue: type).info?.comparableWithKernel ?? false }
-}
-
 /// Lowercase hex of bytes.
 public enum Hex {
     public static func string(_ bytes: some Sequence<UInt8>) -> String {
@@ -317,7 +309,7 @@ extension Replay {
     public static func run(
         source: ProgramSource, spec: ProgramSpec, capture: String, options: Options, seed: UInt64 = 0x5eed,
         againstKernel: Bool = false, verify: Bool = true, budget: UInt64 = RunBudget.defaultInstructions,
-        engine: EngineChoice? = nil, stop: StopSignal? = nil,
+        engine: EngineChoice? = nil, stop: StopSignal? = nil, mapComparison: MapComparison.Options = .init(),
         progress: ((Progress) -> Void)? = nil
     ) throws -> Summary {
         var kernel: KernelRunner? = nil
@@ -338,7 +330,13 @@ extension Replay {
         let session = try ProgramSession(
             source: source, spec: spec, engine: engine ?? (verify ? .interpreter : .checked), possibleCPUs: possibleCPUs)
         let runner = session.runner(budget: budget, seed: seed)
-        let replay = Replay(runner: runner, options: options, kernel: kernel.map { KernelComparison(runner: $0) })
+        let replay = Replay(
+            runner: runner, options: options,
+            kernel: kernel.map {
+                var comparison = KernelComparison(runner: $0)
+                comparison.maps = mapComparison
+                return comparison
+            })
         var summary = try replay.run(capturePath: capture, stop: stop, progress: progress)
         summary.engine = runner.engine
         summary.engineNote = session.engineNote

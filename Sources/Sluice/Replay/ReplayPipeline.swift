@@ -73,6 +73,10 @@ final class ReplaySink: VerdictSink {
     let printk: UnsafeMutablePointer<TraceBuffer>
     let eventMaps: [BPFMap]
     let printkOutput: (@Sendable (String) -> Void)?
+    /// `--maps-out`: the final maps BTF-decoded (opened before the first packet, so a bad path fails first).
+    var mapsOut: MapDump.OutputDocument?
+    /// The kernel's return value for the packet being applied (`--against-kernel`), for its results line.
+    var kernelReturnValue: UInt64?
     /// Per verdict, no hashing per packet.
     var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)
     /// The output frame (metadata excluded) plus any bytes past the linear buffer; reused.
@@ -85,6 +89,8 @@ final class ReplaySink: VerdictSink {
         results = try options.resultsPath.map { path throws(SystemError) in
             try ResultsWriter(path: path, includeBytes: options.includeBytes)
         }
+        results?.eventTypes = options.eventTypes
+        mapsOut = try options.mapsOutPath.map { path throws(SystemError) in try MapDump.OutputDocument(path: path) }
         printkOutput = options.printkOutput
         printk = .allocate(capacity: 1)
         printk.initialize(to: TraceBuffer(capacity: 1 << 16))
@@ -140,7 +146,7 @@ final class ReplaySink: VerdictSink {
                     try results?.writePacket(
                         index: record.index, returnValue: returnValue, lengthIn: record.bytes.count,
                         metadata: UnsafeRawBufferPointer(frame.metadata), packet: bytes, note: note, trace: printed,
-                        events: events)
+                        events: events, kernelReturnValue: kernelReturnValue)
                 }
             }
         }
@@ -174,13 +180,15 @@ final class ReplaySink: VerdictSink {
         if packet.linear < packet.record.bytes.count { output.append(contentsOf: packet.tail) }
     }
 
-    /// Writes the final maps line and closes the outputs.
-    func finish(maps snapshots: [MapSnapshot], omitZeroArrayValues: Bool) throws {
+    /// Writes the final maps (results line, `--maps-out`) and closes the outputs.
+    func finish(maps snapshots: [MapSnapshot], specs: [MapSpec], omitZeroArrayValues: Bool) throws {
         for action in XDPAction.allCases where actionCounts[Int(action.rawValue)] > 0 {
             summary.counts[action] = actionCounts[Int(action.rawValue)]
         }
+        try mapsOut?.write(specs: specs, snapshots: snapshots)
         try results?.writeMaps(snapshots, omitZeroArrayValues: omitZeroArrayValues)
         try results.take()?.close()
+        try mapsOut.take()?.close()
         try verdictWriters.take()?.close()
     }
 }
@@ -197,18 +205,22 @@ struct KernelComparisonSink: VerdictSink {
     var differenceCount = 0
 
     mutating func apply(_ verdict: Verdict, to frame: Frame, token packet: ReplayPacket) throws {
+        // The kernel runs first: the results line carries its verdict next to Sluice's.
+        let index = packet.record.index
+        let theirs: RunOutcome?
+        do { theirs = try kernel.run(packet: Array(packet.record.bytes)) } catch {
+            record("packet \(index): the kernel refused it (\(error)), Sluice ran it")
+            theirs = nil
+        }
+        inner.kernelReturnValue = theirs.map { UInt64($0.returnValue) }
+        defer { inner.kernelReturnValue = nil }
         try inner.apply(verdict, to: frame, token: packet)
+        guard let theirs else { return }
         // Comparison mode allocates per packet; it is bounded by the kernel's own per-packet cost.
         inner.fillOutput(frame, packet)
         let ours = RunOutcome(
             returnValue: UInt32(truncatingIfNeeded: verdict.returnValue), packet: inner.output,
             metadata: Array(UnsafeRawBufferPointer(frame.metadata)))
-        let index = packet.record.index
-        let theirs: RunOutcome
-        do { theirs = try kernel.run(packet: Array(packet.record.bytes)) } catch {
-            record("packet \(index): the kernel refused it (\(error)), Sluice ran it")
-            return
-        }
         var what: [String] = []
         if theirs.returnValue != ours.returnValue {
             what.append("verdict: Sluice \(ours.returnValue) (\(ours.action)), kernel \(theirs.returnValue) (\(theirs.action))")

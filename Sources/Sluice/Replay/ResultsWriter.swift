@@ -9,13 +9,18 @@ import BPFVM
 ///     {"i":0,"ret":2,"verdict":"pass","len_in":60,"len_out":60,"meta_len":0,"out":"…","note":"…","trace":["…"],
 ///      "events":[{"map":"events","len":16,"hex":"…"}]}
 ///
+/// `kernel_ret`/`kernel_verdict` (after `verdict`) only when the replay is compared with the kernel (`--against-kernel`);
 /// `out` (lowercase hex of the metadata followed by the frame) only with `includeBytes` (`--bytes`); `note` only when
 /// given; `trace` (the run's `bpf_trace_printk` messages) and `events` (ring-buffer and perf-event records the run
-/// published) only when there are any. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
+/// published) only when there are any; an event has `formatted` (decoded as in `MapDump`) when `eventTypes` names a type
+/// of its length for its map. The last line is `{"maps":{"NAME":{"HEXKEY":"HEXVALUE",…},…}}`, maps in the order given, entries sorted by
 /// their key bytes; per-CPU maps give an array of one hex value per CPU.
 public struct ResultsWriter: ~Copyable {
     /// Whether packet lines carry the `out` field.
     public let includeBytes: Bool
+    /// Record types by event map name (`--event-type`): a record whose length is one type's size also gets a
+    /// `"formatted"` value decoded as that type.
+    public var eventTypes: [String: [BTFType]] = [:]
     private var file: OutputFile
 
     /// The path of the finished file.
@@ -33,7 +38,7 @@ public struct ResultsWriter: ~Copyable {
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, metadata: UnsafeRawBufferPointer,
         packet: UnsafeRawBufferPointer, note: String? = nil, trace: UnsafeRawBufferPointer? = nil,
-        events: [(map: String, record: [UInt8])] = []
+        events: [(map: String, record: [UInt8])] = [], kernelReturnValue: UInt64? = nil
     ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
@@ -41,6 +46,13 @@ public struct ResultsWriter: ~Copyable {
         try file.writeDecimal(returnValue)
         try file.write(",\"verdict\":\"")
         try file.writeVerdict(XDPAction(returnValue: returnValue))
+        if let kernelReturnValue {
+            // Compared with the kernel (--against-kernel): what its test run returned for the same packet.
+            try file.write("\",\"kernel_ret\":")
+            try file.writeDecimal(kernelReturnValue)
+            try file.write(",\"kernel_verdict\":\"")
+            try file.writeVerdict(XDPAction(returnValue: kernelReturnValue))
+        }
         try file.write("\",\"len_in\":")
         try file.writeDecimal(lengthIn)
         try file.write(",\"len_out\":")
@@ -80,6 +92,10 @@ public struct ResultsWriter: ~Copyable {
                 try file.writeDecimal(event.record.count)
                 try file.write(",\"hex\":")
                 try file.writeQuotedHex(event.record)
+                if let type = eventTypes[event.map]?.first(where: { $0.size == event.record.count }) {
+                    try file.write(",\"formatted\":")
+                    try file.writeText(MapDump.decode(event.record, as: type).json)
+                }
                 try file.write(byte: UInt8(ascii: "}"))
             }
             try file.write(byte: UInt8(ascii: "]"))
@@ -177,6 +193,13 @@ private let hexPairs: [UInt16] = (0...255).map { byte in
 }
 
 extension OutputFile {
+    /// Text that is already JSON (no escaping).
+    mutating func writeText(_ text: String) throws(SystemError) {
+        var copy = text
+        try copy.withUTF8 { buffer in Result { () throws(SystemError) in try write(UnsafeRawBufferPointer(buffer)) } }
+            .get()
+    }
+
     mutating func writeDecimal(_ value: Int) throws(SystemError) {
         if value < 0 { try write(byte: UInt8(ascii: "-")) }
         try writeDecimal(value.magnitude)
