@@ -65,8 +65,12 @@ public protocol FrameProcessor {
     var redirectTarget: RedirectTarget? { get }
     /// Runs that ended at the instruction budget since the last call (folded into the stats once per batch).
     mutating func takeBudgetExceeded() -> UInt64
+    /// Called by the live worker once per loop round, after the round's frames and before the next round: the one
+    /// point where a processor may switch programs (live reload), so every frame runs entirely under one program.
+    mutating func betweenBatches()
 }
 
 extension FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
+    @inline(__always) public mutating func betweenBatches() {}
 }
