@@ -182,6 +182,9 @@ public final class LiveEngine<P: FrameProcessor> {
         }
     }
 
+    /// True once worker `index` has returned (control plane: a finished worker never picks up a reload).
+    public func workerFinished(_ index: Int) -> Bool { workers.indices.contains(index) ? workers[index].finished : true }
+
     /// True once every worker has returned (after a stop request, or on its own after a failure).
     public var allWorkersFinished: Bool { workers.allSatisfy(\.finished) }
 
