@@ -115,6 +115,9 @@ struct RunCommand: ParsableCommand {
         let live = LiveProgram(
             loaded: loaded, objectPath: Self.absolutePath(programOptions.object), budget: budget.instructions,
             engineChoice: engineOptions.choice)
+        let controlPath = control ?? ControlServer.defaultPath(interface: iface)
+        // Before attaching anything: a live instance on the same socket is an error, not something to disturb.
+        do { try ControlServer.checkAvailable(controlPath) } catch { throw CLIError("control socket: \(error)") }
         let engine: LiveEngine<ReloadableProcessor>
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { live.processor(worker: $0) }
@@ -122,7 +125,6 @@ struct RunCommand: ParsableCommand {
         defer { engine.close() }
         live.workerFinished = { [unowned engine] in engine.workerFinished($0) }
         // Control plane (separate from the packet path): served from its own thread until the workers stop.
-        let controlPath = control ?? ControlServer.defaultPath(interface: iface)
         let service = ControlService(interface: iface, program: live, stats: { [unowned engine] in engine.stats() })
         let server: ControlServer
         do {

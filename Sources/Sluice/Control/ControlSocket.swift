@@ -193,6 +193,24 @@ public final class ControlServer: @unchecked Sendable {
         ok = true
     }
 
+    /// Fails early (before anything is attached) when `path` is served by a live instance or is not a socket.
+    public static func checkAvailable(_ path: String) throws(ControlSocketError) {
+        _ = try UnixSocket.address(path)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw ControlSocketError("\(path) exists and is not a socket; not replacing it (remove it or use --control)")
+        }
+        let probe: Int32
+        do { probe = try UnixSocket.makeSocket() } catch { throw ControlSocketError(error) }
+        defer { Glibc.close(probe) }
+        if try UnixSocket.connect(probe, path) == 0 {
+            throw ControlSocketError(
+                "another sluice instance is serving \(path) (it accepted a connection); stop it first or choose "
+                    + "another socket with --control")
+        }
+    }
+
     /// Refuses a live socket or a non-socket at `path`; removes a stale socket.
     static func clearStale(_ path: String, replaced: inout Bool) throws(ControlSocketError) {
         var info = stat()
