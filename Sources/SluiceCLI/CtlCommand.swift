@@ -9,7 +9,7 @@ struct CtlCommand: ParsableCommand {
         abstract: "Control a running 'sluice run': statistics, maps, live program reload.",
         discussion: """
             sluice ctl IFACE COMMAND, or sluice ctl --control PATH COMMAND. Commands:
-              stats [--json]
+              stats [--json] [--interval SECONDS]   (with --interval: rates over that interval)
               map list [--json]
               map dump [NAME] [--json]
               map lookup NAME KEY [--json]
@@ -56,10 +56,29 @@ struct CtlCommand: ParsableCommand {
         let path = controlPath!
         switch command {
         case "stats":
-            try noMore(arguments, "stats")
+            var rest = arguments
+            var interval: Double?
+            if let i = rest.firstIndex(of: "--interval") {
+                guard i + 1 < rest.count, let seconds = Double(rest[i + 1]), seconds > 0, seconds <= 3600 else {
+                    throw CLIError("stats --interval: expected seconds, 0 < S <= 3600")
+                }
+                interval = seconds
+                rest.removeSubrange(i...i + 1)
+            }
+            try noMore(rest, "stats")
+            var previous: ControlStats?
+            if let interval {
+                previous = try send(ControlRequest(command: "stats"), path).stats
+                usleep(UInt32(interval * 1_000_000))
+            }
             let reply = try send(ControlRequest(command: "stats"), path)
             guard let stats = reply.stats else { throw CLIError("the server sent no statistics") }
-            if json { try printJSON(stats) } else { CtlReport.printStats(stats) }
+            if json { try printJSON(stats) } else {
+                CtlReport.printStats(stats)
+                if let previous {
+                    print(LiveStatsReport.rateLines(from: previous.live, to: stats.live).joined(separator: "\n"))
+                }
+            }
         case "map":
             try runMap(arguments, path: path, json: json)
         case "reload":

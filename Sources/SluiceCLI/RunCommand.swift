@@ -3,6 +3,7 @@ import BPFVM
 import Foundation
 import Logging
 import Sluice
+import SluiceMetrics
 
 /// `sluice run --iface IFACE PROG.o`: the program on the wire, through AF_XDP.
 struct RunCommand: ParsableCommand {
@@ -79,7 +80,16 @@ struct RunCommand: ParsableCommand {
                 + "created mode 0700; the socket is mode 0600).", valueName: "path"))
     var control: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port; docs/CONTROL.md lists "
+                + "the names).", valueName: "host:port"))
+    var metrics: String?
+
     func validate() throws {
+        if let metrics {
+            do { _ = try MetricsServer.parse(metrics) } catch { throw ValidationError(error.description) }
+        }
         if copy && zeroCopy { throw ValidationError("--copy and --zero-copy exclude each other") }
         if batch < 1 || batch > 1024 { throw ValidationError("--batch must be between 1 and 1024") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
@@ -131,6 +141,18 @@ struct RunCommand: ParsableCommand {
             server = try ControlServer(path: controlPath, createDirectory: control == nil) { service.handle($0) }
         } catch { throw CLIError("control socket: \(error)") }
         defer { server.close() }
+        var metricsServer: MetricsServer?
+        if let metrics {
+            let (host, port) = try MetricsServer.parse(metrics)
+            do {
+                metricsServer = try MetricsServer(
+                    host: host, port: port, exporter: PrometheusExporter { service.currentStats() })
+            } catch { throw CLIError(error.description) }
+        }
+        defer { metricsServer?.close() }
+        if let metricsServer {
+            StandardError.write("note: metrics at http://\(metricsServer.boundAddress)/metrics\n")
+        }
         if server.replacedStale { StandardError.write("note: replaced a stale control socket at \(controlPath)\n") }
         for note in engine.notes { StandardError.write("note: \(note)\n") }
         if let tap = configuration.passToTap {
@@ -151,17 +173,24 @@ struct RunCommand: ParsableCommand {
                 "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(loaded.engine.rawValue)); "
                     + "control socket \(controlPath); Ctrl-C stops\n")
             let deadline = duration.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+            var previousStats: LiveStats?
             var nextStats = ContinuousClock.now + .milliseconds(Int(max(statsInterval, 0.001) * 1000))
             while !engine.stopSignal.isRequested && !engine.allWorkersFinished {
                 if let deadline, ContinuousClock.now >= deadline { break }
                 if statsInterval > 0 && ContinuousClock.now >= nextStats {
-                    LiveStatsReport.print(engine.stats(), json: json, final: false)
+                    let snapshot = engine.stats()
+                    LiveStatsReport.print(snapshot, json: json, final: false)
+                    if !json, let previousStats {
+                        Swift.print(LiveStatsReport.rateLines(from: previousStats, to: snapshot).joined(separator: "\n"))
+                    }
+                    previousStats = snapshot
                     nextStats = ContinuousClock.now + .milliseconds(Int(statsInterval * 1000))
                 }
                 usleep(20_000)
             }
-            // The control thread goes first: it may reload or read the engine until it has stopped.
+            // The control thread and the metrics server go first: they read the engine until they have stopped.
             server.close()
+            metricsServer?.close()
             engine.stopWorkers()
             let stats = engine.stats()
             engine.close()

@@ -302,4 +302,31 @@ struct ControlLiveTests {
         #expect(none.status != 0)
         #expect(none.stderr.contains("no sluice instance is serving"), "\(none.stderr)")
     }
+
+    @Test func thePrometheusEndpointServesTheEnginesCountersUnderTheDocumentedNames() throws {
+        let net = try NetnsFixture(tag: "cp")
+        defer { net.destroy() }
+        let instance = try Instance(net, object: try Repository.object("counters"), extra: ["--metrics", "127.0.0.1:0"])
+        defer { instance.stop() }
+        let stderr = instance.process.stderrSoFar
+        let url = try #require(
+            stderr.split(separator: "\n").first { $0.hasPrefix("note: metrics at ") }.map {
+                String($0.dropFirst("note: metrics at ".count))
+            }, "\(stderr)")
+        #expect(try send(net, port: 9002, count: 150) == 150)
+        let stats = try waitForRX(instance, atLeast: 150)
+        // A real HTTP request from another process (Python's urllib).
+        let scrape = try Shell.run([
+            "/usr/bin/python3", "-c",
+            "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", url,
+        ])
+        #expect(scrape.status == 0, "\(scrape.stderr)")
+        let q = "interface=\"\(net.hostInterface)\",queue=\"0\""
+        let body = scrape.stdout
+        #expect(body.contains("sluice_rx_packets_total{\(q)} \(stats.live.total.rx.packets)"), "\(body)")
+        #expect(body.contains("sluice_verdict_packets_total{\(q),verdict=\"pass\"} \(stats.live.total.pass.packets)"))
+        #expect(body.contains("sluice_reloads_total{interface=\"\(net.hostInterface)\"} 0"))
+        #expect(body.contains("# TYPE sluice_socket_errors_total counter"))
+        #expect(body.contains("sluice_verdict_rate_packets_per_second"))
+    }
 }

@@ -1,5 +1,6 @@
 import BPFObject
 import BPFVM
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,8 +13,9 @@ import BPFVM
 /// frame is run by exactly one generation; the previous generation's runners (and the maps only it uses) are freed
 /// only after every worker has acknowledged the switch or ended.
 ///
-/// Threading: one thread at a time. The run command uses it before the workers start and after the control server
-/// stopped; in between only the control server's thread calls it.
+/// Threading: `reload` and `processor(worker:)` one thread at a time (the run command before the workers start and
+/// after the control server stopped; in between only the control server's thread). `generations()`, `generation`,
+/// `reloads`, `programName` and `engine` may be read from any thread (the metrics endpoint).
 public final class LiveProgram: @unchecked Sendable {
     /// One program that ran or runs, with the frames it processed (summed over workers).
     public struct Generation: Codable, Sendable, Hashable {
@@ -78,14 +80,23 @@ public final class LiveProgram: @unchecked Sendable {
     /// How long a reload waits for every worker to acknowledge.
     let switchTimeoutNanos: UInt64
     private(set) var loaded: ProgramLoader.Loaded
-    private(set) var objectPath: String
+    public var objectPath: String { summary.withLock { $0.objectPath } }
     private var runners: [ProgramRunner] = []
     private var slots: [WorkerProgramSlot] = []
     /// Runners of generations some worker never acknowledged (kept alive for good: a worker may still run them).
     private var abandoned: [[ProgramRunner]] = []
-    private var retired: [Generation] = []
-    public private(set) var generation: UInt64 = 1
-    public private(set) var reloads: UInt64 = 0
+    /// What other threads may read, published at the end of each reload.
+    private struct Summary: Sendable {
+        var retired: [Generation] = []
+        var generation: UInt64 = 1
+        var reloads: UInt64 = 0
+        var programName: String
+        var objectPath: String
+        var engine: Engine
+    }
+    private let summary: Mutex<Summary>
+    public var generation: UInt64 { summary.withLock { $0.generation } }
+    public var reloads: UInt64 { summary.withLock { $0.reloads } }
     /// Answers whether worker `i` has ended (its thread returned): it will never acknowledge.
     public var workerFinished: (Int) -> Bool = { _ in false }
 
@@ -94,20 +105,21 @@ public final class LiveProgram: @unchecked Sendable {
         switchTimeoutNanos: UInt64 = 5_000_000_000
     ) {
         self.loaded = loaded
-        self.objectPath = objectPath
         self.budget = budget
         self.engineChoice = engineChoice
         self.switchTimeoutNanos = switchTimeoutNanos
+        summary = Mutex(Summary(programName: loaded.program.spec.name, objectPath: objectPath, engine: loaded.engine))
     }
 
     /// The running program's loaded form (its maps are the ones `ctl map` commands see).
     public var program: LoadedProgram { loaded.program }
-    public var programName: String { loaded.program.spec.name }
-    public var engine: Engine { loaded.engine }
+    public var programName: String { summary.withLock { $0.programName } }
+    public var engine: Engine { summary.withLock { $0.engine } }
 
     /// The processor for worker `index` (called once per worker, by the engine's `makeProcessor`, before start).
     public func processor(worker index: Int) -> ReloadableProcessor {
         let runner = ProgramRunner(loaded: loaded, budget: budget, processorID: UInt32(index))
+        let generation = self.generation
         let slot = WorkerProgramSlot(generation: generation)
         runners.append(runner)
         slots.append(slot)
@@ -117,11 +129,13 @@ public final class LiveProgram: @unchecked Sendable {
     /// Every generation so far, the running one last (its count is as of the workers' last round).
     public func generations() -> [Generation] {
         let current = slots.reduce(UInt64(0)) { $0 &+ $1.processed.load(ordering: .relaxed) }
-        return retired + [
-            Generation(
-                generation: generation, program: programName, object: objectPath, engine: engine, processed: current,
-                active: true)
-        ]
+        return summary.withLock { s in
+            s.retired + [
+                Generation(
+                    generation: s.generation, program: s.programName, object: s.objectPath, engine: s.engine,
+                    processed: current, active: true)
+            ]
+        }
     }
 
     /// Loads, verifies and compiles the new program here, then switches every worker to it between rounds. Throws
@@ -152,7 +166,8 @@ public final class LiveProgram: @unchecked Sendable {
         let loadEnd = Self.monotonicNanos()
 
         // Publish: runner first, then the generation the worker compares against.
-        let next = generation &+ 1
+        let previous = generation
+        let next = previous &+ 1
         for (slot, runner) in zip(slots, newRunners) {
             slot.targetRunner.store(UInt(bitPattern: Unmanaged.passUnretained(runner).toOpaque()), ordering: .relaxed)
             slot.target.store(next, ordering: .releasing)
@@ -181,16 +196,20 @@ public final class LiveProgram: @unchecked Sendable {
             usleep(200)
         }
         let switchEnd = Self.monotonicNanos()
-        retired.append(
-            Generation(
-                generation: generation, program: programName, object: objectPath, engine: engine,
-                processed: previousProcessed, active: false))
         // Every worker has left the old runners (or they are in `abandoned`): dropping them frees the old program.
         runners = newRunners
         loaded = new
-        objectPath = request.objectPath
-        generation = next
-        reloads &+= 1
+        summary.withLock { s in
+            s.retired.append(
+                Generation(
+                    generation: previous, program: s.programName, object: s.objectPath, engine: s.engine,
+                    processed: previousProcessed, active: false))
+            s.generation = next
+            s.reloads &+= 1
+            s.programName = new.program.spec.name
+            s.objectPath = request.objectPath
+            s.engine = new.engine
+        }
         if !pending.isEmpty {
             throw ReloadError(
                 description: "worker(s) \(pending.sorted().map(String.init).joined(separator: ", ")) did not pick up "
