@@ -23,7 +23,9 @@ struct CtlCommand: ParsableCommand {
             reply lists kept and new maps. A program the verifier refuses is not loaded; the old one keeps running.
             """)
 
-    @Option(help: ArgumentHelp("The control socket (default: \(ControlServer.defaultDirectory)/IFACE.sock).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The control socket (default: \(ControlServer.defaultDirectory)/IFACE.sock).", valueName: "path"))
     var control: String?
 
     @Argument(parsing: .captureForPassthrough, help: "IFACE (unless --control) and the command with its arguments.")
@@ -73,7 +75,9 @@ struct CtlCommand: ParsableCommand {
             }
             let reply = try send(ControlRequest(command: "stats"), path)
             guard let stats = reply.stats else { throw CLIError("the server sent no statistics") }
-            if json { try printJSON(stats) } else {
+            if json {
+                try printJSON(stats)
+            } else {
                 CtlReport.printStats(stats)
                 if let previous {
                     print(LiveStatsReport.rateLines(from: previous.live, to: stats.live).joined(separator: "\n"))
@@ -127,8 +131,14 @@ struct CtlCommand: ParsableCommand {
             guard let name = rest.first else { throw CLIError("map update: expected NAME KEY VALUE") }
             rest.removeFirst()
             var flags = "any"
-            if let i = rest.firstIndex(of: "--noexist") { flags = "noexist"; rest.remove(at: i) }
-            if let i = rest.firstIndex(of: "--exist") { flags = "exist"; rest.remove(at: i) }
+            if let i = rest.firstIndex(of: "--noexist") {
+                flags = "noexist"
+                rest.remove(at: i)
+            }
+            if let i = rest.firstIndex(of: "--exist") {
+                flags = "exist"
+                rest.remove(at: i)
+            }
             let (keyWords, valueWords) = try Self.splitKeyValue(rest)
             var request = ControlRequest(command: "map.update")
             request.map = name
@@ -188,7 +198,9 @@ struct CtlCommand: ParsableCommand {
             case "--set": globals.append(try value(word))
             case "--keep-maps", "--fresh-maps":
                 let wanted = word == "--keep-maps"
-                if let keep, keep != wanted { throw CLIError("reload: --keep-maps and --fresh-maps exclude each other") }
+                if let keep, keep != wanted {
+                    throw CLIError("reload: --keep-maps and --fresh-maps exclude each other")
+                }
                 keep = wanted
             default:
                 guard !word.hasPrefix("-") else { throw CLIError("reload: unknown option \(word)") }
@@ -267,7 +279,8 @@ enum CtlReport {
             print("key:\n\(key)")
             for v in values {
                 let cpu = v.cpu < 10 ? "0\(v.cpu)" : "\(v.cpu)"
-                print("value (CPU \(cpu)): \(MapBytes.format(v.value.compactMap { UInt8($0.dropFirst(2), radix: 16) }))")
+                print(
+                    "value (CPU \(cpu)): \(MapBytes.format(v.value.compactMap { UInt8($0.dropFirst(2), radix: 16) }))")
             }
         } else {
             print("key: \(key)  value: \(MapBytes.format(entry.valueBytes.first ?? []))")

@@ -9,7 +9,8 @@ extension LiveStatsReport {
         guard seconds > 0 else { return [] }
         func line(_ label: String, _ now: QueueCounters, _ before: QueueCounters) -> String {
             func rate(_ a: UInt64, _ b: UInt64) -> Double { Double(a &- min(a, b)) / seconds }
-            var text = "  \(label) rate over \(String(format: "%.2f", seconds)) s: rx "
+            var text =
+                "  \(label) rate over \(String(format: "%.2f", seconds)) s: rx "
                 + Self.pps(rate(now.rx.packets, before.rx.packets))
                 + String(format: " (%.1f Mbit/s)", rate(now.rx.bytes, before.rx.bytes) * 8 / 1e6)
             for action in XDPAction.allCases {

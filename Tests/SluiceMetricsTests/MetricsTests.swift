@@ -6,7 +6,8 @@ import Testing
 
 /// A plain HTTP/1.1 GET over a TCP socket (the test's own client, so the request is a real one on the wire).
 enum HTTPGet {
-    static func get(host: String, port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
+    static func get(host: String, port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String)
+    {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -14,7 +15,9 @@ enum HTTPGet {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &address.sin_addr)
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { throw HTTPError(description: "connect \(host):\(port): errno \(errno)") }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)

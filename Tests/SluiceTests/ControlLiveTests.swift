@@ -171,8 +171,10 @@ struct ControlLiveTests {
 
         let refused = try instance.ctl(["reload", bad])
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("unchecked_read") || refused.stderr.contains("instruction"), "\(refused.stderr)")
-        #expect(refused.stderr.lowercased().contains("packet") || refused.stderr.contains("out of"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("unchecked_read") || refused.stderr.contains("instruction"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.lowercased().contains("packet") || refused.stderr.contains("out of"), "\(refused.stderr)")
 
         #expect(try send(net, port: 9001, count: 200) == 200)
         let after = try waitForRX(instance, atLeast: before.live.total.rx.packets + 200)
@@ -271,7 +273,9 @@ struct ControlLiveTests {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = try UnixSocket.address(stale)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         close(fd)
         #expect(bound == 0)
@@ -306,7 +310,8 @@ struct ControlLiveTests {
     @Test func thePrometheusEndpointServesTheEnginesCountersUnderTheDocumentedNames() throws {
         let net = try NetnsFixture(tag: "cp")
         defer { net.destroy() }
-        let instance = try Instance(net, object: try Repository.object("counters"), extra: ["--metrics", "127.0.0.1:0"])
+        let instance = try Instance(
+            net, object: try Repository.object("counters"), extra: ["--metrics", "127.0.0.1:0"])
         defer { instance.stop() }
         let stderr = instance.process.stderrSoFar
         let url = try #require(

@@ -58,7 +58,8 @@ struct ControlPlaneTests {
 
     @Test func everyFrameIsRunByExactlyOneGenerationAcrossTenReloads() throws {
         let path = try Repository.object("counters")
-        let live = LiveProgram(loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
+        let live = LiveProgram(
+            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
             engineChoice: .interpreter)
         let workers = (0..<2).map { SimulatedWorker(processor: live.processor(worker: $0), batch: 16) }
         live.workerFinished = { workers[$0].finished.load(ordering: .acquiring) }
@@ -114,7 +115,9 @@ struct ControlPlaneTests {
             engineChoice: .interpreter)
         _ = live.processor(worker: 0)
         let missing = "/nonexistent-\(UUID().uuidString).o"
-        #expect(throws: LiveProgram.ReloadError.self) { try live.reload(LiveProgram.ReloadRequest(objectPath: missing)) }
+        #expect(throws: LiveProgram.ReloadError.self) {
+            try live.reload(LiveProgram.ReloadRequest(objectPath: missing))
+        }
         #expect(live.generation == 1)
         #expect(live.reloads == 0)
         #expect(live.programName == "xdp_counters")

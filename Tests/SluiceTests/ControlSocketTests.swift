@@ -54,7 +54,10 @@ struct ControlSocketTests {
         var dump = ControlRequest(command: "map.dump")
         dump.map = "blocked_ports"
         let dumped = try ControlClient.send(dump, to: path)
-        #expect(dumped.dumps?.first?.entries == [ControlMapEntry(map: service.program.program.maps[0], key: [0x61, 0x1e], values: [[1]])])
+        #expect(
+            dumped.dumps?.first?.entries == [
+                ControlMapEntry(map: service.program.program.maps[0], key: [0x61, 0x1e], values: [[1]])
+            ])
         #expect(dumped.dumps?.first?.entries.first?.key == ["0x61", "0x1e"])
 
         update.key = "61"
@@ -99,7 +102,9 @@ struct ControlSocketTests {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = try UnixSocket.address(path)
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         close(fd)
         #expect(FileManager.default.fileExists(atPath: path))
@@ -128,5 +133,23 @@ struct ControlSocketTests {
         var info = stat()
         #expect(lstat(parent + "/run", &info) == 0)
         #expect(info.st_mode & 0o777 == 0o700)
+    }
+
+    @Test func anIdleClientDoesNotHoldUpShutdown() throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/s.sock"
+        let service = try service()
+        let server = try ControlServer(path: path, createDirectory: false) { service.handle($0) }
+        try server.start()
+        let idle = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(idle) }
+        #expect(try UnixSocket.connect(idle, path) == 0)
+        #expect(UnixSocket.writeAll(idle, Array("{\"version\":1,".utf8)))  // half a request, then silence
+        usleep(200_000)
+        let start = ContinuousClock.now
+        server.close()
+        #expect(ContinuousClock.now - start < .seconds(2), "close() waited for the idle client")
+        #expect(!FileManager.default.fileExists(atPath: path))
     }
 }

@@ -29,8 +29,12 @@ enum UnixSocket {
         return address
     }
 
+    /// `SOCK_STREAM | SOCK_CLOEXEC` (Linux values: glibc's `__socket_type` enum is not visible to this file in
+    /// release builds).
+    static let streamCloseOnExec: Int32 = 1 | 0o2_000_000
+
     static func makeSocket() throws(SystemError) -> Int32 {
-        try SystemError.check("socket(AF_UNIX)") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        try SystemError.check("socket(AF_UNIX)") { socket(AF_UNIX, streamCloseOnExec, 0) }
     }
 
     /// Connects `fd` to `path`; returns errno on failure (0 on success).
@@ -57,7 +61,9 @@ enum UnixSocket {
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 return false
@@ -72,11 +78,14 @@ enum UnixSocket {
 struct LineReader {
     let fd: Int32
     let limit: Int
+    /// When readable, the reader gives up (the server is stopping): an idle client cannot hold up shutdown.
+    let wakeFD: Int32
     private var buffer: [UInt8] = []
 
-    init(fd: Int32, limit: Int) {
+    init(fd: Int32, limit: Int, wakeFD: Int32 = -1) {
         self.fd = fd
         self.limit = limit
+        self.wakeFD = wakeFD
     }
 
     enum Outcome: Equatable {
@@ -94,6 +103,16 @@ struct LineReader {
                 return .line(line)
             }
             if buffer.count > limit { return .failed("line longer than \(limit) bytes") }
+            if wakeFD >= 0 {
+                var fds = [
+                    pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+                ]
+                let rc = poll(&fds, 2, Int32(ControlServer.clientTimeoutSeconds * 1000))
+                if rc < 0 && errno == EINTR { continue }
+                if rc == 0 { return .failed("timed out waiting for a line") }
+                if fds[1].revents != 0 { return .failed("the server is stopping") }
+            }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return buffer.isEmpty ? .end : .line(buffer) }
             if n < 0 {
@@ -160,7 +179,9 @@ public final class ControlServer: @unchecked Sendable {
         // umask makes the socket file 0600 from the start (no window where others could connect).
         let oldMask = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         let bindErrno = errno
         umask(oldMask)
@@ -199,7 +220,8 @@ public final class ControlServer: @unchecked Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw ControlSocketError("\(path) exists and is not a socket; not replacing it (remove it or use --control)")
+            throw ControlSocketError(
+                "\(path) exists and is not a socket; not replacing it (remove it or use --control)")
         }
         let probe: Int32
         do { probe = try UnixSocket.makeSocket() } catch { throw ControlSocketError(error) }
@@ -216,7 +238,8 @@ public final class ControlServer: @unchecked Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw ControlSocketError("\(path) exists and is not a socket; not replacing it (remove it or use --control)")
+            throw ControlSocketError(
+                "\(path) exists and is not a socket; not replacing it (remove it or use --control)")
         }
         let probe: Int32
         do { probe = try UnixSocket.makeSocket() } catch { throw ControlSocketError(error) }
@@ -228,7 +251,8 @@ public final class ControlServer: @unchecked Sendable {
                     + "another socket with --control")
         }
         guard code == ECONNREFUSED else {
-            throw ControlSocketError(SystemError(call: "connect", errno: code, context: "\(path), probing for a live instance"))
+            throw ControlSocketError(
+                SystemError(call: "connect", errno: code, context: "\(path), probing for a live instance"))
         }
         // Nobody listens: a crashed instance's leftover.
         guard unlink(path) == 0 || errno == ENOENT else {
@@ -257,7 +281,10 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func serve() {
-        var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             fds[0].revents = 0
             fds[1].revents = 0
@@ -295,7 +322,7 @@ public final class ControlServer: @unchecked Sendable {
             _ = reply(.failure("permission denied: the control socket serves root only (peer uid \(credentials.uid))"))
             return
         }
-        var reader = LineReader(fd: fd, limit: ControlProtocol.maximumLineBytes)
+        var reader = LineReader(fd: fd, limit: ControlProtocol.maximumLineBytes, wakeFD: wake.read)
         let decoder = JSONDecoder()
         while true {
             switch reader.next() {
