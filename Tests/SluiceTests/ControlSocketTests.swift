@@ -152,4 +152,27 @@ struct ControlSocketTests {
         #expect(ContinuousClock.now - start < .seconds(2), "close() waited for the idle client")
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    @Test func frozenReadOnlyDataCannotBeChangedButDataCan() throws {
+        let path = try Repository.object("globals")
+        let (_, _, spec) = try ProgramSource.open(objectPath: path)
+        let live = LiveProgram(
+            loaded: try ProgramLoader.load(spec, possibleCPUs: 1, engine: .interpreter), objectPath: path,
+            budget: RunBudget.defaultInstructions, engineChoice: .interpreter)
+        _ = live.processor(worker: 0)
+        let service = ControlService(interface: "t", program: live, stats: { LiveStats(queues: [], endReasons: []) })
+        let rodata = try #require(live.program.maps.first { $0.name.hasSuffix(".rodata") })
+        let data = try #require(live.program.maps.first { $0.name.hasSuffix(".data") })
+        var update = ControlRequest(command: "map.update")
+        update.map = rodata.name
+        update.key = "00000000"
+        update.value = String(repeating: "00", count: rodata.spec.valueSize)
+        let refused = service.handle(update)
+        #expect(!refused.ok)
+        #expect(refused.error?.contains("frozen") == true, "\(refused)")
+        update.map = data.name
+        update.value = String(repeating: "07", count: data.spec.valueSize)
+        #expect(service.handle(update).ok)
+        #expect(data.lookup(key: [0, 0, 0, 0]) == [UInt8](repeating: 7, count: data.spec.valueSize))
+    }
 }

@@ -52,6 +52,7 @@ public final class ControlService: @unchecked Sendable {
                 let map = try map(named: request.map)
                 let key = try bytes(request.key, of: map, what: "key", size: map.spec.keySize)
                 let value = try bytes(request.value, of: map, what: "value", size: map.spec.valueSize)
+                try writable(map)
                 let flags: UInt64
                 switch request.flags ?? "any" {
                 case "any": flags = MapUpdateFlags.any
@@ -64,6 +65,7 @@ public final class ControlService: @unchecked Sendable {
                 }
             case "map.delete":
                 let map = try map(named: request.map)
+                try writable(map)
                 let key = try bytes(request.key, of: map, what: "key", size: map.spec.keySize)
                 do { try map.delete(key: key) } catch { throw ControlFailure("\(error)") }
             case "reload":
@@ -101,6 +103,13 @@ public final class ControlService: @unchecked Sendable {
             throw ControlFailure("no map named '\(name)' (maps: \(known.isEmpty ? "none" : known))")
         }
         return map
+    }
+
+    /// Frozen global data (`.rodata`) refuses writes from outside, as the kernel's frozen maps do (EPERM).
+    private func writable(_ map: BPFMap) throws(ControlFailure) {
+        if map.spec.readOnlyForProgram || map.core.pointee.readOnly {
+            throw ControlFailure("map \(map.name) is frozen read-only data; it cannot be changed while running")
+        }
     }
 
     private func bytes(_ hex: String?, of map: BPFMap, what: String, size: Int) throws(ControlFailure) -> [UInt8] {
