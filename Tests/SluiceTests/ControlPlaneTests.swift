@@ -153,4 +153,48 @@ struct ControlPlaneTests {
         #expect(MapBytes.format([0, 1, 0xab]) == "00 01 ab")
         #expect(MapBytes.jsonArray([0x0a]) == ["0x0a"])
     }
+
+    @Test func theOldProgramIsFreedOnlyAfterEveryWorkerLeftIt() throws {
+        let path = try Repository.object("counters")
+        let live = LiveProgram(
+            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
+            engineChoice: .interpreter, switchTimeoutNanos: 200_000_000)
+        let running = SimulatedWorker(processor: live.processor(worker: 0), batch: 4)
+        // Worker 1 never reaches a batch boundary: it stands for a worker stuck inside a round.
+        var stalled = live.processor(worker: 1)
+        live.workerFinished = { $0 == 0 ? running.finished.load(ordering: .acquiring) : false }
+        weak var first = live.program
+        let thread = Thread { running.run() }
+        thread.start()
+        defer {
+            running.stop.store(true, ordering: .relaxed)
+            while !running.finished.load(ordering: .acquiring) { usleep(1000) }
+        }
+
+        #expect(throws: LiveProgram.ReloadError.self) { try live.reload(LiveProgram.ReloadRequest(objectPath: path)) }
+        #expect(first != nil, "a worker may still run the first program: it must stay alive")
+
+        // The stalled worker switches at its next boundary, late but to the published program.
+        stalled.betweenBatches()
+        #expect(stalled.generation == 2)
+        #expect(live.generation == 2)
+    }
+
+    @Test func aRetiredProgramIsFreedOnceAllWorkersAcknowledged() throws {
+        let path = try Repository.object("counters")
+        let live = LiveProgram(
+            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
+            engineChoice: .interpreter)
+        let workers = (0..<2).map { SimulatedWorker(processor: live.processor(worker: $0), batch: 4) }
+        live.workerFinished = { workers[$0].finished.load(ordering: .acquiring) }
+        weak var first = live.program
+        for worker in workers { Thread { worker.run() }.start() }
+        defer {
+            for worker in workers { worker.stop.store(true, ordering: .relaxed) }
+            while !workers.allSatisfy({ $0.finished.load(ordering: .acquiring) }) { usleep(1000) }
+        }
+        #expect(first != nil)
+        _ = try live.reload(LiveProgram.ReloadRequest(objectPath: path, keepMaps: false))
+        #expect(first == nil, "every worker moved on: nothing holds the first program any more")
+    }
 }
