@@ -9,13 +9,15 @@ import Testing
 /// everything in `defer`.
 @Suite(.serialized, .enabled(if: LiveTestEnvironment.available, "\(LiveTestEnvironment.unavailableReason ?? "")"))
 struct ControlLiveTests {
-    /// argv: DEST PORT COUNT. Sends COUNT UDP datagrams in bursts of 25, 5 ms apart (≈5000/s), prints COUNT.
+    /// argv: DEST PORT COUNT [FLOWS]. Sends COUNT UDP datagrams in bursts of 25, 5 ms apart (≈5000/s), from FLOWS
+    /// sockets in turn (default 1; several source ports spread over the queues), prints COUNT.
     static let flood = """
         import socket, sys, time
         dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        flows = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(flows)]
         for i in range(n):
-            s.sendto(b'sluice-ctl-%d' % i, (dst, port))
+            socks[i % flows].sendto(b'sluice-ctl-%d' % i, (dst, port))
             if i % 25 == 24: time.sleep(0.005)
         print(n)
         """
@@ -333,5 +335,33 @@ struct ControlLiveTests {
         #expect(body.contains("sluice_reloads_total{interface=\"\(net.hostInterface)\"} 0"))
         #expect(body.contains("# TYPE sluice_socket_errors_total counter"))
         #expect(body.contains("sluice_verdict_rate_packets_per_second"))
+    }
+
+    @Test func reloadsOnTwoQueuesSwitchEveryWorkerAndLoseNothing() throws {
+        let net = try NetnsFixture(tag: "cq", queues: 2)
+        defer { net.destroy() }
+        let object = try Repository.object("counters")
+        let instance = try Instance(net, object: object)
+        defer { instance.stop() }
+        let packets = 10_000
+        let sender = try Shell.start([
+            "ip", "netns", "exec", net.name, "/usr/bin/python3", "-c", Self.flood, net.hostAddress, "9003",
+            String(packets), "16",
+        ])
+        usleep(300_000)
+        for _ in 0..<5 {
+            let out = try instance.ctl(["reload", object])
+            #expect(out.status == 0, "reload: \(out.stderr)")
+            #expect(out.stdout.contains("kept maps: proto_stats, source_stats, totals, frames"), "\(out.stdout)")
+            usleep(100_000)
+        }
+        #expect(sender.finish().stdout.contains("\(packets)"))
+        let stats = try waitForRX(instance, atLeast: UInt64(packets))
+        #expect(stats.live.queues.count == 2, "one worker per queue")
+        #expect(stats.reloads == 5)
+        #expect(stats.generations.map(\.processed).reduce(0, +) == stats.live.total.rx.packets, "\(stats.generations)")
+        let udp = try instance.dump("proto_stats").first { $0.keyBytes == [17, 0, 0, 0] }
+        #expect(Self.u64(udp) == UInt64(packets))
+        #expect(stats.live.socketTotal.rxDropped == 0)
     }
 }
