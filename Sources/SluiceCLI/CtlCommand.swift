@@ -33,6 +33,10 @@ struct CtlCommand: ParsableCommand {
 
     func run() throws {
         var words = words
+        if words.contains("--help") || words.contains("-h") {
+            print(Self.helpMessage())
+            return
+        }
         var controlPath = control
         if let i = words.firstIndex(of: "--control") {
             guard i + 1 < words.count else { throw CLIError("--control needs a path") }

@@ -44,6 +44,7 @@ import Testing
     @Test func badCtlInputGetsAClearError() throws {
         let socket = "/nonexistent-\(UUID().uuidString)/ctl.sock"
         #expect(error(["ctl"])?.contains("name the interface") == true)
+        #expect(error(["ctl", "veth0", "map", "--help"]) == nil, "help after the interface prints help")
         #expect(error(["ctl", "--control", socket])?.contains("no command given") == true)
         #expect(error(["ctl", "--control", socket, "frobnicate"])?.contains("unknown command 'frobnicate'") == true)
         #expect(error(["ctl", "--control", socket, "stats"])?.contains("no sluice instance is serving") == true)
