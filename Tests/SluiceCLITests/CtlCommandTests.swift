@@ -20,9 +20,10 @@ import Testing
     @Test func helpNamesTheCommandsAndOptions() {
         #expect(SluiceCommand.helpMessage().contains("  ctl "))
         let ctl = SluiceCommand.helpMessage(for: CtlCommand.self)
-        for word in ["stats", "map dump", "map update", "map lookup", "map delete", "reload", "--keep-maps",
-            "--fresh-maps", "--control", "hex 01 02"]
-        {
+        for word in [
+            "stats", "map dump", "map update", "map lookup", "map delete", "reload", "--keep-maps",
+            "--fresh-maps", "--control", "hex 01 02",
+        ] {
             #expect(ctl.contains(word), "sluice ctl --help does not mention \(word)")
         }
         let run = SluiceCommand.helpMessage(for: RunCommand.self)
@@ -60,7 +61,8 @@ import Testing
     }
 
     @Test func keyAndValueAreSplitLikeBpftool() throws {
-        #expect(try CtlCommand.splitKeyValue(["hex", "01", "02", "hex", "03"]) == (["hex", "01", "02"], ["hex", "03"]))
+        #expect(
+            try CtlCommand.splitKeyValue(["hex", "01", "02", "hex", "03"]) == (["hex", "01", "02"], ["hex", "03"]))
         #expect(try CtlCommand.splitKeyValue(["0x0102", "0x03"]) == (["0x0102"], ["0x03"]))
         #expect(try CtlCommand.splitKeyValue(["key", "1", "2", "value", "3"]) == (["1", "2"], ["3"]))
         #expect(try CtlCommand.splitKeyValue(["0x01", "hex", "02", "03"]) == (["0x01"], ["hex", "02", "03"]))

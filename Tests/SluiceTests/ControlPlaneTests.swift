@@ -197,4 +197,30 @@ struct ControlPlaneTests {
         _ = try live.reload(LiveProgram.ReloadRequest(objectPath: path, keepMaps: false))
         #expect(first == nil, "every worker moved on: nothing holds the first program any more")
     }
+
+    @Test func tailCallProgramsGetAFreshProgArrayAndKeepTheirCounters() throws {
+        let path = try Repository.object("tail_chain")
+        let live = LiveProgram(
+            loaded: try load("tail_chain"), objectPath: path, budget: RunBudget.defaultInstructions,
+            engineChoice: .interpreter)
+        let worker = SimulatedWorker(processor: live.processor(worker: 0), batch: 8)
+        live.workerFinished = { _ in worker.finished.load(ordering: .acquiring) }
+        let thread = Thread { worker.run() }
+        thread.start()
+        var reports: [LiveProgram.ReloadReport] = []
+        for _ in 0..<5 {
+            usleep(10_000)
+            reports.append(try live.reload(LiveProgram.ReloadRequest(objectPath: path)))
+        }
+        usleep(10_000)
+        worker.stop.store(true, ordering: .relaxed)
+        while !worker.finished.load(ordering: .acquiring) { usleep(1000) }
+        for report in reports {
+            // The slots of a PROG_ARRAY point at the old program's code: never carried over.
+            #expect(report.newMaps == ["chain"])
+            #expect(report.keptMaps == ["chain_stats"])
+        }
+        let run = worker.framesRun.load(ordering: .relaxed)
+        #expect(live.generations().map(\.processed).reduce(0, +) == run)
+    }
 }
