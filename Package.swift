@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // `sluice run --metrics`: Prometheus text through swift-metrics, served by a SwiftNIO HTTP/1 server.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // C libraries, imported as system libraries (no C code of ours).
@@ -51,11 +55,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
+        // The Prometheus endpoint of a live run (`--metrics HOST:PORT`): its own target, so the engine does not
+        // depend on SwiftNIO.
+        .target(
+            name: "SluiceMetrics",
+            dependencies: [
+                "Sluice",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // CLI commands as a library; the executable is a thin @main.
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "Sluice", "SluiceBench", "BPFVM", "BPFObject",
+                "Sluice", "SluiceBench", "BPFVM", "BPFObject", "SluiceMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -82,6 +98,7 @@ let package = Package(
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceBench", "BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI"]),
+        .testTarget(name: "SluiceMetricsTests", dependencies: ["SluiceMetrics", "Sluice"]),
         // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
         .executableTarget(
             name: "sluice-afxdp-probe", dependencies: ["Sluice", .product(name: "Logging", package: "swift-log")],

@@ -110,7 +110,9 @@ do {
         "Replay loop, no outputs (slope between \(counts[1].packets) and \(counts[2].packets) packets)", slope,
         UInt64(counts[2].packets - counts[1].packets)))
 
-    // 3. The live worker loop.
+    // 3. The live worker loop: the plain VM processor, then the control plane's reloadable one (the processor
+    // `sluice run` uses), each for the same window on the same veth and generator. Received frames per window give
+    // the reloadable processor's throughput as a ratio of the plain one's, measured in the same run.
     if live {
         guard geteuid() == 0 else { fail("--live needs root") }
         let network = try BenchNetwork()
@@ -123,25 +125,45 @@ do {
         configuration.socket.zeroCopy = .off
         var logger = Logger(label: "sluice.malloc-bench")
         logger.logLevel = .warning
-        let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in runner.processor }
-        defer { engine.close() }
-        try engine.start()
-        let packet = SyntheticTraffic.udp4(sourcePort: 4242, destinationPort: 9, size: 64)
-        var handle: OpaquePointer? = nil
-        let rc = packet.withUnsafeBytes {
-            bench_txgen_start(
-                generator.fd, network.namespacePath, network.namespaceInterface, $0.baseAddress, UInt32($0.count),
-                200_000_000, 10_000_000_000, 0, &handle)
+        func window<P: FrameProcessor>(_ engine: LiveEngine<P>) throws -> (allocations: UInt64, packets: UInt64) {
+            try engine.start()
+            let packet = SyntheticTraffic.udp4(sourcePort: 4242, destinationPort: 9, size: 64)
+            var handle: OpaquePointer? = nil
+            let rc = packet.withUnsafeBytes {
+                bench_txgen_start(
+                    generator.fd, network.namespacePath, network.namespaceInterface, $0.baseAddress, UInt32($0.count),
+                    200_000_000, 10_000_000_000, 0, &handle)
+            }
+            guard rc == 0, let txgen = handle else { fail("generator: \(String(cString: strerror(-rc)))") }
+            usleep(1_000_000)  // settle: first frames, rings warm
+            let r0 = engine.stats().total.rx.packets
+            let allocations = measure { usleep(3_000_000) }
+            let r1 = engine.stats().total.rx.packets
+            var result = bench_txgen_result()
+            bench_txgen_stop(txgen, &result)
+            engine.stopWorkers()
+            return (allocations, r1 - r0)
         }
-        guard rc == 0, let txgen = handle else { fail("generator: \(String(cString: strerror(-rc)))") }
-        usleep(1_000_000)  // settle: first frames, rings warm
-        let r0 = engine.stats().total.rx.packets
-        let window = measure { usleep(3_000_000) }
-        let r1 = engine.stats().total.rx.packets
-        var result = bench_txgen_result()
-        bench_txgen_stop(txgen, &result)
-        engine.stopWorkers()
-        results.append(("Live worker loop (AF_XDP, veth, all threads)", window, r1 - r0))
+        let plain: (allocations: UInt64, packets: UInt64)
+        do {
+            let engine = try LiveEngine(configuration: configuration, logger: logger) { _ in runner.processor }
+            defer { engine.close() }
+            plain = try window(engine)
+        }
+        results.append(("Live worker loop (AF_XDP, veth, all threads)", plain.allocations, plain.packets))
+        let program = LiveProgram(
+            loaded: loaded, objectPath: objectPath, budget: RunBudget.defaultInstructions, engineChoice: .interpreter)
+        let reloadable: (allocations: UInt64, packets: UInt64)
+        do {
+            let engine = try LiveEngine(configuration: configuration, logger: logger) { program.processor(worker: $0) }
+            defer { engine.close() }
+            reloadable = try window(engine)
+        }
+        results.append(
+            ("Live worker loop, reloadable processor (sluice run's)", reloadable.allocations, reloadable.packets))
+        print(
+            "reloadable/plain received frames in equal windows: "
+                + "\(Double(reloadable.packets) / Double(max(plain.packets, 1)))")
     }
 } catch {
     fail("\(error)")

@@ -3,6 +3,7 @@ import BPFVM
 import Foundation
 import Logging
 import Sluice
+import SluiceMetrics
 
 /// `sluice run --iface IFACE PROG.o`: the program on the wire, through AF_XDP.
 struct RunCommand: ParsableCommand {
@@ -83,7 +84,22 @@ struct RunCommand: ParsableCommand {
                 + "../lib/sluice, in the source tree it was built in, or $\(RedirectProgramLocation.environmentVariable))."))
     var redirectProgram: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The control socket for 'sluice ctl' (default: \(ControlServer.defaultDirectory)/IFACE.sock, directory "
+                + "created mode 0700; the socket is mode 0600).", valueName: "path"))
+    var control: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port; docs/CONTROL.md lists "
+                + "the names).", valueName: "host:port"))
+    var metrics: String?
+
     func validate() throws {
+        if let metrics {
+            do { _ = try MetricsServer.parse(metrics) } catch { throw ValidationError(error.description) }
+        }
         if copy && zeroCopy { throw ValidationError("--copy and --zero-copy exclude each other") }
         if batch < 1 || batch > 1024 { throw ValidationError("--batch must be between 1 and 1024") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
@@ -114,17 +130,40 @@ struct RunCommand: ParsableCommand {
 
         var logger = Logger(label: "sluice")
         logger.logLevel = .notice
-        // One runner (machine) per worker; the program and its maps are shared, as in the kernel.
-        var runners: [ProgramRunner] = []
-        let engine: LiveEngine<VMFrameProcessor>
+        // One runner (machine) per worker; the program and its maps are shared, as in the kernel. The live program
+        // owns the runners and can replace them while the engine runs (control plane: `sluice ctl IFACE reload`).
+        let live = LiveProgram(
+            loaded: session.loaded, objectPath: Self.absolutePath(programOptions.object), budget: budget.instructions,
+            engineChoice: engineOptions.choice)
+        let controlPath = control ?? ControlServer.defaultPath(interface: iface)
+        // Before attaching anything: a live instance on the same socket is an error, not something to disturb.
+        do { try ControlServer.checkAvailable(controlPath) } catch { throw CLIError("control socket: \(error)") }
+        let engine: LiveEngine<ReloadableProcessor>
         do {
-            engine = try LiveEngine(configuration: configuration, logger: logger) { index in
-                let runner = session.runner(budget: budget.instructions, processorID: UInt32(index))
-                runners.append(runner)
-                return runner.processor
-            }
+            engine = try LiveEngine(configuration: configuration, logger: logger) { live.processor(worker: $0) }
         } catch { throw CLIError("\(error)") }
         defer { engine.close() }
+        live.workerFinished = { [unowned engine] in engine.workerFinished($0) }
+        // Control plane (separate from the packet path): served from its own thread until the workers stop.
+        let service = ControlService(interface: iface, program: live, stats: { [unowned engine] in engine.stats() })
+        let server: ControlServer
+        do {
+            server = try ControlServer(path: controlPath, createDirectory: control == nil) { service.handle($0) }
+        } catch { throw CLIError("control socket: \(error)") }
+        defer { server.close() }
+        var metricsServer: MetricsServer?
+        if let metrics {
+            let (host, port) = try MetricsServer.parse(metrics)
+            do {
+                metricsServer = try MetricsServer(
+                    host: host, port: port, exporter: PrometheusExporter { service.currentStats() })
+            } catch { throw CLIError(error.description) }
+        }
+        defer { metricsServer?.close() }
+        if let metricsServer {
+            StandardError.write("note: metrics at http://\(metricsServer.boundAddress)/metrics\n")
+        }
+        if server.replacedStale { StandardError.write("note: replaced a stale control socket at \(controlPath)\n") }
         for note in engine.notes { StandardError.write("note: \(note)\n") }
         if let tap = configuration.passToTap {
             StandardError.write("note: XDP_PASS frames go to the kernel stack through TAP device \(tap)\n")
@@ -134,22 +173,37 @@ struct RunCommand: ParsableCommand {
                     + "--pass-to-tap auto hands them to the kernel stack\n")
         }
         engine.stopSignal.stopOnSignals()
-        try withExtendedLifetime(runners) {
+        try withExtendedLifetime(live) {
             do { try engine.start() } catch { throw CLIError("\(error)") }
+            do { try server.start() } catch { throw CLIError("control socket: \(error)") }
             if let tap = configuration.passToTap, let warning = TapDevice.reversePathFilterWarning(tap) {
                 StandardError.write("warning: \(warning)\n")
             }
             StandardError.write(
-                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(session.engine.rawValue)); Ctrl-C stops\n")
+                "running \(spec.name) on \(iface) (\(engine.sockets.count) queue(s), engine \(session.engine.rawValue)); "
+                    + "control socket \(controlPath); Ctrl-C stops\n")
+            var previousStats: LiveStats?
             do {
                 _ = try engine.run(
                     duration: duration.map { .milliseconds(Int($0 * 1000)) },
-                    reportInterval: statsInterval > 0 ? .milliseconds(Int(statsInterval * 1000)) : nil
-                ) { LiveStatsReport.print($0, json: json, final: false) }
+                    reportInterval: statsInterval > 0 ? .milliseconds(Int(statsInterval * 1000)) : nil,
+                    report: { snapshot in
+                        LiveStatsReport.print(snapshot, json: json, final: false)
+                        if !json, let previousStats {
+                            Swift.print(LiveStatsReport.rateLines(from: previousStats, to: snapshot).joined(separator: "\n"))
+                        }
+                        previousStats = snapshot
+                    },
+                    // The control thread and the metrics server go first: they read the engine until they stop.
+                    willStop: {
+                        server.close()
+                        metricsServer?.close()
+                    })
             } catch { throw CLIError("\(error)") }
             let stats = engine.stats()
             engine.close()
             LiveStatsReport.print(stats, json: json, final: true)
+            if !json { LiveStatsReport.printGenerations(live) }
             if let signal = engine.stopSignal.receivedSignal { StandardError.write("stopped by signal \(signal)\n") }
             for reason in stats.endReasons { StandardError.write("worker ended: \(reason)\n") }
         }
@@ -157,6 +211,10 @@ struct RunCommand: ParsableCommand {
 }
 
 extension RunCommand {
+    static func absolutePath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
     /// The redirect object to attach. A persistent (pinned) attachment on the interface needs none: the engine takes
     /// it over, so a missing object is an error only without one.
     static func locateRedirectProgram(interface: String) throws -> String {
@@ -185,6 +243,17 @@ struct DetachCommand: ParsableCommand {
 }
 
 enum LiveStatsReport {
+    /// The programs that ran, with the frames each processed (only when a reload happened).
+    static func printGenerations(_ live: LiveProgram) {
+        guard live.reloads > 0 else { return }
+        var lines = ["  programs (\(live.reloads) reload(s)):"]
+        for g in live.generations() {
+            lines.append("    generation \(g.generation): \(g.program) (\(g.engine.rawValue)) processed \(g.processed)")
+        }
+        Swift.print(lines.joined(separator: "\n"))
+        fflush(nil)
+    }
+
     static func print(_ stats: LiveStats, json: Bool, final: Bool) {
         if json {
             let encoder = JSONEncoder()

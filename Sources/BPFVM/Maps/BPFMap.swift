@@ -81,6 +81,18 @@ public final class BPFMap: @unchecked Sendable {
         core.deallocate()
     }
 
+    /// Whether a program loaded from `other` may share this map instead of creating its own, as libbpf reuses a
+    /// pinned map: same type, key size, value size, max entries and flags. Global data (`.rodata`, `.data`, `.bss`:
+    /// initial contents come from the new object) and PROG_ARRAY (slots point at the old program's code) never are.
+    public func canBeReused(for other: MapSpec, possibleCPUs: Int) -> Bool {
+        spec.type == other.type && spec.keySize == other.keySize && spec.valueSize == other.valueSize
+            && spec.maxEntries == other.maxEntries && spec.flags == other.flags
+            && self.possibleCPUs == possibleCPUs && spec.type != .progArray
+            && spec.initialValue == nil && other.initialValue == nil
+            && !spec.readOnlyForProgram && !other.readOnlyForProgram && !spec.name.hasPrefix(".")
+            && other.initialPrograms.isEmpty
+    }
+
     // MARK: Definition checks
 
     private static func invalid(_ spec: MapSpec, _ reason: String, _ errno: Int32 = MapErrno.invalid) -> MapError {

@@ -34,9 +34,13 @@ public final class LoadedProgram: @unchecked Sendable {
         public var possibleCPUs: Int
         /// Translate sibling programs too (needed for tail calls).
         public var loadSiblings: Bool
-        public init(possibleCPUs: Int = 1, loadSiblings: Bool = true) {
+        /// Maps of a program this one replaces (live reload): a map of the new object with the same name and a
+        /// compatible definition (`BPFMap.canBeReused(for:)`) is this map, shared, instead of a new one.
+        public var reusableMaps: [BPFMap]
+        public init(possibleCPUs: Int = 1, loadSiblings: Bool = true, reusableMaps: [BPFMap] = []) {
             self.possibleCPUs = possibleCPUs
             self.loadSiblings = loadSiblings
+            self.reusableMaps = reusableMaps
         }
     }
 
@@ -66,6 +70,12 @@ public final class LoadedProgram: @unchecked Sendable {
         self.spec = spec
         var maps: [BPFMap] = []
         for mapSpec in spec.maps {
+            if let reused = options.reusableMaps.first(where: {
+                $0.spec.name == mapSpec.name && $0.canBeReused(for: mapSpec, possibleCPUs: options.possibleCPUs)
+            }) {
+                maps.append(reused)
+                continue
+            }
             do { maps.append(try BPFMap(spec: mapSpec, possibleCPUs: options.possibleCPUs)) } catch {
                 throw LoadError("map '\(mapSpec.name)': \(error)")
             }

@@ -77,6 +77,7 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
     // puts a type check in the generic entry), so its per-frame call is static even when another module
     // instantiates LiveEngine<VMFrameProcessor>.
     @_specialize(where P == VMFrameProcessor)
+    @_specialize(where P == ReloadableProcessor)
     private func loop(_ processor: inout P) -> String? {
         let n = portCount
         let pollFDs = UnsafeMutablePointer<pollfd>.allocate(capacity: max(n, 1))
@@ -94,6 +95,8 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
                 if let failure = flushPort(p) { return failure }
             }
             publish()
+            // Control plane (live reload): the program may change here, between rounds, never inside one.
+            processor.betweenBatches()
 
             if received == 0 {
                 // Nothing arrived: sleep in poll (which also wakes the driver when the fill ring asks for it).

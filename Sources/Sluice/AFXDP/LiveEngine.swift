@@ -185,15 +185,20 @@ public final class LiveEngine<P: FrameProcessor> {
         }
     }
 
+    /// True once worker `index` has returned (control plane: a finished worker never picks up a reload).
+    public func workerFinished(_ index: Int) -> Bool { workers.indices.contains(index) ? workers[index].finished : true }
+
     /// True once every worker has returned (after a stop request, or on its own after a failure).
     public var allWorkersFinished: Bool { workers.allSatisfy(\.finished) }
 
     /// Starts (if needed), runs until `duration` elapses, the stop signal is raised, or every worker ended on its
     /// own; then stops and joins the workers and returns the final statistics. Every `reportInterval` (if given)
-    /// `report` gets the statistics so far. Does not tear down: call `close()`.
+    /// `report` gets the statistics so far; `willStop` runs just before the workers are stopped. Does not tear
+    /// down: call `close()`.
     @discardableResult
     public func run(
-        duration: Duration? = nil, reportInterval: Duration? = nil, report: ((LiveStats) -> Void)? = nil
+        duration: Duration? = nil, reportInterval: Duration? = nil, report: ((LiveStats) -> Void)? = nil,
+        willStop: (() -> Void)? = nil
     ) throws(AFXDPError) -> LiveStats {
         try start()
         let deadline = duration.map { ContinuousClock.now + $0 }
@@ -207,6 +212,7 @@ public final class LiveEngine<P: FrameProcessor> {
             }
             usleep(20_000)
         }
+        willStop?()
         stopWorkers()
         return stats()
     }

@@ -69,9 +69,13 @@ public protocol FrameProcessor {
     mutating func takeBudgetExceeded() -> UInt64
     /// The fault that ended the last run (which `process` then reported as XDP_ABORTED), if it faulted.
     var lastFault: ExecutionFault? { get }
+    /// Called by the live worker once per loop round, after the round's frames and before the next round: the one
+    /// point where a processor may switch programs (live reload), so every frame runs entirely under one program.
+    mutating func betweenBatches()
 }
 
 extension FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
     public var lastFault: ExecutionFault? { nil }
+    @inline(__always) public mutating func betweenBatches() {}
 }

@@ -29,8 +29,11 @@ public enum ProgramLoader {
 
     /// Loads, verifies (except for `checked`) and, for `native`/`auto`, compiles every program of the object (the
     /// entry and its tail-call targets, so tail calls stay native). Compiled code is cached on the programs.
-    public static func load(_ spec: ProgramSpec, possibleCPUs: Int, engine choice: EngineChoice) throws -> Loaded {
-        let options = LoadedProgram.Options(possibleCPUs: possibleCPUs)
+    /// `reusableMaps`: maps of a running program this one replaces (live reload); compatible ones are shared.
+    public static func load(
+        _ spec: ProgramSpec, possibleCPUs: Int, engine choice: EngineChoice, reusableMaps: [BPFMap] = []
+    ) throws -> Loaded {
+        let options = LoadedProgram.Options(possibleCPUs: possibleCPUs, reusableMaps: reusableMaps)
         guard choice != .checked else {
             return Loaded(program: try LoadedProgram(spec, options: options), reports: [:], engine: .checked)
         }
