@@ -289,6 +289,12 @@ enum CtlReport {
         } else {
             print("key: \(key)  value: \(MapBytes.format(entry.valueBytes.first ?? []))")
         }
+        // With BTF, the decoded entry (struct fields by name), as bpftool shows BTF-typed maps.
+        if let formatted = entry.formatted {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if let data = try? encoder.encode(formatted) { print("formatted: \(String(decoding: data, as: UTF8.self))") }
+        }
     }
 
     static func printReload(_ r: LiveProgram.ReloadReport) {

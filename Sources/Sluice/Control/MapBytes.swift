@@ -72,12 +72,27 @@ public enum MapBytes {
     }
 }
 
-/// Where decoded (BTF-typed) keys and values plug into `ctl map dump`/`lookup`.
-///
-/// The BTF value decoder (another branch) replaces the body of `decode`: given the map and raw bytes it returns a
-/// JSON value for bpftool's `"formatted"` member (and its human form), or nil to keep the hex-only output.
+/// Where decoded (BTF-typed) keys and values plug into `ctl map dump`/`lookup`: `MapDump`'s `"formatted"` member
+/// (struct fields by name, integers as numbers, per-CPU values per CPU), or nil when the map has no BTF types.
 public enum MapEntryDecoder {
     public static func decode(map: BPFMap, key: [UInt8], values: [[UInt8]]) -> ControlJSON? {
-        nil
+        MapDump.entry(spec: map.spec, key: key, values: values)["formatted"].map(ControlJSON.init)
+    }
+}
+
+extension ControlJSON {
+    /// The same value in the control protocol's JSON.
+    init(_ value: MapDump.Value) {
+        switch value {
+        // As the protocol's decoder reads numbers back: Int64 where it fits, so a value survives the round trip.
+        case .unsigned(let v): self = v <= UInt64(Int64.max) ? .integer(Int64(v)) : .unsigned(v)
+        case .signed(let v): self = .integer(v)
+        case .bool(let v): self = .bool(v)
+        case .double(let v): self = .double(v)
+        case .string(let v): self = .string(v)
+        case .array(let elements): self = .array(elements.map(ControlJSON.init))
+        case .object(let fields):
+            self = .object(Dictionary(fields.map { ($0.name, ControlJSON($0.value)) }, uniquingKeysWith: { a, _ in a }))
+        }
     }
 }
