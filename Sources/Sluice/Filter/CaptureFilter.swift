@@ -1,0 +1,62 @@
+/// `sluice filter`: runs a filter over a capture, reports the matching records and optionally writes them to a
+/// capture of their own.
+public enum CaptureFilter {
+    public struct Summary: Sendable {
+        /// Records read.
+        public var packets = 0
+        /// Records that matched.
+        public var matched = 0
+        /// The signal that stopped the run early (the output holds the matches up to there).
+        public var stoppedBySignal: Int32?
+    }
+
+    /// One matching record, as reported to `onMatch`.
+    public struct Match {
+        public var index: Int
+        public var timestampNanos: UInt64
+        /// Captured bytes.
+        public var capturedLength: Int
+        /// Bytes on the wire.
+        public var originalLength: Int
+    }
+
+    /// Reads `capturePath` (`-`: standard input) and calls `onMatch` for each record `filter` matches; with
+    /// `writePath`, the matching records are written to it (a pcap; see `PcapWriter` and `OutputFile` for `-`, FIFOs,
+    /// symbolic links and atomic replacement; nothing is left behind on an error). `makeFilter` gets the capture's
+    /// snapshot length (the value a matching classic `ret` returns, as with tcpdump).
+    public static func run(
+        capturePath: String, synthesizeEthernet: Bool = false, writePath: String? = nil, limit: Int? = nil,
+        stop: StopSignal? = nil, makeFilter: (_ snapshotLength: Int) throws -> PacketFilter,
+        onMatch: (Match) -> Void = { _ in }
+    ) throws -> Summary {
+        var reader = try PcapReader(path: capturePath, synthesizeEthernet: synthesizeEthernet)
+        let filter = try makeFilter(reader.snapshotLength)
+        var writer = try writePath.map { path throws(PcapError) in try PcapWriter(path: path) }
+        let capacity = Frame.kernelHeadroom + PcapReader.maximumRecordLength + 64
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        defer { buffer.deallocate() }
+        var frame = Frame(buffer: buffer, bufferSize: capacity, dataOffset: Frame.kernelHeadroom, length: 0)
+        var summary = Summary()
+        while limit.map({ summary.packets < $0 }) ?? true {
+            if summary.packets & 1023 == 0, let stop, stop.isRequested {
+                summary.stoppedBySignal = stop.receivedSignal
+                break
+            }
+            guard let record = try reader.next(into: &frame) else { break }
+            summary.packets += 1
+            guard filter.matches(frame) else { continue }
+            summary.matched += 1
+            onMatch(
+                Match(
+                    index: record.index, timestampNanos: record.timestampNanos, capturedLength: frame.length,
+                    originalLength: max(record.originalLength, frame.length)))
+            if writer != nil {
+                try writer?.write(
+                    UnsafeRawBufferPointer(start: frame.buffer + frame.dataOffset, count: frame.length),
+                    timestampNanos: record.timestampNanos, originalLength: record.originalLength)
+            }
+        }
+        try writer.take()?.close()
+        return summary
+    }
+}
