@@ -44,7 +44,7 @@ public enum CaptureFilter {
             }
             guard let record = try reader.next(into: &frame) else { break }
             summary.packets += 1
-            guard filter.matches(frame) else { continue }
+            guard filter.matches(frame, wireLength: max(record.originalLength, frame.length)) else { continue }
             summary.matched += 1
             onMatch(
                 Match(

@@ -13,7 +13,7 @@ import BPFVM
 /// | ld [x + k] (ind)            | w2 = w7 + k; if r2 > 0xffff goto nomatch; r3 = r9 + r2; r2 = r3 + size;     |
 /// |                             | if r2 > r6 goto nomatch; ldx from r3; be32/be16                             |
 /// | ldx 4*([k]&0xf) (msh)       | as ldb [k] into w7; w7 &= 0xf; w7 <<= 2                                      |
-/// | ld #len / ldx #len          | r0 = r6; w0 -= w9 (data_end − data, the captured length)                    |
+/// | ld #len / ldx #len          | ldxw from xdp_md.ingress_ifindex, where `PacketFilter` puts the length      |
 /// | ld #k / ldx #k / ld M[k] …  | mov32 / ldxw from the slot; st / stx: stxw to the slot                     |
 /// | add/sub/…/xor #k or x       | the same 32-bit ALU operation on w0 with imm or w7 (div, mod unsigned)      |
 /// | div x / mod x               | if r7 == 0 goto nomatch (the kernel's "division by zero returns 0"), then op |
@@ -33,6 +33,11 @@ import BPFVM
 public enum ClassicTranslator {
     /// The highest packet offset a load may reach (`MAX_PACKET_OFF`).
     public static let maxPacketOffset: UInt32 = 0xffff
+    /// `len` is read from this `xdp_md` field (`ingress_ifindex`), which `PacketFilter.matches` sets to the packet's
+    /// length on the wire for each run: for a record cut short by a snapshot length, `len` is the wire length, as in
+    /// libpcap's `bpf_filter` (tcpdump), while loads see only the captured bytes. A filter has no use for the
+    /// interface index itself.
+    public static let lengthContextOffset: Int16 = 12
     /// Where M[0] lives below the frame pointer.
     static let scratchBase: Int16 = -64
 
@@ -42,7 +47,7 @@ public enum ClassicTranslator {
         static let alu64: UInt8 = 0x07
         static let mem: UInt8 = 0x60, w: UInt8 = 0x00, h: UInt8 = 0x08, b: UInt8 = 0x10
         static let k: UInt8 = 0x00, x: UInt8 = 0x08
-        static let add: UInt8 = 0x00, sub: UInt8 = 0x10, and: UInt8 = 0x50, lsh: UInt8 = 0x60, neg: UInt8 = 0x80
+        static let add: UInt8 = 0x00, and: UInt8 = 0x50, lsh: UInt8 = 0x60, neg: UInt8 = 0x80
         static let mov: UInt8 = 0xb0, end: UInt8 = 0xd0
         static let ja: UInt8 = 0x00, jeq: UInt8 = 0x10, jgt: UInt8 = 0x20, jge: UInt8 = 0x30, jset: UInt8 = 0x40
         static let jne: UInt8 = 0x50, jlt: UInt8 = 0xa0, jle: UInt8 = 0xb0, exit: UInt8 = 0x90
@@ -124,8 +129,8 @@ public enum ClassicTranslator {
                 case O.imm: emit(E.alu | E.mov | E.k, dst: dst, imm: imm(insn.k))
                 case O.mem: emit(E.ldx | E.mem | E.w, dst: dst, src: regFP, offset: slot(insn.k))
                 case O.len:
-                    emit(E.alu64 | E.mov | E.x, dst: dst, src: regEnd)
-                    emit(E.alu | E.sub | E.x, dst: dst, src: regData)
+                    // The packet's length as `PacketFilter` puts it in the context (see `lengthContextOffset`).
+                    emit(E.ldx | E.mem | E.w, dst: dst, src: 1, offset: lengthContextOffset)
                 case O.abs:
                     try loadAbsolute(insn.k, bytes: sizeCode(c).bytes, into: dst, pc: pc)
                 case O.msh:

@@ -47,10 +47,19 @@ public final class PacketFilter {
         runner = ProgramRunner(loaded: loaded)
     }
 
-    /// Whether the frame's packet bytes (`data ..< data + length`) match. The frame is not changed.
+    /// Whether the frame's packet bytes (`data ..< data + length`) match; `len` in the expression is the frame's
+    /// length. The frame is not changed.
     @inline(__always)
     public func matches(_ frame: Frame) -> Bool {
+        matches(frame, wireLength: frame.length)
+    }
+
+    /// Whether the frame matches, with `len` (`greater`, `less`) the packet's length on the wire, as tcpdump reads a
+    /// record cut short by a snapshot length (the loads still see only the captured bytes).
+    @inline(__always)
+    public func matches(_ frame: Frame, wireLength: Int) -> Bool {
         var copy = frame
+        copy.ingressIfindex = UInt32(clamping: wireLength)
         let result = runner.run(&copy, frameEnd: frame.bufferSize)
         return result.fault == nil && result.returnValue != 0
     }
