@@ -122,6 +122,21 @@ public struct ClassicProgram: Hashable, Sendable {
         }
     }
 
+    /// What libpcap's own classic interpreter (`bpf_filter`, which tcpdump runs on every record it reads) returns
+    /// for `packet`, with `len` = `wireLength` (nil: the captured length). The reference the translation is tested
+    /// against; not for hot paths.
+    public func libpcapResult(_ packet: UnsafeRawBufferPointer, wireLength: Int? = nil) -> UInt32 {
+        let raw = instructions.map { sluice_pcap_classic_bpf_insn(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+        let empty: [UInt8] = [0]
+        return raw.withUnsafeBufferPointer { code in
+            empty.withUnsafeBufferPointer { fallback in
+                let bytes = packet.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback.baseAddress!
+                return bpf_filter(
+                    code.baseAddress, bytes, UInt32(clamping: wireLength ?? packet.count), UInt32(packet.count))
+            }
+        }
+    }
+
     /// The program as `tcpdump -ddd` prints it: the length, then `code jt jf k` per line (decimal).
     public var decimalListing: [String] {
         ["\(instructions.count)"] + instructions.map { "\($0.code) \($0.jt) \($0.jf) \($0.k)" }

@@ -10,7 +10,8 @@ import BPFVM
 /// | M[0…15]                     | 4-byte stack slots at r10 − 64 + 4·k                                        |
 /// | (entry)                     | r9 = xdp_md.data, r6 = xdp_md.data_end                                      |
 /// | ld [k] / ldh [k] / ldb [k]  | r2 = r9 + k + size; if r2 > r6 goto nomatch; ldx from r9 + k; be32/be16     |
-/// | ld [x + k] (ind)            | w2 = w7 + k; if r2 > 0xffff goto nomatch; r3 = r9 + r2; r2 = r3 + size;     |
+/// | ld [x + k] (ind)            | r2 = w7 + k (64-bit, no wrap); if r2 > 0xffff − size goto nomatch;          |
+/// |                             | r3 = r9 + r2; r2 = r3 + size;                                               |
 /// |                             | if r2 > r6 goto nomatch; ldx from r3; be32/be16                             |
 /// | ldx 4*([k]&0xf) (msh)       | as ldb [k] into w7; w7 &= 0xf; w7 <<= 2                                      |
 /// | ld #len / ldx #len          | ldxw from xdp_md.ingress_ifindex, where `PacketFilter` puts the length      |
@@ -139,8 +140,14 @@ public enum ClassicTranslator {
                     emit(E.alu | E.lsh | E.k, dst: regX, imm: 2)
                 default:  // O.ind
                     let (ebpfSize, bytes) = sizeCode(c)
+                    // X + k without wrapping around 2^32, as libpcap's bpf_filter (the kernel adds in 32 bits);
+                    // X is at most 2^32 - 1 and k at most 0xffff here, so the 64-bit sum is exact.
+                    guard insn.k <= maxPacketOffset else {
+                        jump(E.jmp | E.ja, to: .noMatch)
+                        break
+                    }
                     emit(E.alu | E.mov | E.x, dst: regT1, src: regX)
-                    emit(E.alu | E.add | E.k, dst: regT1, imm: imm(insn.k))
+                    emit(E.alu64 | E.add | E.k, dst: regT1, imm: imm(insn.k))
                     jump(E.jmp | E.jgt | E.k, dst: regT1, imm: Int32(maxPacketOffset - bytes), to: .noMatch)
                     emit(E.alu64 | E.mov | E.x, dst: regT2, src: regData)
                     emit(E.alu64 | E.add | E.x, dst: regT2, src: regT1)

@@ -20,6 +20,10 @@ public final class PacketFilter {
     public let engineNote: String?
     let loaded: ProgramLoader.Loaded
     let runner: ProgramRunner
+    /// A byte to point empty frames at.
+    private let emptyPacket = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+
+    deinit { emptyPacket.deallocate() }
 
     /// Compiles `expression` for Ethernet frames (`DLT_EN10MB`) with `snapshotLength` (the value a matching
     /// classic `ret` returns), then translates, verifies and loads it.
@@ -58,10 +62,32 @@ public final class PacketFilter {
     /// record cut short by a snapshot length (the loads still see only the captured bytes).
     @inline(__always)
     public func matches(_ frame: Frame, wireLength: Int) -> Bool {
+        returnValue(frame, wireLength: wireLength) != 0
+    }
+
+    /// Whether the packet bytes match (`wireLength`: see `matches(_:wireLength:)`; nil = the captured length). The
+    /// bytes are only read.
+    @inline(__always)
+    public func matches(_ packet: UnsafeRawBufferPointer, wireLength: Int? = nil) -> Bool {
+        returnValue(packet, wireLength: wireLength) != 0
+    }
+
+    /// The filter's return value (the classic program's `ret`: 0 = no match, else the snapshot length to keep).
+    @inline(__always)
+    public func returnValue(_ packet: UnsafeRawBufferPointer, wireLength: Int? = nil) -> UInt32 {
+        // A zero-length record has no base address; any valid pointer does, as nothing is read from it.
+        let base = UnsafeMutableRawPointer(mutating: packet.baseAddress ?? UnsafeRawPointer(emptyPacket))
+        let frame = Frame(buffer: base, bufferSize: packet.count, dataOffset: 0, length: packet.count)
+        return returnValue(frame, wireLength: wireLength ?? packet.count)
+    }
+
+    /// The filter's return value on `frame`, `len` being `wireLength`.
+    @inline(__always)
+    public func returnValue(_ frame: Frame, wireLength: Int) -> UInt32 {
         var copy = frame
         copy.ingressIfindex = UInt32(clamping: wireLength)
         let result = runner.run(&copy, frameEnd: frame.bufferSize)
-        return result.fault == nil && result.returnValue != 0
+        return result.fault == nil ? UInt32(truncatingIfNeeded: result.returnValue) : 0
     }
 
     /// The classic program as `tcpdump -d` prints it, then the translated eBPF program (Sluice's disassembler).
