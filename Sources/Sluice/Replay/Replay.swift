@@ -44,11 +44,16 @@ public final class Replay {
         /// Where `bpf_trace_printk` messages go, as the kernel's trace_pipe shows them (one call per line, no
         /// newline); nil: only the results file has them.
         public var printkOutput: (@Sendable (String) -> Void)?
+        /// `--filter`: only records matching this libpcap expression are run; the others are "filtered" in the
+        /// results, written unchanged to `filtered.pcap` in the output directory, and counted (`PacketFilter`).
+        public var filterExpression: String?
         public init() {}
     }
 
     public struct Summary: Sendable {
         public var packets = 0
+        /// Records `--filter` did not match (not run, not in `counts`).
+        public var filtered = 0
         /// Records the kernel's test-run path refuses (shorter than an Ethernet header).
         public var refused = 0
         /// Records longer than the linear buffer (the program saw only the linear part).
@@ -146,6 +151,7 @@ public final class Replay {
             ? ExecutionRecorder(program: runner.program, contextPointer: runner.contextPointer) : nil
         let observing = recorder != nil
         var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
+        var filter = try ReplayFilter(options, snapshotLength: reader.snapshotLength)
         let start = Self.monotonicNanoseconds()
 
         while options.limit.map({ summary.packets < $0 }) ?? true {
@@ -158,6 +164,10 @@ public final class Replay {
             summary.packets += 1
             if record.isTruncated { summary.truncatedRecords += 1 }
             let lengthIn = record.bytes.count
+            if try filter.passesThrough(record, results: &results) {
+                summary.filtered += 1
+                continue
+            }
             if lengthIn < 14 {
                 summary.refused += 1
                 try results?.writeRefused(
@@ -282,6 +292,7 @@ public final class Replay {
         }
         try results?.close()
         try verdictWriters?.close()
+        try filter.close()
         return summary
     }
 

@@ -1,0 +1,36 @@
+/// `replay --filter`: the filter, and where the records it does not match go (the results line says "filtered";
+/// with an output directory they are written unchanged to `filtered.pcap`). All of it lives here so that the
+/// replay loop needs one call per record.
+struct ReplayFilter: ~Copyable {
+    let filter: PacketFilter?
+    var writer: PcapWriter?
+
+    init(_ options: Replay.Options, snapshotLength: Int) throws {
+        let filter = try options.filterExpression.map { expression throws(FilterError) in
+            try PacketFilter(expression: expression, snapshotLength: snapshotLength)
+        }
+        let writer = try (filter == nil ? nil : options.outputDirectory).map { directory throws(PcapError) in
+            try PcapWriter(
+                path: directory + "/filtered." + options.outputFormat.fileExtension, format: options.outputFormat)
+        }
+        self.filter = filter
+        self.writer = writer
+    }
+
+    /// Whether `record` does not match (and so is not run); such a record is written to the results and to
+    /// `filtered.pcap`. No allocation for a record that matches.
+    @inline(__always)
+    mutating func passesThrough(_ record: PcapRecord, results: inout ResultsWriter?) throws -> Bool {
+        guard let filter, !filter.matches(record.bytes, wireLength: record.originalLength) else { return false }
+        try results?.writeFiltered(index: record.index, lengthIn: record.bytes.count)
+        if writer != nil {
+            try writer?.write(
+                record.bytes, timestampNanos: record.timestampNanos, originalLength: record.originalLength)
+        }
+        return true
+    }
+
+    mutating func close() throws {
+        try writer.take()?.close()
+    }
+}
