@@ -64,6 +64,13 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Offline: run the program only on packets matching this tcpdump expression (see 'sluice filter').",
+            discussion: "The filter runs on every packet and is timed with the program; the others are counted (filtered out: N).",
+            valueName: "expression"))
+    var filter: String?
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -94,6 +101,10 @@ struct BenchCommand: ParsableCommand {
         if let r = self.repeat, r <= 0 || r > 1000 { throw ValidationError("--repeat must be 1...1000") }
         if let rounds, rounds <= 0 || rounds > 100 { throw ValidationError("--rounds must be 1...100") }
         if pcap != nil && synthetic != nil { throw ValidationError("--pcap and --synthetic exclude each other") }
+        if filter != nil && live { throw ValidationError("--filter is for the offline benchmark (use 'run --filter' live)") }
+        if filter != nil && againstKernel {
+            throw ValidationError("--filter cannot be compared with the kernel (its test run runs every packet)")
+        }
         if live {
             if pcap != nil || synthetic != nil {
                 throw ValidationError("--live generates its own traffic: no --pcap or --synthetic")
@@ -133,6 +144,7 @@ struct BenchCommand: ParsableCommand {
         options.capturePath = pcap
         options.engine = engineOptions.choice
         options.budget = budget.instructions
+        options.filterExpression = filter
         let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
         let showProgress = !json && isatty(2) != 0
         let report: OfflineBenchReport
@@ -197,6 +209,7 @@ enum BenchReportTable {
         lines.append(
             "verdicts: " + r.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 + (r.faults > 0 ? ", faults \(r.faults)" : ""))
+        if let filtered = r.filteredOut { lines.append("filtered out: \(filtered) (did not match --filter, not run)") }
         lines.append("")
         lines.append(row("measurement", "median", "min", "unit"))
         lines.append(

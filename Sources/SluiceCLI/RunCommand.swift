@@ -51,6 +51,13 @@ struct RunCommand: ParsableCommand {
             valueName: "name|auto"))
     var passToTap: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the program only on frames matching this tcpdump expression (see 'sluice filter').",
+            discussion: "The others are not run: they are handled as XDP_PASS (to the kernel stack through --pass-to-tap; without a TAP device counted and recycled, as XDP_PASS frames are) and counted (filtered out: N).",
+            valueName: "expression"))
+    var filter: String?
+
     @Option(help: "Also open sockets on this interface, so XDP_REDIRECT can forward to it.")
     var redirectIface: String?
 
@@ -107,9 +114,14 @@ struct RunCommand: ParsableCommand {
         // One runner (machine) per worker; the program and its maps are shared, as in the kernel.
         var runners: [ProgramRunner] = []
         let engine: LiveEngine<VMFrameProcessor>
+        let packetFilter: PacketFilter?
+        do {
+            packetFilter = try filter.map { try PacketFilter(expression: $0, engine: loaded.engine == .native ? .auto : .interpreter) }
+        } catch { throw CLIError("\(error)") }
         do {
             engine = try LiveEngine(configuration: configuration, logger: logger) { index in
                 let runner = ProgramRunner(loaded: loaded, budget: budget.instructions, processorID: UInt32(index))
+                runner.filter = packetFilter.map { index == 0 ? $0 : $0.forAnotherWorker() }
                 runners.append(runner)
                 return runner.processor
             }
@@ -202,6 +214,9 @@ enum LiveStatsReport {
         lines.append(
             "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)"
                 + (t.budgetExceeded > 0 ? " (\(t.budgetExceeded) over the instruction budget)" : ""))
+        if t.filtered > 0 {
+            lines.append("  filtered out: \(t.filtered) (did not match --filter: not run, handled as XDP_PASS, in pass)")
+        }
         let passDropped = t.pass.packets &- min(t.passReinjected, t.pass.packets)
         if passDropped > 0 {
             lines.append(

@@ -219,6 +219,7 @@ final class AFXDPWorker<P: FrameProcessor>: @unchecked Sendable {
         }
         xsk_ring_cons__release(port.pointee.rx, got)
         port.pointee.counters.budgetExceeded &+= processor.takeBudgetExceeded()
+        port.pointee.counters.filtered &+= processor.takeFiltered()
         return got
     }
 

@@ -33,6 +33,9 @@ public final class OfflineBenchmark {
         /// The engine (nil: `verify` decides between interpreter and checked). With native code, the interpreter is
         /// timed too, in the same rounds, as the reference.
         public var engine: EngineChoice?
+        /// `--filter`: only packets matching this expression run the program; the filter runs on every packet and
+        /// is timed with it. Not with `againstKernel` (the kernel runs every packet).
+        public var filterExpression: String?
         public init() {}
     }
 
@@ -75,11 +78,13 @@ public final class OfflineBenchmark {
         let runner = ProgramRunner(loaded: loaded, budget: options.budget)
         let loop = VMLoop(runner: runner, packets: packets)
         defer { loop.close() }
+        loop.filter = try BenchFilter.make(options, engine: engineChoice)
         // Native code is measured against the interpreter on the same program and packets, round by round.
         let interpreterLoop =
             runner.engine == .native
             ? VMLoop(runner: ProgramRunner(program: loaded.program, budget: options.budget), packets: packets) : nil
         defer { interpreterLoop?.close() }
+        interpreterLoop?.filter = loop.filter
 
         var report = OfflineBenchReport(
             program: spec.name, object: source.objectPath, packets: packets.count, meanPacketLength: packets.meanLength,
@@ -95,6 +100,7 @@ public final class OfflineBenchmark {
         report.instructionsPerPacket = Double(counted.instructions) / Double(packets.count)
         report.verdicts = counted.verdicts
         report.faults = counted.faults
+        report.filteredOut = loop.filter == nil ? nil : counted.filtered
         report.timerOverheadNanoseconds = Self.timerOverhead()
 
         // Replay's capture.
@@ -175,6 +181,7 @@ public final class OfflineBenchmark {
     /// Sluice's whole replay over the capture; packets per second of its loop (reading included).
     private func replayRate(capture: String, outputDirectory: String?) throws -> Double {
         var replayOptions = Replay.Options()
+        replayOptions.filterExpression = options.filterExpression
         if let outputDirectory {
             mkdir(outputDirectory, 0o700)
             replayOptions.outputDirectory = outputDirectory
@@ -182,7 +189,7 @@ public final class OfflineBenchmark {
         }
         defer {
             if let outputDirectory {
-                for name in ["pass", "tx", "redirect", "drop", "aborted"] { unlink("\(outputDirectory)/\(name).pcap") }
+                for name in ["pass", "tx", "redirect", "drop", "aborted", "filtered"] { unlink("\(outputDirectory)/\(name).pcap") }
                 unlink(outputDirectory + "/results.jsonl")
                 rmdir(outputDirectory)
             }
@@ -259,6 +266,8 @@ public final class VMLoop {
     let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
     /// Keeps results observable so the optimiser cannot drop runs.
     var sink: UInt64 = 0
+    /// `--filter`: packets it does not match are not run (the timed passes include the filter).
+    public var filter: PacketFilter?
 
     public init(runner: ProgramRunner, packets: BenchPackets) {
         self.runner = runner
@@ -284,9 +293,11 @@ public final class VMLoop {
     public func throughputPass() -> UInt64 {
         let n = packets.count
         var acc: UInt64 = 0
+        let filter = self.filter
         let start = OfflineBenchmark.monotonicNanoseconds()
         for i in 0..<n {
             var f = frame(i)
+            if let filter, !filter.matches(f) { continue }
             acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
         }
         let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
@@ -330,10 +341,11 @@ public final class VMLoop {
         var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
         let n = packets.count
         var acc: UInt64 = 0
+        let filter = self.filter
         for i in 0..<n {
             let start = OfflineBenchmark.monotonicNanoseconds()
             var f = frame(i)
-            acc &+= runner.run(&f, frameEnd: frameEnd).returnValue
+            if filter?.matches(f) ?? true { acc &+= runner.run(&f, frameEnd: frameEnd).returnValue }
             let elapsed = OfflineBenchmark.monotonicNanoseconds() &- start
             _ = histogram.record(elapsed > timerOverhead ? elapsed - timerOverhead : 0)
         }
@@ -342,13 +354,18 @@ public final class VMLoop {
     }
 
     /// Runs every packet once with instruction counting: total instructions, verdicts, faults.
-    func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int) {
+    func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int, filtered: Int) {
         var instructions: UInt64 = 0
         var verdicts: [String: Int] = [:]
         var faults = 0
+        var filtered = 0
         let env = runner.machine.environment
         for i in 0..<packets.count {
             let f = frame(i)
+            if let filter, !filter.matches(f) {
+                filtered += 1
+                continue
+            }
             env.pointee.clockNanos = f.timestampNanos
             env.pointee.ingressIfindex = f.ingressIfindex
             env.pointee.rxQueueIndex = f.rxQueueIndex
@@ -363,7 +380,7 @@ public final class VMLoop {
             }
             verdicts["\(action)", default: 0] += 1
         }
-        return (instructions, verdicts, faults)
+        return (instructions, verdicts, faults, filtered)
     }
 }
 
@@ -422,6 +439,8 @@ public struct OfflineBenchReport: Codable, Sendable {
     public var instructionsPerPacket = 0.0
     public var verdicts: [String: Int] = [:]
     public var faults = 0
+    /// `--filter`: packets the filter did not match (not run; not in `verdicts`).
+    public var filteredOut: Int?
     /// Median cost of an empty `clock_gettime` pair, subtracted from every latency sample.
     public var timerOverheadNanoseconds = 0.0
     /// VM: copy into the frame buffer + run, per packet.

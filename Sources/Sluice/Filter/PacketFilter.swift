@@ -34,6 +34,18 @@ public final class PacketFilter {
         try self.init(classic: classic, expression: expression, engine: engine)
     }
 
+    /// The same filter for another worker: shares the loaded program, has its own VM machine.
+    public func forAnotherWorker() -> PacketFilter { PacketFilter(copying: self) }
+
+    private init(copying other: PacketFilter) {
+        expression = other.expression
+        classic = other.classic
+        translated = other.translated
+        engineNote = other.engineNote
+        loaded = other.loaded
+        runner = ProgramRunner(loaded: other.loaded)
+    }
+
     /// Translates, verifies and loads a classic program (from libpcap or written by hand).
     public init(classic: ClassicProgram, expression: String = "", engine: EngineChoice = .auto) throws(FilterError) {
         self.expression = expression

@@ -34,3 +34,12 @@ struct ReplayFilter: ~Copyable {
         try writer.take()?.close()
     }
 }
+
+/// `bench --filter`: the filter for the benchmark's loops, on the engine the program runs on.
+enum BenchFilter {
+    static func make(_ options: OfflineBenchmark.Options, engine: EngineChoice) throws -> PacketFilter? {
+        try options.filterExpression.map { expression throws(FilterError) in
+            try PacketFilter(expression: expression, engine: engine == .checked ? .interpreter : engine)
+        }
+    }
+}

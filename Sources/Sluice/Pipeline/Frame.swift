@@ -65,8 +65,11 @@ public protocol FrameProcessor {
     var redirectTarget: RedirectTarget? { get }
     /// Runs that ended at the instruction budget since the last call (folded into the stats once per batch).
     mutating func takeBudgetExceeded() -> UInt64
+    /// Frames a filter (`run --filter`) passed without running the program, since the last call (once per batch).
+    mutating func takeFiltered() -> UInt64
 }
 
 extension FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
+    public mutating func takeFiltered() -> UInt64 { 0 }
 }
