@@ -81,6 +81,8 @@ import Testing
         (["filter", "host 1.2.3.4.5", capture], "bad filter expression"),
         (["filter", "udp", "/nonexistent/x.pcap"], "No such file"),
         (["filter", "udp"], "give a capture"),
+        (["filter", "inbound", capture], "SKF_AD_PKTTYPE) needs the kernel's socket buffer"),
+        (["filter", "ifindex 3", "--disasm"], "SKF_AD_IFINDEX"),
         (["filter", "udp", capture, "--engine", "checked"], "always runs verified"),
         (["replay", "programs/build/firewall.o", capture, "--filter", "port 99999"], "bad filter expression"),
         (["bench", "programs/build/parse_bench.o", "--filter", "udp", "--against-kernel"], "cannot be compared"),

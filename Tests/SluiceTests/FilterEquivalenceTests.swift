@@ -35,7 +35,7 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         "ether host ff:ff:ff:ff:ff:ff", "ether[12:2] == 0x8100", "ether src 02:00:00:00:00:01",
         // addresses
         "net 10.0.0.0/8", "net 192.168.0.0/16", "host 10.0.0.1", "src host 10.0.0.1", "dst net 172.16.0.0/12", "dst net 10.0.0.0/24",
-        "host 203.0.113.99", "ip6 net fd00::/8", "ip6 host ::1", "ip multicast",
+        "host 203.0.113.99", "ip6 net fd00::/8", "ip6 host ::1", "ip multicast", "ip broadcast",
         // logic
         "not tcp", "not ip and not ip6", "tcp or udp", "(tcp and port 80) or (udp and port 53)", "ip and not udp",
         "udp and ip[9] == 17", "not (tcp or udp or icmp)",

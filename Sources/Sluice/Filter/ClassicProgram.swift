@@ -80,7 +80,8 @@ public struct ClassicProgram: Hashable, Sendable {
     /// calls into either are serialised.
     private static let libpcapLock = Mutex(())
 
-    /// Compiles `expression` with libpcap's `pcap_compile` (optimised, as tcpdump does) on a dead handle of
+    /// Compiles `expression` with libpcap's `pcap_compile` (optimised, netmask 0, as tcpdump does for a capture
+    /// file) on a dead handle of
     /// `linkType` (`DLT_EN10MB` = Ethernet) and `snapshotLength`, which becomes the value of a matching `ret`.
     /// A syntax or semantic error is libpcap's message.
     public static func compile(
@@ -92,8 +93,8 @@ public struct ClassicProgram: Hashable, Sendable {
             }
             defer { pcap_close(handle) }
             var program = sluice_pcap_classic_bpf_program()
-            // PCAP_NETMASK_UNKNOWN, as tcpdump uses when reading a file: `ip broadcast` is then refused by libpcap.
-            guard pcap_compile(handle, &program, expression, optimize ? 1 : 0, 0xffff_ffff) == 0 else {
+            // Netmask 0, as tcpdump passes when reading a file (`ip broadcast` then means 255.255.255.255 or 0.0.0.0).
+            guard pcap_compile(handle, &program, expression, optimize ? 1 : 0, 0) == 0 else {
                 let message = String(cString: pcap_geterr(handle))
                 return .failure(FilterError("bad filter expression '\(expression)': \(message)"))
             }
