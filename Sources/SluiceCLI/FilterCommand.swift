@@ -16,7 +16,7 @@ struct FilterCommand: ParsableCommand {
             capture's snapshot length, as tcpdump compiles it; the classic BPF program is validated as the kernel \
             validates socket filters, translated to eBPF as the kernel translates them (packet loads as direct \
             packet access, bounds-checked against data_end), verified and run. A packet matches when the program \
-            returns non-zero. `len` (`greater`, `less`) is the captured length. See docs/FILTERS.md.
+            returns non-zero. `len` (`greater`, `less`) is the length on the wire, as with tcpdump. See docs/FILTERS.md.
 
             Output: one line per match, `INDEX SECONDS.NANOSECONDS LENGTH` (index from 0, captured length; `/WIRE` \
             follows when the record was cut short), then the last line `N matched of M packets`. --count prints \
@@ -33,7 +33,9 @@ struct FilterCommand: ParsableCommand {
     @Flag(help: "Print only the number of matching packets.")
     var count = false
 
-    @Option(name: .customLong("write"), help: "Write the matching packets to this pcap ('-': standard output).")
+    @Option(
+        name: .customLong("write"),
+        help: ArgumentHelp("Write the matching packets to this pcap ('-': standard output).", valueName: "out.pcap"))
     var writePath: String?
 
     @Flag(help: "Print the classic program (as tcpdump -d does) and the translated eBPF program.")

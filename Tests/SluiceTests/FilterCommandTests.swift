@@ -29,6 +29,17 @@ import Testing
         #expect(counted.stdout == "\(matched) matched of \(packets) packets\n")
     }
 
+    @Test func helpDescribesTheOutputAndTheFilterOptions() throws {
+        let help = try Self.run(["filter", "--help"])
+        for text in ["pcap_compile", "N matched of M packets", "--count", "--write <out.pcap>", "--disasm", "docs/FILTERS.md"] {
+            #expect(help.stdout.contains(text), "missing \(text) in:\n\(help.stdout)")
+        }
+        for command in ["replay", "run", "bench"] {
+            let out = try Self.run([command, "--help"])
+            #expect(out.stdout.contains("--filter <expression>"), "\(command) --help:\n\(out.stdout)")
+        }
+    }
+
     @Test func writeKeepsExactlyTheMatches() throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
