@@ -144,3 +144,108 @@ import Testing
         } catch { #expect(error.description.contains("bad filter expression 'host 1.2.3.4.5'")) }
     }
 }
+
+/// Random valid classic programs, run by the translation and by libpcap's interpreter on random packets: the return
+/// values must be equal. Seeded, so a failure names a reproducible program.
+@Suite struct ClassicTranslatorDifferentialTests {
+    typealias O = ClassicOpcode
+
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    /// A program of `length` instructions: M[0…3] stored first, then random loads, ALU operations, register moves
+    /// and forward jumps, then a `ret`.
+    static func randomProgram(_ r: inout SplitMix, length: Int) -> [ClassicInstruction] {
+        var code: [ClassicInstruction] = []
+        for k in 0..<4 {
+            code.append(ClassicInstruction(code: O.ld | O.imm, k: UInt32(truncatingIfNeeded: r.next())))
+            code.append(ClassicInstruction(code: O.st, k: UInt32(k)))
+        }
+        let aluOps = [O.add, O.sub, O.mul, O.div, O.or, O.and, O.lsh, O.rsh, O.mod, O.xor]
+        while code.count < length - 1 {
+            let remaining = length - 1 - code.count  // instructions after this one, before the final ret
+            let k = UInt32(r.below(3) == 0 ? r.next() & 0xffff_ffff : UInt64(r.below(80)))
+            switch r.below(9) {
+            case 0:
+                let size = [O.w, O.h, O.b][r.below(3)]
+                code.append(ClassicInstruction(code: O.ld | size | O.abs, k: UInt32(r.below(90))))
+            case 1:
+                let size = [O.w, O.h, O.b][r.below(3)]
+                code.append(ClassicInstruction(code: O.ld | size | O.ind, k: UInt32(r.below(70))))
+            case 2: code.append(ClassicInstruction(code: O.ldx | O.b | O.msh, k: UInt32(r.below(70))))
+            case 3:
+                let mode = [O.len, O.imm, O.mem][r.below(3)]
+                let cls = r.below(2) == 0 ? O.ld : O.ldx
+                code.append(ClassicInstruction(code: cls | mode, k: mode == O.mem ? UInt32(r.below(4)) : k))
+            case 4, 5:
+                let op = aluOps[r.below(aluOps.count)]
+                if r.below(3) == 0 && op != O.lsh && op != O.rsh {
+                    code.append(ClassicInstruction(code: O.alu | op | O.x))
+                } else {
+                    var value = k
+                    if op == O.div || op == O.mod { value = max(value, 1) }
+                    if op == O.lsh || op == O.rsh { value %= 32 }
+                    code.append(ClassicInstruction(code: O.alu | op | O.k, k: value))
+                }
+            case 6:
+                code.append(ClassicInstruction(code: [O.misc | O.tax, O.misc | O.txa, O.alu | O.neg][r.below(3)]))
+            case 7 where remaining > 1:
+                let op = [O.jeq, O.jgt, O.jge, O.jset][r.below(4)]
+                let source = r.below(3) == 0 ? O.x : O.k
+                let jt = UInt8(r.below(min(remaining, 8)))
+                let jf = UInt8(r.below(min(remaining, 8)))
+                code.append(ClassicInstruction(code: O.jmp | op | source, jt: jt, jf: jf, k: k))
+            case 8 where remaining > 2:
+                if r.below(4) == 0 {
+                    code.append(ClassicInstruction(code: O.jmp | O.ja, k: UInt32(r.below(min(remaining, 4)))))
+                } else {
+                    code.append(ClassicInstruction(code: O.ret | O.k, k: k))
+                }
+            default:
+                code.append(ClassicInstruction(code: O.st, k: UInt32(r.below(4))))
+            }
+        }
+        code.append(ClassicInstruction(code: r.below(2) == 0 ? O.ret | O.retA : O.ret | O.k, k: 7))
+        return code
+    }
+
+    @Test(arguments: [1, 2, 3, 4])
+    func randomProgramsReturnWhatLibpcapReturns(seed: UInt64) throws {
+        var r = SplitMix(state: seed &* 0x1234_5678_9abc_def1)
+        var packets: [[UInt8]] = []
+        for _ in 0..<24 { packets.append((0..<r.below(100)).map { _ in UInt8(truncatingIfNeeded: r.next()) }) }
+        var differences = 0
+        var outcomes: [UInt32: Int] = [:]
+        for programIndex in 0..<60 {
+            let code = Self.randomProgram(&r, length: 12 + r.below(30))
+            let program = ClassicProgram(instructions: code)
+            let filter = try PacketFilter(classic: program, engine: programIndex % 2 == 0 ? .interpreter : .auto)
+            for packet in packets {
+                let wire = packet.count + (r.below(4) == 0 ? r.below(1000) : 0)
+                packet.withUnsafeBytes { bytes in
+                    let ours = filter.returnValue(bytes, wireLength: wire)
+                    let theirs = program.libpcapResult(bytes, wireLength: wire)
+                    outcomes[ours, default: 0] += 1
+                    if ours != theirs && differences < 5 {
+                        differences += 1
+                        let listing = program.listing.joined(separator: "\n")
+                        let what = "seed \(seed) program \(programIndex) on \(packet.count) bytes (wire \(wire))"
+                        Issue.record("\(what): \(ours) vs libpcap \(theirs)\n\(listing)")
+                    }
+                }
+            }
+        }
+        // Not trivially all "no match" (out-of-bounds loads) or one constant: the programs compute varied values.
+        #expect((outcomes[0] ?? 0) < 60 * 24 * 3 / 4, "\(outcomes.count) distinct results, \(outcomes[0] ?? 0) zero")
+        #expect(outcomes.count > 30, "only \(outcomes.count) distinct return values")
+    }
+}

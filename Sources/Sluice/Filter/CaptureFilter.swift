@@ -32,28 +32,25 @@ public enum CaptureFilter {
         var reader = try PcapReader(path: capturePath, synthesizeEthernet: synthesizeEthernet)
         let filter = try makeFilter(reader.snapshotLength)
         var writer = try writePath.map { path throws(PcapError) in try PcapWriter(path: path) }
-        let capacity = Frame.kernelHeadroom + PcapReader.maximumRecordLength + 64
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
-        defer { buffer.deallocate() }
-        var frame = Frame(buffer: buffer, bufferSize: capacity, dataOffset: Frame.kernelHeadroom, length: 0)
         var summary = Summary()
         while limit.map({ summary.packets < $0 }) ?? true {
             if summary.packets & 1023 == 0, let stop, stop.isRequested {
                 summary.stoppedBySignal = stop.receivedSignal
                 break
             }
-            guard let record = try reader.next(into: &frame) else { break }
+            // The filter reads the record where libpcap has it: no copy.
+            guard let record = try reader.next() else { break }
             summary.packets += 1
-            guard filter.matches(frame, wireLength: max(record.originalLength, frame.length)) else { continue }
+            let wireLength = max(record.originalLength, record.bytes.count)
+            guard filter.matches(record.bytes, wireLength: wireLength) else { continue }
             summary.matched += 1
             onMatch(
                 Match(
-                    index: record.index, timestampNanos: record.timestampNanos, capturedLength: frame.length,
-                    originalLength: max(record.originalLength, frame.length)))
+                    index: record.index, timestampNanos: record.timestampNanos, capturedLength: record.bytes.count,
+                    originalLength: wireLength))
             if writer != nil {
                 try writer?.write(
-                    UnsafeRawBufferPointer(start: frame.buffer + frame.dataOffset, count: frame.length),
-                    timestampNanos: record.timestampNanos, originalLength: record.originalLength)
+                    record.bytes, timestampNanos: record.timestampNanos, originalLength: record.originalLength)
             }
         }
         try writer.take()?.close()
