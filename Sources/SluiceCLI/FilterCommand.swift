@@ -78,6 +78,8 @@ struct FilterCommand: ParsableCommand {
             for line in filter.disassembly { say(line) }
             return
         }
+        // Property-wrapper reads are not free; none per packet.
+        let countOnly = count
         let stop = StopSignal()
         stop.stopOnSignals()
         let summary: CaptureFilter.Summary
@@ -91,7 +93,7 @@ struct FilterCommand: ParsableCommand {
                     return filter
                 },
                 onMatch: { match in
-                    guard !count else { return }
+                    guard !countOnly else { return }
                     let seconds = match.timestampNanos / 1_000_000_000
                     let fraction = String(match.timestampNanos % 1_000_000_000)
                     let nanos = String(repeating: "0", count: 9 - fraction.count) + fraction

@@ -32,6 +32,7 @@ public enum CaptureFilter {
         var reader = try PcapReader(path: capturePath, synthesizeEthernet: synthesizeEthernet)
         let filter = try makeFilter(reader.snapshotLength)
         var writer = try writePath.map { path throws(PcapError) in try PcapWriter(path: path) }
+        let writing = writer != nil
         var summary = Summary()
         while limit.map({ summary.packets < $0 }) ?? true {
             if summary.packets & 1023 == 0, let stop, stop.isRequested {
@@ -48,7 +49,7 @@ public enum CaptureFilter {
                 Match(
                     index: record.index, timestampNanos: record.timestampNanos, capturedLength: record.bytes.count,
                     originalLength: wireLength))
-            if writer != nil {
+            if writing {
                 try writer?.write(
                     record.bytes, timestampNanos: record.timestampNanos, originalLength: record.originalLength)
             }
