@@ -2,7 +2,7 @@ import ArgumentParser
 import Sluice
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sluice filter EXPR CAPTURE`: which packets does this tcpdump expression match? The expression is compiled by
@@ -41,7 +41,10 @@ struct FilterCommand: ParsableCommand {
     @Flag(help: "Print the classic program (as tcpdump -d does) and the translated eBPF program.")
     var disasm = false
 
-    @Flag(help: "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet (the filter sees Ethernet frames).")
+    @Flag(
+        help:
+            "Accept raw-IP (101, 228, 229) and Linux cooked (113, 276) captures: put an Ethernet header in front of each packet (the filter sees Ethernet frames)."
+    )
     var synthesizeEthernet = false
 
     @Option(
@@ -52,7 +55,9 @@ struct FilterCommand: ParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
 
     func validate() throws {
-        if capture == nil && !disasm { throw ValidationError("give a capture to filter (or --disasm to only show the program)") }
+        if capture == nil && !disasm {
+            throw ValidationError("give a capture to filter (or --disasm to only show the program)")
+        }
         if capture == nil && (count || writePath != nil) {
             throw ValidationError("--count and --write need a capture")
         }
@@ -74,7 +79,9 @@ struct FilterCommand: ParsableCommand {
         let engine = engineOptions.choice
         guard let capture else {
             let filter: PacketFilter
-            do { filter = try PacketFilter(expression: expression, engine: engine) } catch { throw CLIError("\(error)") }
+            do { filter = try PacketFilter(expression: expression, engine: engine) } catch {
+                throw CLIError("\(error)")
+            }
             for line in filter.disassembly { say(line) }
             return
         }
@@ -88,7 +95,8 @@ struct FilterCommand: ParsableCommand {
                 capturePath: capture, synthesizeEthernet: synthesizeEthernet, writePath: writePath, limit: limit,
                 stop: stop,
                 makeFilter: { snapshotLength in
-                    let filter = try PacketFilter(expression: expression, snapshotLength: snapshotLength, engine: engine)
+                    let filter = try PacketFilter(
+                        expression: expression, snapshotLength: snapshotLength, engine: engine)
                     if disasm { for line in filter.disassembly { say(line) } }
                     return filter
                 },

@@ -18,28 +18,31 @@ import Testing
         } catch { return error.description }
     }
 
-    @Test(arguments: [
-        ([], "empty"),
-        (Array(repeating: insn(O.ret | O.k, 1), count: 4097), "BPF_MAXINSNS"),
-        ([insn(0xff), ret(0)], "unknown opcode 0xff"),
-        ([insn(O.ret | O.x), ret(0)], "unknown opcode 0xe"),
-        ([insn(O.ld | O.w | O.abs + 0x100), ret(0)], "unknown opcode"),
-        ([insn(O.alu | O.div | O.k, 0), retA], "division by constant 0"),
-        ([insn(O.alu | O.mod | O.k, 0), retA], "modulo by constant 0"),
-        ([insn(O.alu | O.lsh | O.k, 32), retA], "shift by constant 32"),
-        ([insn(O.st, 16), retA], "M[16] out of range"),
-        ([insn(O.ld | O.mem, 99), retA], "M[99] out of range"),
-        ([insn(O.jmp | O.ja, 5), ret(0)], "leaves the program"),
-        ([insn(O.jmp | O.jeq | O.k, 1, jt: 3, jf: 0), ret(0), ret(1)], "leaves the program"),
-        ([insn(O.ld | O.imm, 1)], "not a ret"),
-        ([insn(O.ld | O.mem, 3), retA], "M[3] is loaded before it is stored"),
-        // Stored on one path only: the other reaches the load with M[0] unset.
-        ([insn(O.jmp | O.jeq | O.k, 0, jt: 0, jf: 1), insn(O.st, 0), insn(O.ld | O.mem, 0), retA],
-         "M[0] is loaded before it is stored"),
-        ([insn(O.ld | O.w | O.abs, UInt32(bitPattern: -0x1000 + 8)), retA], "SKF_AD_IFINDEX"),
-        ([insn(O.ld | O.h | O.abs, UInt32(bitPattern: -0x1000 + 44)), retA], "SKF_AD_VLAN_TCI"),
-        ([insn(O.ld | O.b | O.abs, UInt32(bitPattern: -0x100000 + 9)), retA], "SKF_NET_OFF"),
-    ] as [([ClassicInstruction], String)])
+    @Test(
+        arguments: [
+            ([], "empty"),
+            (Array(repeating: insn(O.ret | O.k, 1), count: 4097), "BPF_MAXINSNS"),
+            ([insn(0xff), ret(0)], "unknown opcode 0xff"),
+            ([insn(O.ret | O.x), ret(0)], "unknown opcode 0xe"),
+            ([insn(O.ld | O.w | O.abs + 0x100), ret(0)], "unknown opcode"),
+            ([insn(O.alu | O.div | O.k, 0), retA], "division by constant 0"),
+            ([insn(O.alu | O.mod | O.k, 0), retA], "modulo by constant 0"),
+            ([insn(O.alu | O.lsh | O.k, 32), retA], "shift by constant 32"),
+            ([insn(O.st, 16), retA], "M[16] out of range"),
+            ([insn(O.ld | O.mem, 99), retA], "M[99] out of range"),
+            ([insn(O.jmp | O.ja, 5), ret(0)], "leaves the program"),
+            ([insn(O.jmp | O.jeq | O.k, 1, jt: 3, jf: 0), ret(0), ret(1)], "leaves the program"),
+            ([insn(O.ld | O.imm, 1)], "not a ret"),
+            ([insn(O.ld | O.mem, 3), retA], "M[3] is loaded before it is stored"),
+            // Stored on one path only: the other reaches the load with M[0] unset.
+            (
+                [insn(O.jmp | O.jeq | O.k, 0, jt: 0, jf: 1), insn(O.st, 0), insn(O.ld | O.mem, 0), retA],
+                "M[0] is loaded before it is stored"
+            ),
+            ([insn(O.ld | O.w | O.abs, UInt32(bitPattern: -0x1000 + 8)), retA], "SKF_AD_IFINDEX"),
+            ([insn(O.ld | O.h | O.abs, UInt32(bitPattern: -0x1000 + 44)), retA], "SKF_AD_VLAN_TCI"),
+            ([insn(O.ld | O.b | O.abs, UInt32(bitPattern: -0x100000 + 9)), retA], "SKF_NET_OFF"),
+        ] as [([ClassicInstruction], String)])
     func validatorRefuses(_ code: [ClassicInstruction], _ reason: String) {
         let message = Self.refusal(code)
         #expect(message?.contains(reason) == true, "expected a refusal naming '\(reason)', got \(message ?? "none")")
@@ -78,7 +81,8 @@ import Testing
         let code = [Self.insn(O.ldx | O.b | O.msh, 14), Self.insn(O.ld | O.w | O.ind, 2), Self.retA]
         #expect(try Self.run(code, p) == 0x3a3b_3c3d)
         // X + k past the end, and X + k wrapping around 2^32 (a negative offset): no match.
-        #expect(try Self.run([Self.insn(O.ldx | O.b | O.msh, 14), Self.insn(O.ld | O.b | O.ind, 8), Self.ret(1)], p) == 0)
+        #expect(
+            try Self.run([Self.insn(O.ldx | O.b | O.msh, 14), Self.insn(O.ld | O.b | O.ind, 8), Self.ret(1)], p) == 0)
         let wrap = [Self.insn(O.ldx | O.imm, 0xffff_fff0), Self.insn(O.ld | O.b | O.ind, 0x20), Self.retA]
         #expect(try Self.run(wrap, p) == 0)
     }
@@ -86,7 +90,8 @@ import Testing
     @Test func lengthIsTheWireLength() throws {
         let p = Self.packet(60)
         #expect(try Self.run([Self.insn(O.ld | O.len), Self.retA], p) == 60)
-        #expect(try Self.run([Self.insn(O.ldx | O.len), Self.insn(O.misc | O.txa), Self.retA], p, wireLength: 1514) == 1514)
+        #expect(
+            try Self.run([Self.insn(O.ldx | O.len), Self.insn(O.misc | O.txa), Self.retA], p, wireLength: 1514) == 1514)
     }
 
     @Test func arithmeticScratchMemoryAndJumps() throws {
@@ -97,7 +102,8 @@ import Testing
             Self.insn(O.ld | O.b | O.abs, 4), Self.insn(O.st, 3), Self.insn(O.alu | O.mul | O.k, 7),
             Self.insn(O.alu | O.add | O.k, 3), Self.insn(O.alu | O.sub | O.k, 1), Self.insn(O.misc | O.tax),
             Self.insn(O.ld | O.mem, 3), Self.insn(O.alu | O.lsh | O.k, 4), Self.insn(O.alu | O.div | O.x),
-            Self.insn(O.alu | O.or | O.k, 0x100), Self.insn(O.alu | O.mod | O.k, 7), Self.insn(O.alu | O.xor | O.k, 0xf),
+            Self.insn(O.alu | O.or | O.k, 0x100), Self.insn(O.alu | O.mod | O.k, 7),
+            Self.insn(O.alu | O.xor | O.k, 0xf),
             Self.insn(O.alu | O.neg), Self.insn(O.alu | O.and | O.k, 0xff), Self.insn(O.alu | O.rsh | O.k, 1),
             Self.retA,
         ]

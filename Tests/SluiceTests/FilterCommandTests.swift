@@ -24,14 +24,17 @@ import Testing
         #expect(lines.count == matched + 1)
         #expect(lines.last == "\(matched) matched of \(packets) packets")
         let first = try #require(lines.first).split(separator: " ")
-        #expect(first.count == 3 && Int(first[0]) != nil && first[1].contains(".") && Int(first[2]) != nil, "\(lines[0])")
+        #expect(
+            first.count == 3 && Int(first[0]) != nil && first[1].contains(".") && Int(first[2]) != nil, "\(lines[0])")
         let counted = try Self.run(["filter", "udp", Self.capture, "--count"])
         #expect(counted.stdout == "\(matched) matched of \(packets) packets\n")
     }
 
     @Test func helpDescribesTheOutputAndTheFilterOptions() throws {
         let help = try Self.run(["filter", "--help"])
-        for text in ["pcap_compile", "N matched of M packets", "--count", "--write <out.pcap>", "--disasm", "docs/FILTERS.md"] {
+        for text in [
+            "pcap_compile", "N matched of M packets", "--count", "--write <out.pcap>", "--disasm", "docs/FILTERS.md",
+        ] {
             #expect(help.stdout.contains(text), "missing \(text) in:\n\(help.stdout)")
         }
         for command in ["replay", "run", "bench"] {
@@ -61,8 +64,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let output = directory + "/stdout.pcap"
         let out = try Shell.run(
-            ["/bin/sh", "-c", "exec \"$0\" filter tcp \"$1\" --write - --count > \"$2\"", BenchCommandTests.sluice,
-             Self.capture, output], timeoutSeconds: 60)
+            [
+                "/bin/sh", "-c", "exec \"$0\" filter tcp \"$1\" --write - --count > \"$2\"", BenchCommandTests.sluice,
+                Self.capture, output,
+            ], timeoutSeconds: 60)
         #expect(out.status == 0, "\(out.stderr)")
         let (matched, packets) = try Self.count("tcp")
         #expect(out.stderr == "\(matched) matched of \(packets) packets\n", "\(out.stderr)")
@@ -87,17 +92,18 @@ import Testing
         #expect(both.stdout.split(separator: "\n").last?.hasSuffix("matched of 84 packets") == true)
     }
 
-    @Test(arguments: [
-        (["filter", "tcp port", capture], "bad filter expression 'tcp port': can't parse filter expression"),
-        (["filter", "host 1.2.3.4.5", capture], "bad filter expression"),
-        (["filter", "udp", "/nonexistent/x.pcap"], "No such file"),
-        (["filter", "udp"], "give a capture"),
-        (["filter", "inbound", capture], "SKF_AD_PKTTYPE) needs the kernel's socket buffer"),
-        (["filter", "ifindex 3", "--disasm"], "SKF_AD_IFINDEX"),
-        (["filter", "udp", capture, "--engine", "checked"], "always runs verified"),
-        (["replay", "programs/build/firewall.o", capture, "--filter", "port 99999"], "bad filter expression"),
-        (["bench", "programs/build/parse_bench.o", "--filter", "udp", "--against-kernel"], "cannot be compared"),
-    ] as [([String], String)])
+    @Test(
+        arguments: [
+            (["filter", "tcp port", capture], "bad filter expression 'tcp port': can't parse filter expression"),
+            (["filter", "host 1.2.3.4.5", capture], "bad filter expression"),
+            (["filter", "udp", "/nonexistent/x.pcap"], "No such file"),
+            (["filter", "udp"], "give a capture"),
+            (["filter", "inbound", capture], "SKF_AD_PKTTYPE) needs the kernel's socket buffer"),
+            (["filter", "ifindex 3", "--disasm"], "SKF_AD_IFINDEX"),
+            (["filter", "udp", capture, "--engine", "checked"], "always runs verified"),
+            (["replay", "programs/build/firewall.o", capture, "--filter", "port 99999"], "bad filter expression"),
+            (["bench", "programs/build/parse_bench.o", "--filter", "udp", "--against-kernel"], "cannot be compared"),
+        ] as [([String], String)])
     func badInputGetsAClearError(_ arguments: [String], _ message: String) throws {
         let out = try Self.run(arguments)
         #expect(out.status != 0)
@@ -135,7 +141,9 @@ import Testing
         let (matched, packets) = try Self.count("udp")
         let filtered = packets - matched
         #expect(out.stderr.contains("filtered out: \(filtered) "), "\(out.stderr)")
-        let lines = try String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{\"i\":") }
+        let lines = try String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").filter {
+            $0.hasPrefix("{\"i\":")
+        }
         #expect(lines.count == packets)
         #expect(lines.filter { $0.contains("\"verdict\":\"filtered\"") }.count == filtered)
         var inVerdictCaptures = 0

@@ -20,10 +20,12 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         // VLAN
         "vlan", "vlan and udp", "vlan 100", "vlan and ip6", "vlan 4000", "vlan and vlan",
         // ports
-        "tcp port 80", "udp port 53", "port 443", "tcp dst port 22", "udp src port 53", "udp src port 40000", "portrange 1000-2000",
+        "tcp port 80", "udp port 53", "port 443", "tcp dst port 22", "udp src port 53", "udp src port 40000",
+        "portrange 1000-2000",
         "tcp portrange 1-1024", "tcp port 65000", "tcp[0:2] > 1024",
         // byte offsets and flags
-        "tcp[13] & 2 != 0", "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "tcp[13] & 0x12 == 0x12", "tcp[13] & 0x10 != 0",
+        "tcp[13] & 2 != 0", "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "tcp[13] & 0x12 == 0x12",
+        "tcp[13] & 0x10 != 0",
         "ip[8] < 64", "ip[2:2] > 100", "ip[6:2] & 0x1fff != 0", "ip[0] & 0xf > 5", "udp[8:4] == 0",
         "ip[16] == 10 or ip[12] == 10", "icmp[icmptype] == icmp-echo", "icmp[icmptype] == icmp-echoreply",
         "icmp[icmptype] != icmp-echo and icmp", "ip6[6] == 58", "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
@@ -34,7 +36,8 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
         "ether proto 0x0800", "ether proto 0x86dd", "ether proto 0x0806", "ether broadcast", "ether multicast",
         "ether host ff:ff:ff:ff:ff:ff", "ether[12:2] == 0x8100", "ether src 02:00:00:00:00:01",
         // addresses
-        "net 10.0.0.0/8", "net 192.168.0.0/16", "host 10.0.0.1", "src host 10.0.0.1", "dst net 172.16.0.0/12", "dst net 10.0.0.0/24",
+        "net 10.0.0.0/8", "net 192.168.0.0/16", "host 10.0.0.1", "src host 10.0.0.1", "dst net 172.16.0.0/12",
+        "dst net 10.0.0.0/24",
         "host 203.0.113.99", "ip6 net fd00::/8", "ip6 host ::1", "ip multicast", "ip broadcast",
         // logic
         "not tcp", "not ip and not ip6", "tcp or udp", "(tcp and port 80) or (udp and port 53)", "ip and not udp",
@@ -85,7 +88,9 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
             let ours = indexes.map { (all[$0].timestamp, all[$0].bytes) }
             let theirs = try Self.tcpdumpMatches(capture, expression, tcpdump: tcpdump)
             #expect(summary.packets == all.count)
-            #expect(summary.matched == theirs.count, "\(name): '\(expression)': \(summary.matched) vs tcpdump's \(theirs.count)")
+            #expect(
+                summary.matched == theirs.count,
+                "\(name): '\(expression)': \(summary.matched) vs tcpdump's \(theirs.count)")
             let same = Self.same(ours, theirs)
             #expect(same, "\(name): '\(expression)': matches \(indexes) differ from tcpdump's")
             if Self.matchNothing.contains(expression) {

@@ -41,7 +41,8 @@ struct FilterKernelAgreementTests {
         var sendable: Set<Int> = []
         while let record = try reader.next() {
             let bytes = Array(record.bytes)
-            if bytes.count >= 14 && !(bytes[12] == 0x81 && bytes[13] == 0) && !(bytes[12] == 0x88 && bytes[13] == 0xa8) {
+            if bytes.count >= 14 && !(bytes[12] == 0x81 && bytes[13] == 0) && !(bytes[12] == 0x88 && bytes[13] == 0xa8)
+            {
                 sendable.insert(record.index)
             }
         }
@@ -60,8 +61,11 @@ struct FilterKernelAgreementTests {
             try (try #require(classic)).decimalListing.joined(separator: "\n").write(
                 toFile: program, atomically: true, encoding: .utf8)
             let run = try Shell.run(
-                ["ip", "netns", "exec", namespace, "/usr/bin/python3", Repository.path("scripts/kernel-socket-filter.py"),
-                 program, capture, a, b], timeoutSeconds: 30)
+                [
+                    "ip", "netns", "exec", namespace, "/usr/bin/python3",
+                    Repository.path("scripts/kernel-socket-filter.py"),
+                    program, capture, a, b,
+                ], timeoutSeconds: 30)
             try #require(run.status == 0, "'\(expression)': \(run.stderr)")
             let lines = run.stdout.split(separator: "\n")
             #expect(lines.last == "sent \(sendable.count)", "every sendable frame was sent: \(run.stdout)")

@@ -260,7 +260,8 @@ public enum ClassicTranslator {
                 52: "payload_offset", 56: "random", 60: "vlan_tpid",
             ]
             let field = k - ClassicOpcode.ancillaryOffset
-            what = "the ancillary load SKF_AD_OFF + \(field) (\(names[field].map { "SKF_AD_" + $0.uppercased() } ?? "unknown"))"
+            what =
+                "the ancillary load SKF_AD_OFF + \(field) (\(names[field].map { "SKF_AD_" + $0.uppercased() } ?? "unknown"))"
         } else if k >= ClassicOpcode.networkOffset && k < ClassicOpcode.networkOffset + 0x100000 {
             what = "a load relative to the network header (SKF_NET_OFF + \(k - ClassicOpcode.networkOffset))"
         } else if k >= ClassicOpcode.linkLayerOffset && k < ClassicOpcode.linkLayerOffset + 0x100000 {

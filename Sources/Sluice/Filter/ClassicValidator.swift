@@ -57,8 +57,10 @@ public enum ClassicValidator {
         typealias O = ClassicOpcode
         switch code & 0x07 {
         case O.ld:
-            return [O.w | O.abs, O.h | O.abs, O.b | O.abs, O.w | O.ind, O.h | O.ind, O.b | O.ind, O.w | O.len,
-                    O.w | O.imm, O.w | O.mem].contains(code)
+            return [
+                O.w | O.abs, O.h | O.abs, O.b | O.abs, O.w | O.ind, O.h | O.ind, O.b | O.ind, O.w | O.len,
+                O.w | O.imm, O.w | O.mem,
+            ].contains(code)
         case O.ldx:
             return [O.ldx | O.w | O.len, O.ldx | O.b | O.msh, O.ldx | O.w | O.imm, O.ldx | O.w | O.mem].contains(code)
         case O.st, O.stx: return code == O.st || code == O.stx
