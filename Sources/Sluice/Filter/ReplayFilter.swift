@@ -5,9 +5,11 @@ struct ReplayFilter: ~Copyable {
     let filter: PacketFilter?
     var writer: PcapWriter?
 
-    init(_ options: Replay.Options, snapshotLength: Int) throws {
+    /// The filter runs natively when the program does, else on the interpreter (always verified).
+    init(_ options: Replay.Options, snapshotLength: Int, engine: Engine) throws {
         let filter = try options.filterExpression.map { expression throws(FilterError) in
-            try PacketFilter(expression: expression, snapshotLength: snapshotLength)
+            try PacketFilter(
+                expression: expression, snapshotLength: snapshotLength, engine: engine == .native ? .auto : .interpreter)
         }
         let writer = try (filter == nil ? nil : options.outputDirectory).map { directory throws(PcapError) in
             try PcapWriter(

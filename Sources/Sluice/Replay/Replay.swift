@@ -151,7 +151,7 @@ public final class Replay {
             ? ExecutionRecorder(program: runner.program, contextPointer: runner.contextPointer) : nil
         let observing = recorder != nil
         var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)  // per verdict, no hashing per packet
-        var filter = try ReplayFilter(options, snapshotLength: reader.snapshotLength)
+        var filter = try ReplayFilter(options, snapshotLength: reader.snapshotLength, engine: runner.engine)
         let start = Self.monotonicNanoseconds()
 
         while options.limit.map({ summary.packets < $0 }) ?? true {
