@@ -9,7 +9,8 @@ struct ReplayFilter: ~Copyable {
     init(_ options: Replay.Options, snapshotLength: Int, engine: Engine) throws {
         let filter = try options.filterExpression.map { expression throws(FilterError) in
             try PacketFilter(
-                expression: expression, snapshotLength: snapshotLength, engine: engine == .native ? .auto : .interpreter)
+                expression: expression, snapshotLength: snapshotLength, engine: engine == .native ? .auto : .interpreter
+            )
         }
         let writer = try (filter == nil ? nil : options.outputDirectory).map { directory throws(PcapError) in
             try PcapWriter(
