@@ -393,6 +393,7 @@ struct ClockedProcessor: FrameProcessor {
     var redirectTarget: RedirectTarget? { inner.redirectTarget }
     var lastFault: ExecutionFault? { inner.lastFault }
     mutating func takeBudgetExceeded() -> UInt64 { inner.takeBudgetExceeded() }
+    mutating func takeFiltered() -> UInt64 { inner.takeFiltered() }
 }
 
 /// What `sluice bench live` reports. Rates in packets per second, CPU time in nanoseconds of the receiving

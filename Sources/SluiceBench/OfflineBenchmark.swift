@@ -34,6 +34,9 @@ public final class OfflineBenchmark {
         /// The engine (nil: `verify` decides between interpreter and checked). With native code, the interpreter is
         /// timed too, in the same rounds, as the reference.
         public var engine: EngineChoice?
+        /// `--filter`: only packets matching this expression run the program; the filter runs on every packet and
+        /// is timed with it. Not with `againstKernel` (the kernel runs every packet).
+        public var filterExpression: String?
         public init() {}
     }
 
@@ -76,11 +79,13 @@ public final class OfflineBenchmark {
         let runner = session.runner(budget: options.budget)
         let loop = VMLoop(runner: runner, packets: packets)
         defer { loop.close() }
+        loop.filter = try BenchFilter.make(options, engine: engineChoice)
         // Native code is measured against the interpreter on the same program and packets, round by round.
         let interpreterLoop =
             runner.engine == .native
             ? VMLoop(runner: ProgramRunner(program: loaded.program, budget: options.budget), packets: packets) : nil
         defer { interpreterLoop?.close() }
+        interpreterLoop?.filter = loop.filter
 
         var report = OfflineBenchReport(
             program: spec.name, object: source.objectPath, packets: packets.count, meanPacketLength: packets.meanLength,
@@ -96,6 +101,7 @@ public final class OfflineBenchmark {
         report.instructionsPerPacket = Double(counted.instructions) / Double(packets.count)
         report.verdicts = counted.verdicts
         report.faults = counted.faults
+        report.filteredOut = loop.filter == nil ? nil : counted.filtered
         report.timerOverheadNanoseconds = Self.timerOverhead()
 
         // Replay's capture.
@@ -176,6 +182,7 @@ public final class OfflineBenchmark {
     /// Sluice's whole replay over the capture; packets per second of its loop (reading included).
     private func replayRate(capture: String, outputDirectory: String?) throws -> Double {
         var replayOptions = Replay.Options()
+        replayOptions.filterExpression = options.filterExpression
         if let outputDirectory {
             mkdir(outputDirectory, 0o700)
             replayOptions.outputDirectory = outputDirectory
@@ -183,7 +190,7 @@ public final class OfflineBenchmark {
         }
         defer {
             if let outputDirectory {
-                for name in ["pass", "tx", "redirect", "drop", "aborted"] { unlink("\(outputDirectory)/\(name).pcap") }
+                for name in ["pass", "tx", "redirect", "drop", "aborted", "filtered"] { unlink("\(outputDirectory)/\(name).pcap") }
                 unlink(outputDirectory + "/results.jsonl")
                 rmdir(outputDirectory)
             }
@@ -261,6 +268,8 @@ public final class VMLoop {
     static let batchSize = 64
     /// Keeps results observable so the optimiser cannot drop runs.
     var sink: UInt64 = 0
+    /// `--filter`: packets it does not match are not run (the timed passes include the filter).
+    public var filter: PacketFilter?
 
     public init(runner: ProgramRunner, packets: BenchPackets) {
         self.runner = runner
@@ -286,14 +295,14 @@ public final class VMLoop {
     @inline(never) @discardableResult
     public func throughputPass() -> UInt64 {
         var processor = runner.processor
-        return pass(MemoryFrameSource(packets: packets, buffer: buffer), &processor)
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), &processor)
     }
 
     /// Runs packet `i` `count` times (copied in each time); returns the elapsed nanoseconds.
     @inline(never)
     func repeatPass(packet i: Int, count: Int) -> UInt64 {
         var processor = runner.processor
-        return pass(MemoryFrameSource(packets: packets, buffer: buffer, repeating: i, count: count), &processor)
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer, filter: filter, repeating: i, count: count), &processor)
     }
 
     /// The copy alone (what `throughputPass` spends outside the program).
@@ -301,7 +310,7 @@ public final class VMLoop {
     func copyPass() -> UInt64 {
         var processor = TouchProcessor()
         defer { sink &+= processor.touched }
-        return pass(MemoryFrameSource(packets: packets, buffer: buffer), &processor)
+        return pass(MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), &processor)
     }
 
     /// Times every packet on its own (copy + run, one-frame batches), timer cost subtracted, into an HDR histogram
@@ -310,7 +319,7 @@ public final class VMLoop {
     func latencyPass(timerOverhead: UInt64) -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
         var processor = runner.processor
-        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer), sink: NullSink())
+        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), sink: NullSink())
         while true {
             let start = OfflineBenchmark.monotonicNanoseconds()
             guard pipeline.runBatch(upTo: 1, processor: &processor) != nil else { break }
@@ -322,32 +331,38 @@ public final class VMLoop {
     }
 
     /// Runs every packet once with instruction counting: total instructions, verdicts, faults.
-    func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int) {
+    func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int, filtered: Int) {
         var processor = CountingProcessor(runner: runner)
-        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer), sink: NullSink())
+        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), sink: NullSink())
         while pipeline.runBatch(upTo: Self.batchSize, processor: &processor) != nil {}
         var verdicts: [String: Int] = [:]
         for action in XDPAction.allCases where pipeline.sink.counts[Int(action.rawValue)] > 0 {
             verdicts["\(action)"] = pipeline.sink.counts[Int(action.rawValue)]
         }
-        return (processor.instructions, verdicts, processor.faults)
+        return (processor.instructions, verdicts, processor.faults, pipeline.sink.filtered)
     }
 }
 
 /// In-memory packets as a pipeline source: each frame copied into one reused buffer (zeroed headroom, as the
-/// kernel's test run), in order, or one packet `count` times.
+/// kernel's test run), in order, or one packet `count` times. With a filter (`--filter`), packets it does not match
+/// come out without a frame (not run; the sink counts them), so the timed passes include the filter.
 struct MemoryFrameSource: FrameSource {
     let packets: BenchPackets
     let buffer: UnsafeMutableRawPointer
+    unowned(unsafe) let filter: PacketFilter?
     let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
     let repeating: Int?
     let total: Int
     var position = 0
     var batchStart = 0
 
-    init(packets: BenchPackets, buffer: UnsafeMutableRawPointer, repeating: Int? = nil, count: Int? = nil) {
+    init(
+        packets: BenchPackets, buffer: UnsafeMutableRawPointer, filter: PacketFilter? = nil, repeating: Int? = nil,
+        count: Int? = nil
+    ) {
         self.packets = packets
         self.buffer = buffer
+        self.filter = filter
         self.repeating = repeating
         total = count ?? packets.count
     }
@@ -369,6 +384,7 @@ struct MemoryFrameSource: FrameSource {
         let frame = Frame(
             buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: length,
             timestampNanos: 1_700_000_000_000_000_000 &+ UInt64(index) &* 1000, ingressIfindex: 1)
+        if let filter, !filter.matches(frame) { return (nil, index) }
         return (frame, index)
     }
 }
@@ -377,6 +393,11 @@ struct MemoryFrameSource: FrameSource {
 struct NullSink: VerdictSink {
     var accumulated: UInt64 = 0
     var counts = [Int](repeating: 0, count: XDPAction.allCases.count)
+    /// Packets the source's filter left out.
+    var filtered = 0
+
+    @inline(__always)
+    mutating func refuse(_ token: Int) { filtered &+= 1 }
 
     @inline(__always)
     mutating func apply(_ verdict: Verdict, to frame: Frame, token: Int) {
@@ -470,6 +491,8 @@ public struct OfflineBenchReport: Codable, Sendable {
     public var instructionsPerPacket = 0.0
     public var verdicts: [String: Int] = [:]
     public var faults = 0
+    /// `--filter`: packets the filter did not match (not run; not in `verdicts`).
+    public var filteredOut: Int?
     /// Median cost of an empty `clock_gettime` pair, subtracted from every latency sample.
     public var timerOverheadNanoseconds = 0.0
     /// VM: copy into the frame buffer + run, per packet.
@@ -525,6 +548,15 @@ public struct OfflineBenchReport: Codable, Sendable {
         if let k = kernelPerPacketPathPacketsPerSecond {
             replayRatio = replayPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
             replayWithOutputsRatio = replayWithOutputsPacketsPerSecond.map { $0.median / max(k.median, 1e-9) }
+        }
+    }
+}
+
+/// `bench --filter`: the filter for the benchmark's loops, on the engine the program runs on.
+enum BenchFilter {
+    static func make(_ options: OfflineBenchmark.Options, engine: EngineChoice) throws -> PacketFilter? {
+        try options.filterExpression.map { expression throws(FilterError) in
+            try PacketFilter(expression: expression, engine: engine == .checked ? .interpreter : engine)
         }
     }
 }

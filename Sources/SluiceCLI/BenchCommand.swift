@@ -86,11 +86,21 @@ struct OfflineBenchCommand: ParsableCommand {
     @Flag(help: "Skip the replay measurements.")
     var noReplay = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the program only on packets matching this tcpdump expression (see 'sluice filter').",
+            discussion: "The filter runs on every packet and is timed with the program; the others are counted (filtered out: N).",
+            valueName: "expression"))
+    var filter: String?
+
     /// The mode flag of earlier versions; the live benchmark is a subcommand now.
     @Flag(help: .hidden)
     var live = false
 
     func validate() throws {
+        if filter != nil && againstKernel {
+            throw ValidationError("--filter cannot be compared with the kernel (its test run runs every packet)")
+        }
         if live {
             throw ValidationError("the live benchmark is a subcommand now: sluice bench live [PROG.o] [--size N] ...")
         }
@@ -113,6 +123,7 @@ struct OfflineBenchCommand: ParsableCommand {
         options.capturePath = pcap
         options.engine = common.engineOptions.choice
         options.budget = common.budget.instructions
+        options.filterExpression = filter
         let benchmark = OfflineBenchmark(source: source, spec: spec, packets: packetSet, options: options)
         let showProgress = !common.json && isatty(2) != 0
         let report: OfflineBenchReport
@@ -212,6 +223,7 @@ enum BenchReportTable {
         lines.append(
             "verdicts: " + r.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 + (r.faults > 0 ? ", faults \(r.faults)" : ""))
+        if let filtered = r.filteredOut { lines.append("filtered out: \(filtered) (did not match --filter, not run)") }
         lines.append("")
         lines.append(row("measurement", "median", "min", "unit"))
         lines.append(

@@ -90,7 +90,13 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
 
     @Option(
-        help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
+        help: ArgumentHelp(
+            "Run the program only on packets matching this tcpdump expression (see 'sluice filter').",
+            discussion: "The others are not run: verdict \"filtered\" in --results, written unchanged to filtered.pcap with --out, and counted in the summary.",
+            valueName: "expression"))
+    var filter: String?
+
+    @Option(help: "Trace these packets (capture indexes from 0, comma-separated) instruction by instruction, to stdout.")
     var trace: String?
 
     @Option(help: "Trace every packet, at most this many.")
@@ -162,6 +168,7 @@ struct ReplayCommand: ParsableCommand {
         options.coveragePath = coverage
         options.mapsOutPath = mapsOut
         options.eventTypes = eventTypes
+        options.filterExpression = filter
         options.printkOutput = { line in
             let text = line + "\n"
             _ = text.withCString { Glibc.write(2, $0, strlen($0)) }

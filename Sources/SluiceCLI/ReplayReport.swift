@@ -61,6 +61,9 @@ enum ReplayReport {
             lines.append("interrupted by \(name): the summary and the outputs cover the first \(summary.packets) packets")
         }
         lines.append("\(summary.packets) packets (\(counts))")
+        if summary.filtered > 0 {
+            lines.append("filtered out: \(summary.filtered) (did not match --filter: not run, passed through unchanged)")
+        }
         if summary.refused > 0 {
             lines.append(
                 "\(summary.refused) refused: shorter than an Ethernet header (or zero-length), as the kernel's test run refuses them")

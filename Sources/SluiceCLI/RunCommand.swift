@@ -52,6 +52,13 @@ struct RunCommand: ParsableCommand {
             valueName: "name|auto"))
     var passToTap: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the program only on frames matching this tcpdump expression (see 'sluice filter').",
+            discussion: "The others are not run: they are handled as XDP_PASS (to the kernel stack through --pass-to-tap; without a TAP device counted and recycled, as XDP_PASS frames are) and counted (filtered out: N).",
+            valueName: "expression"))
+    var filter: String?
+
     @Option(help: "Also open sockets on this interface, so XDP_REDIRECT can forward to it.")
     var redirectIface: String?
 
@@ -132,9 +139,15 @@ struct RunCommand: ParsableCommand {
         logger.logLevel = .notice
         // One runner (machine) per worker; the program and its maps are shared, as in the kernel. The live program
         // owns the runners and can replace them while the engine runs (control plane: `sluice ctl IFACE reload`).
+        let packetFilter: PacketFilter?
+        do {
+            packetFilter = try filter.map {
+                try PacketFilter(expression: $0, engine: session.engine == .native ? .auto : .interpreter)
+            }
+        } catch { throw CLIError("\(error)") }
         let live = LiveProgram(
             loaded: session.loaded, objectPath: Self.absolutePath(programOptions.object), budget: budget.instructions,
-            engineChoice: engineOptions.choice)
+            engineChoice: engineOptions.choice, filter: packetFilter)
         let controlPath = control ?? ControlServer.defaultPath(interface: iface)
         // Before attaching anything: a live instance on the same socket is an error, not something to disturb.
         do { try ControlServer.checkAvailable(controlPath) } catch { throw CLIError("control socket: \(error)") }
@@ -276,6 +289,9 @@ enum LiveStatsReport {
         lines.append(
             "  total: rx \(t.rx.packets), tx \(t.tx.packets) (completed \(t.txCompleted)), drop \(t.drop.packets), pass \(t.pass.packets) (to TAP \(t.passReinjected)), redirect \(t.redirect.packets), aborted \(t.aborted.packets)"
                 + (t.budgetExceeded > 0 ? " (\(t.budgetExceeded) over the instruction budget)" : ""))
+        if t.filtered > 0 {
+            lines.append("  filtered out: \(t.filtered) (did not match --filter: not run, handled as XDP_PASS, in pass)")
+        }
         let passDropped = t.pass.packets &- min(t.passReinjected, t.pass.packets)
         if passDropped > 0 {
             lines.append(

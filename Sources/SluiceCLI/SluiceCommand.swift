@@ -6,7 +6,7 @@ public struct SluiceCommand: ParsableCommand {
         commandName: "sluice",
         abstract: "Run unmodified XDP/eBPF programs in a verified user-space VM, on AF_XDP sockets or pcap captures.",
         version: SluiceVersion.current,
-        subcommands: [RunCommand.self, CtlCommand.self, ReplayCommand.self, BenchCommand.self, VerifyCommand.self, DetachCommand.self, ABICommand.self, ConformanceCommand.self, ExecCommand.self, AssembleCommand.self, DisassembleCommand.self, DebugCommand.self]
+        subcommands: [RunCommand.self, CtlCommand.self, ReplayCommand.self, FilterCommand.self, BenchCommand.self, VerifyCommand.self, DetachCommand.self, ABICommand.self, ConformanceCommand.self, ExecCommand.self, AssembleCommand.self, DisassembleCommand.self, DebugCommand.self]
     )
 
     public init() {}

@@ -9,7 +9,7 @@ import Testing
 struct RunCommandLiveTests {
     /// Starts `sluice run` on the host end from `/`, pings the host from the namespace while it runs, and returns
     /// the ping output and sluice's output.
-    private func runAndPing(_ net: NetnsFixture, extra: [String]) throws -> (ping: Shell.Output, sluice: String) {
+    fileprivate func runAndPing(_ net: NetnsFixture, extra: [String]) throws -> (ping: Shell.Output, sluice: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-run-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
         let object = try Repository.object("counters")
@@ -52,5 +52,19 @@ struct RunCommandLiveTests {
         #expect(ping.stdout.contains(" 0 received"), "no TAP, so no reply:\n\(ping.stdout)")
         #expect(output.contains("warning: no --pass-to-tap"), "\(output)")
         #expect(output.contains("XDP_PASS frame(s) dropped"), "\(output)")
+    }
+}
+
+extension RunCommandLiveTests {
+    /// `run --filter udp`: the pings (ICMP, and ARP) do not match, so they are not run but handed to the kernel stack
+    /// as XDP_PASS frames are (through the TAP device): ping still works, and they are counted as filtered out.
+    @Test func framesTheFilterDoesNotMatchGoToTheStackAndAreCounted() throws {
+        let net = try NetnsFixture(tag: "fl")
+        defer { net.destroy() }
+        let (ping, output) = try runAndPing(net, extra: ["--pass-to-tap", "auto", "--filter", "udp"])
+        #expect(ping.stdout.contains("5 received"), "ping through Sluice:\n\(ping.stdout)\nsluice:\n\(output)")
+        let line = output.split(separator: "\n").first { $0.contains("filtered out: ") }
+        let count = line.flatMap { Int($0.split(separator: "filtered out: ")[1].prefix { $0.isNumber }) }
+        #expect((count ?? 0) >= 5, "at least the 5 echo requests are filtered out:\n\(output)")
     }
 }

@@ -93,8 +93,9 @@ struct AFXDPPortSink: VerdictSink {
     }
 
     @inline(__always)
-    mutating func endBatch(budgetOverruns: UInt64) {
+    mutating func endBatch(budgetOverruns: UInt64, filtered: UInt64) {
         ports[index].counters.budgetExceeded &+= budgetOverruns
+        ports[index].counters.filtered &+= filtered
     }
 
     /// Sends a REDIRECT frame out of the target port: in place when the target is the receiving socket, otherwise

@@ -43,6 +43,8 @@ public struct QueueCounters: Hashable, Sendable, Codable {
     public var batches: UInt64 = 0
     /// Frames whose run went past the instruction budget (`--budget`); counted as aborted too.
     public var budgetExceeded: UInt64 = 0
+    /// Frames `run --filter` did not match: not run, handled as XDP_PASS (and counted in `pass` too).
+    public var filtered: UInt64 = 0
     public init() {}
 
     public static func + (a: Self, b: Self) -> Self {
@@ -62,6 +64,7 @@ public struct QueueCounters: Hashable, Sendable, Codable {
         r.wakeups &+= b.wakeups
         r.batches &+= b.batches
         r.budgetExceeded &+= b.budgetExceeded
+        r.filtered &+= b.filtered
         return r
     }
 

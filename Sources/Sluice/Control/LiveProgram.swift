@@ -100,10 +100,16 @@ public final class LiveProgram: @unchecked Sendable {
     /// Answers whether worker `i` has ended (its thread returned): it will never acknowledge.
     public var workerFinished: (Int) -> Bool = { _ in false }
 
+    /// `run --filter`: frames it does not match are passed without running the program, whichever generation runs.
+    private let filter: PacketFilter?
+    /// Each worker's copy of the filter (its own VM machine), kept across reloads.
+    private var workerFilters: [PacketFilter?] = []
+
     public init(
         loaded: ProgramLoader.Loaded, objectPath: String, budget: UInt64, engineChoice: EngineChoice,
-        switchTimeoutNanos: UInt64 = 5_000_000_000
+        filter: PacketFilter? = nil, switchTimeoutNanos: UInt64 = 5_000_000_000
     ) {
+        self.filter = filter
         self.loaded = loaded
         self.budget = budget
         self.engineChoice = engineChoice
@@ -119,6 +125,9 @@ public final class LiveProgram: @unchecked Sendable {
     /// The processor for worker `index` (called once per worker, by the engine's `makeProcessor`, before start).
     public func processor(worker index: Int) -> ReloadableProcessor {
         let runner = ProgramRunner(loaded: loaded, budget: budget, processorID: UInt32(index))
+        let workerFilter = filter.map { workerFilters.isEmpty ? $0 : $0.forAnotherWorker() }
+        workerFilters.append(workerFilter)
+        runner.filter = workerFilter
         let generation = self.generation
         let slot = WorkerProgramSlot(generation: generation)
         runners.append(runner)
@@ -161,7 +170,9 @@ public final class LiveProgram: @unchecked Sendable {
         let kept = new.program.maps.filter { old.contains(ObjectIdentifier($0)) }.map(\.spec.name)
         let created = new.program.maps.filter { !old.contains(ObjectIdentifier($0)) }.map(\.spec.name)
         let newRunners = slots.indices.map {
-            ProgramRunner(loaded: new, budget: budget, processorID: UInt32($0))
+            let runner = ProgramRunner(loaded: new, budget: budget, processorID: UInt32($0))
+            runner.filter = workerFilters[$0]
+            return runner
         }
         let loadEnd = Self.monotonicNanos()
 

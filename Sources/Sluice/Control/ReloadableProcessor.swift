@@ -51,6 +51,9 @@ public struct ReloadableProcessor: FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { inner.takeBudgetExceeded() }
 
     @inline(__always)
+    public mutating func takeFiltered() -> UInt64 { inner.takeFiltered() }
+
+    @inline(__always)
     public mutating func betweenBatches() {
         slot.processed.store(processed, ordering: .relaxed)
         if slot.target.load(ordering: .acquiring) != generation { switchProgram() }

@@ -79,35 +79,28 @@ public final class Debugger {
 
     /// Replays `capturePath` up to packet `packet` and debugs that one.
     public func run(capturePath: String, packet: Int, synthesizeEthernet: Bool = false) throws -> Outcome {
-        var reader = try PcapReader(path: capturePath, synthesizeEthernet: synthesizeEthernet)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: XDPFrameGeometry.frameSize, alignment: 64)
-        defer { buffer.deallocate() }
-        let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
-        var seen = 0
-        while let record = try reader.next() {
-            seen += 1
-            let length = record.bytes.count
-            if record.index < packet && length < 14 { continue }  // refused, as replay refuses it
-            if record.index == packet && length < 14 {
+        // The replay pipeline's source lays frames out as replay does (the kernel test run's geometry, runts refused);
+        // the packets before the one debugged run through the pipeline's one verdict step.
+        let source = try PcapFrameSource(path: capturePath, synthesizeEthernet: synthesizeEthernet, ingressIfindex: 1)
+        var processor = runner.processor
+        while source.receive(upTo: 1) != nil {
+            let (candidate, token) = source.frame(0)
+            let length = token.record.bytes.count
+            if token.record.index < packet {
+                if var frame = candidate { _ = Pipeline<PcapFrameSource, DiscardingSink>.run(&processor, on: &frame) }
+                continue
+            }
+            guard var frame = candidate else {
                 throw Error(
                     description: "packet \(packet) is \(length) bytes, shorter than an Ethernet header: the kernel's "
                         + "test run refuses it, and so does replay (there is nothing to debug)")
             }
-            let linear = min(length, XDPFrameGeometry.maxLinearData)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.headroom)
-            buffer.advanced(by: XDPFrameGeometry.headroom).copyMemory(
-                from: record.bytes.baseAddress!, byteCount: linear)
-            var frame = Frame(
-                buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: linear,
-                timestampNanos: record.timestampNanos, ingressIfindex: 1)
-            if record.index < packet {
-                _ = runner.run(&frame, frameEnd: frameEnd)
-                continue
-            }
             write("packet \(packet): \(length) bytes; stopped before the first instruction (help lists the commands)")
-            return debug(&frame, frameEnd: frameEnd)
+            return debug(&frame, frameEnd: frame.bufferSize)
         }
-        throw Error(description: "the capture has \(seen) packets; there is no packet \(packet) (indexes start at 0)")
+        if let failure = source.failure { throw failure }
+        throw Error(
+            description: "the capture has \(source.delivered) packets; there is no packet \(packet) (indexes start at 0)")
     }
 
     private func debug(_ frame: inout Frame, frameEnd: Int) -> Outcome {
@@ -367,4 +360,9 @@ extension Debugger {
         let debugger = Debugger(runner: runner, readLine: readLine, write: write)
         return try debugger.run(capturePath: capture, packet: packet, synthesizeEthernet: synthesizeEthernet)
     }
+}
+
+/// A sink that keeps nothing (the debugger's packets before the one it stops at).
+struct DiscardingSink: VerdictSink {
+    func apply(_ verdict: Verdict, to frame: Frame, token: ReplayPacket) {}
 }

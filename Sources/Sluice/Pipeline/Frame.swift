@@ -72,10 +72,13 @@ public protocol FrameProcessor {
     /// Called by the live worker once per loop round, after the round's frames and before the next round: the one
     /// point where a processor may switch programs (live reload), so every frame runs entirely under one program.
     mutating func betweenBatches()
+    /// Frames a filter (`run --filter`) passed without running the program, since the last call (once per batch).
+    mutating func takeFiltered() -> UInt64
 }
 
 extension FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
     public var lastFault: ExecutionFault? { nil }
     @inline(__always) public mutating func betweenBatches() {}
+    public mutating func takeFiltered() -> UInt64 { 0 }
 }

@@ -40,7 +40,7 @@ public struct Pipeline<Source: FrameSource, Sink: VerdictSink> where Source.Toke
             try sink.apply(verdict, to: frame, token: token)
         }
         source.release(count)
-        try sink.endBatch(budgetOverruns: processor.takeBudgetExceeded())
+        try sink.endBatch(budgetOverruns: processor.takeBudgetExceeded(), filtered: processor.takeFiltered())
         return count
     }
 
@@ -108,13 +108,14 @@ public protocol VerdictSink {
     mutating func apply(_ verdict: Verdict, to frame: Frame, token: Token) throws(Failure)
     /// A frame the source refused to run (replay: shorter than an Ethernet header, as the kernel's test run refuses).
     mutating func refuse(_ token: Token) throws(Failure)
-    /// After each batch; `budgetOverruns` is how many of its runs went past the instruction budget.
-    mutating func endBatch(budgetOverruns: UInt64) throws(Failure)
+    /// After each batch; `budgetOverruns` is how many of its runs went past the instruction budget, `filtered` how
+    /// many frames a filter (`--filter`) passed without running the program.
+    mutating func endBatch(budgetOverruns: UInt64, filtered: UInt64) throws(Failure)
 }
 
 extension VerdictSink {
     @inlinable public mutating func refuse(_ token: Token) throws(Failure) {}
-    @inlinable public mutating func endBatch(budgetOverruns: UInt64) throws(Failure) {}
+    @inlinable public mutating func endBatch(budgetOverruns: UInt64, filtered: UInt64) throws(Failure) {}
 }
 
 extension XDPRunResult {

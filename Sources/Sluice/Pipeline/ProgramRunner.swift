@@ -24,6 +24,9 @@ public final class ProgramRunner {
     /// The entry program's native code (native engine), taken once; nil runs the interpreter. Only a verified
     /// program (one with an unchecked entry) runs natively.
     let native: NativeFunction?
+    /// `--filter`: frames it does not match are passed (XDP_PASS) by `VMFrameProcessor` without running the program.
+    /// Set before taking `processor`; one filter per runner (it owns a VM machine).
+    public var filter: PacketFilter?
     /// Where native code reports a fault; one per runner, reused for every frame.
     let nativeFault: UnsafeMutablePointer<NativeFault>
 
@@ -193,13 +196,22 @@ public struct VMFrameProcessor: FrameProcessor {
     /// Runs that went past the instruction budget (also counted in `faults`), since the last `takeBudgetExceeded`.
     public private(set) var budgetExceeded: UInt64 = 0
     public private(set) var lastFault: ExecutionFault?
+    /// The runner's filter (kept alive by the runner), and the frames it passed since the last `takeFiltered`.
+    unowned(unsafe) let filter: PacketFilter?
+    public private(set) var filtered: UInt64 = 0
 
     init(runner: ProgramRunner) {
         self.runner = runner
+        self.filter = runner.filter
     }
 
     @inline(__always)
     public mutating func process(_ frame: inout Frame) -> UInt64 {
+        if let filter, !filter.matches(frame) {
+            filtered &+= 1
+            lastFault = nil
+            return UInt64(XDPAction.pass.rawValue)
+        }
         let result = runner.run(&frame, frameEnd: frame.bufferSize)
         lastFault = result.fault
         if let fault = result.fault {
@@ -215,5 +227,10 @@ public struct VMFrameProcessor: FrameProcessor {
     public mutating func takeBudgetExceeded() -> UInt64 {
         defer { budgetExceeded = 0 }
         return budgetExceeded
+    }
+
+    public mutating func takeFiltered() -> UInt64 {
+        defer { filtered = 0 }
+        return filtered
     }
 }

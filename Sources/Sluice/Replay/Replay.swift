@@ -48,11 +48,16 @@ public final class Replay {
         public var mapsOutPath: String?
         /// Record types of ring buffers / perf-event arrays by map name (`--event-type`), for decoded events.
         public var eventTypes: [String: [BTFType]] = [:]
+        /// `--filter`: only records matching this libpcap expression are run; the others are "filtered" in the
+        /// results, written unchanged to `filtered.pcap` in the output directory, and counted (`PacketFilter`).
+        public var filterExpression: String?
         public init() {}
     }
 
     public struct Summary: Sendable {
         public var packets = 0
+        /// Records `--filter` did not match (not run, not in `counts`).
+        public var filtered = 0
         /// Records the kernel's test-run path refuses (shorter than an Ethernet header).
         public var refused = 0
         /// Records longer than the linear buffer (the program saw only the linear part).
@@ -128,7 +133,10 @@ public final class Replay {
     ) throws -> Summary {
         let source = try PcapFrameSource(
             path: capturePath, synthesizeEthernet: options.synthesizeEthernet, ingressIfindex: options.ingressIfindex)
-        let sink = try ReplaySink(options: options, runner: runner)
+        // `--filter`: the source leaves non-matching records out (not run); the sink records them as filtered.
+        let filter = try ReplayFilter(options, snapshotLength: source.reader.snapshotLength, engine: runner.engine)
+        source.filter = filter.filter
+        let sink = try ReplaySink(options: options, runner: runner, filter: filter)
         runner.environment.pointee.trace = sink.printk
         defer { runner.environment.pointee.trace = nil }
         let start = Self.monotonicNanoseconds()

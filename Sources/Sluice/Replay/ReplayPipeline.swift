@@ -9,6 +9,8 @@ import BPFVM
 public struct ReplayPacket {
     public var record: PcapRecord
     public var linear: Int
+    /// `--filter` left it out: not run, recorded as filtered.
+    public var filtered = false
     /// The bytes past the linear buffer (oversized frames only).
     var tail: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: record.bytes[linear...]) }
 }
@@ -21,6 +23,8 @@ final class PcapFrameSource: FrameSource {
     var reader: PcapReader
     let buffer: UnsafeMutableRawPointer
     let ingressIfindex: UInt32
+    /// `--filter`: records it does not match come out without a frame, marked filtered.
+    var filter: PacketFilter?
     let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
     /// Records read so far (refused ones included).
     private(set) var delivered = 0
@@ -51,7 +55,11 @@ final class PcapFrameSource: FrameSource {
     func frame(_ i: Int) -> (frame: Frame?, token: ReplayPacket) {
         let record = current.unsafelyUnwrapped
         let linear = min(record.bytes.count, XDPFrameGeometry.maxLinearData)
-        let packet = ReplayPacket(record: record, linear: linear)
+        var packet = ReplayPacket(record: record, linear: linear)
+        if ReplayFilter.leavesOut(record, filter: filter) {
+            packet.filtered = true
+            return (nil, packet)
+        }
         guard record.bytes.count >= 14 else { return (nil, packet) }
         // The kernel's test run starts every frame with zeroed headroom; adjust_head/meta uncover it unchanged.
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: XDPFrameGeometry.headroom)
@@ -77,12 +85,15 @@ final class ReplaySink: VerdictSink {
     var mapsOut: MapDump.OutputDocument?
     /// The kernel's return value for the packet being applied (`--against-kernel`), for its results line.
     var kernelReturnValue: UInt64?
+    /// `--filter`'s outputs (the "filtered" results lines and `filtered.pcap`).
+    var filter: ReplayFilter
     /// Per verdict, no hashing per packet.
     var actionCounts = [Int](repeating: 0, count: XDPAction.allCases.count)
     /// The output frame (metadata excluded) plus any bytes past the linear buffer; reused.
     private(set) var output: [UInt8] = []
 
-    init(options: Replay.Options, runner: ProgramRunner) throws {
+    init(options: Replay.Options, runner: ProgramRunner, filter: consuming ReplayFilter) throws {
+        self.filter = filter
         verdictWriters = try options.outputDirectory.map { directory throws(PcapError) in
             try VerdictPcapWriters(directory: directory, format: options.outputFormat)
         }
@@ -160,6 +171,11 @@ final class ReplaySink: VerdictSink {
     func refuse(_ packet: ReplayPacket) throws {
         let record = packet.record
         count(record)
+        if packet.filtered {
+            summary.filtered += 1
+            try filter.write(record, results: &results)
+            return
+        }
         summary.refused += 1
         try results?.writeRefused(
             index: record.index, lengthIn: record.bytes.count,
@@ -190,6 +206,7 @@ final class ReplaySink: VerdictSink {
         try results.take()?.close()
         try mapsOut.take()?.close()
         try verdictWriters.take()?.close()
+        try filter.close()
     }
 }
 
@@ -236,6 +253,7 @@ struct KernelComparisonSink: VerdictSink {
 
     mutating func refuse(_ packet: ReplayPacket) throws {
         try inner.refuse(packet)
+        guard !packet.filtered else { return }  // not run by Sluice by request: nothing to compare
         if let outcome = try? kernel.run(packet: Array(packet.record.bytes)) {
             record(
                 "packet \(packet.record.index): Sluice refused a \(packet.record.bytes.count)-byte frame, the kernel ran it (verdict \(outcome.returnValue))")

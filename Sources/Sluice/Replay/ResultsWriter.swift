@@ -115,6 +115,17 @@ public struct ResultsWriter: ~Copyable {
         try file.write("}\n")
     }
 
+    /// Writes the line of a record `--filter` did not match: not run, passed through unchanged.
+    public mutating func writeFiltered(index: Int, lengthIn: Int) throws(SystemError) {
+        try file.write("{\"i\":")
+        try file.writeDecimal(index)
+        try file.write(",\"ret\":null,\"verdict\":\"filtered\",\"len_in\":")
+        try file.writeDecimal(lengthIn)
+        try file.write(",\"len_out\":")
+        try file.writeDecimal(lengthIn)
+        try file.write(",\"meta_len\":0,\"note\":\"did not match --filter: not run, passed through unchanged\"}\n")
+    }
+
     /// Writes one packet line for a frame as the program left it (metadata and packet from `frame`).
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, frame: Frame, note: String? = nil
