@@ -394,7 +394,7 @@ public final class KernelRunner {
         let (opened, openMessages) = LibbpfLog.capturing(logger: logger) { () -> (OpaquePointer?, Int32) in
             errno = 0
             let object = bpf_object__open_file(objectPath, nil)
-            return (object, errno)
+            return (object, Errno.current.rawValue)
         }
         guard let object = opened.0 else {
             throw KernelRunnerError.objectNotOpened(
