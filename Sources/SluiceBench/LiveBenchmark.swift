@@ -382,12 +382,23 @@ struct ClockedProcessor: FrameProcessor {
 
     @inline(__always)
     mutating func process(_ frame: inout Frame) -> UInt64 {
+        publishOnce()
+        return inner.process(&frame)
+    }
+
+    @inline(__always)
+    mutating func verdict(for frame: inout Frame) -> Verdict {
+        publishOnce()
+        return inner.verdict(for: &frame)
+    }
+
+    @inline(__always)
+    private mutating func publishOnce() {
         if !published {
             published = true
             var id = clockid_t()
             if pthread_getcpuclockid(pthread_self(), &id) == 0 { clock.publish(id) }
         }
-        return inner.process(&frame)
     }
 
     var redirectTarget: RedirectTarget? { inner.redirectTarget }

@@ -333,7 +333,8 @@ public final class VMLoop {
     /// Runs every packet once with instruction counting: total instructions, verdicts, faults.
     func countingPass() -> (instructions: UInt64, verdicts: [String: Int], faults: Int, filtered: Int) {
         var processor = CountingProcessor(runner: runner)
-        var pipeline = Pipeline(source: MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), sink: NullSink())
+        var pipeline = Pipeline(
+            source: MemoryFrameSource(packets: packets, buffer: buffer, filter: filter), sink: VerdictCountingSink())
         while pipeline.runBatch(upTo: Self.batchSize, processor: &processor) != nil {}
         var verdicts: [String: Int] = [:]
         for action in XDPAction.allCases where pipeline.sink.counts[Int(action.rawValue)] > 0 {
@@ -389,21 +390,27 @@ struct MemoryFrameSource: FrameSource {
     }
 }
 
-/// The benchmarks' sink: keeps every verdict observable (so no run can be optimised away) and counts verdicts.
+/// The timed passes' sink: keeps every verdict observable, so that no run can be optimised away, and nothing else.
 struct NullSink: VerdictSink {
     var accumulated: UInt64 = 0
-    var counts = [Int](repeating: 0, count: XDPAction.allCases.count)
     /// Packets the source's filter left out.
     var filtered = 0
 
     @inline(__always)
-    mutating func refuse(_ token: Int) { filtered &+= 1 }
+    mutating func apply(_ verdict: Verdict, to frame: Frame, token: Int) { accumulated &+= verdict.returnValue }
 
     @inline(__always)
-    mutating func apply(_ verdict: Verdict, to frame: Frame, token: Int) {
-        accumulated &+= verdict.returnValue
-        counts[Int(verdict.action.rawValue)] &+= 1
-    }
+    mutating func refuse(_ token: Int) { filtered &+= 1 }
+}
+
+/// The counting pass's sink (not timed): verdicts by action.
+struct VerdictCountingSink: VerdictSink {
+    var counts = [Int](repeating: 0, count: XDPAction.allCases.count)
+    var filtered = 0
+
+    mutating func apply(_ verdict: Verdict, to frame: Frame, token: Int) { counts[Int(verdict.action.rawValue)] += 1 }
+
+    mutating func refuse(_ token: Int) { filtered += 1 }
 }
 
 /// Runs no program: touches the frame's first byte (the copy pass's baseline).

@@ -48,6 +48,12 @@ public struct ReloadableProcessor: FrameProcessor {
     }
 
     @inline(__always)
+    public mutating func verdict(for frame: inout Frame) -> Verdict {
+        processed &+= 1
+        return inner.verdict(for: &frame)
+    }
+
+    @inline(__always)
     public mutating func takeBudgetExceeded() -> UInt64 { inner.takeBudgetExceeded() }
 
     @inline(__always)

@@ -69,6 +69,8 @@ public protocol FrameProcessor {
     mutating func takeBudgetExceeded() -> UInt64
     /// The fault that ended the last run (which `process` then reported as XDP_ABORTED), if it faulted.
     var lastFault: ExecutionFault? { get }
+    /// `process` plus what the sink needs to know (verdict, return value, redirect target, fault), in one call.
+    mutating func verdict(for frame: inout Frame) -> Verdict
     /// Called by the live worker once per loop round, after the round's frames and before the next round: the one
     /// point where a processor may switch programs (live reload), so every frame runs entirely under one program.
     mutating func betweenBatches()
@@ -77,6 +79,17 @@ public protocol FrameProcessor {
 }
 
 extension FrameProcessor {
+    /// Runs the program on `frame` and says what became of it: `process`, then the redirect target and the fault.
+    /// Processors override it to answer in one call (`VMFrameProcessor`).
+    @inlinable
+    public mutating func verdict(for frame: inout Frame) -> Verdict {
+        let value = process(&frame)
+        let action = XDPAction(returnValue: value)
+        return Verdict(
+            action: action, returnValue: value, redirectTarget: action == .redirect ? redirectTarget : nil,
+            fault: lastFault)
+    }
+
     public mutating func takeBudgetExceeded() -> UInt64 { 0 }
     public var lastFault: ExecutionFault? { nil }
     @inline(__always) public mutating func betweenBatches() {}

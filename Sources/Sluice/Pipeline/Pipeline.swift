@@ -49,16 +49,14 @@ public struct Pipeline<Source: FrameSource, Sink: VerdictSink> where Source.Toke
     @inlinable @inline(__always)
     public static func run<P: FrameProcessor>(_ processor: inout P, on frame: inout Frame) -> Verdict {
         let buffer = frame.buffer
-        let value = processor.process(&frame)
-        var action = XDPAction(returnValue: value)
+        var verdict = processor.verdict(for: &frame)
         if frame.buffer != buffer || frame.dataOffset < 0 || frame.length < 0 || frame.metaLength < 0
             || frame.dataOffset > frame.bufferSize - frame.length
         {
-            action = .aborted
+            verdict.action = .aborted
+            verdict.redirectTarget = nil
         }
-        return Verdict(
-            action: action, returnValue: value, redirectTarget: action == .redirect ? processor.redirectTarget : nil,
-            fault: processor.lastFault)
+        return verdict
     }
 }
 

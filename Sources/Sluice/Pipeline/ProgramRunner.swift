@@ -223,6 +223,28 @@ public struct VMFrameProcessor: FrameProcessor {
         return result.returnValue
     }
 
+    /// The pipeline's entry: one call per frame that yields everything the sink needs (the default implementation
+    /// would call back for the redirect target and the fault, which costs calls across modules).
+    public mutating func verdict(for frame: inout Frame) -> Verdict {
+        if let filter, !filter.matches(frame) {
+            filtered &+= 1
+            lastFault = nil
+            return Verdict(action: .pass, returnValue: UInt64(XDPAction.pass.rawValue))
+        }
+        let result = runner.run(&frame, frameEnd: frame.bufferSize)
+        if let fault = result.fault {
+            lastFault = fault
+            faults &+= 1
+            if fault.isBudgetExceeded { budgetExceeded &+= 1 }
+            return Verdict(action: .aborted, returnValue: result.verdictValue, fault: fault)
+        }
+        lastFault = nil
+        let action = XDPAction(returnValue: result.returnValue)
+        guard action == .redirect else { return Verdict(action: action, returnValue: result.returnValue) }
+        redirectTarget = result.redirectTarget
+        return Verdict(action: action, returnValue: result.returnValue, redirectTarget: redirectTarget)
+    }
+
     /// Budget overruns since the last call (the live worker folds them into its counters once per batch).
     public mutating func takeBudgetExceeded() -> UInt64 {
         defer { budgetExceeded = 0 }
