@@ -350,7 +350,8 @@ public final class VMLoop {
 struct MemoryFrameSource: FrameSource {
     let packets: BenchPackets
     let buffer: UnsafeMutableRawPointer
-    unowned(unsafe) let filter: PacketFilter?
+    /// Reached at +0 per frame (no retain and release).
+    let filterRef: Unmanaged<PacketFilter>?
     let frameEnd = XDPFrameGeometry.frameSize - XDPFrameGeometry.tailroom
     let repeating: Int?
     let total: Int
@@ -363,7 +364,7 @@ struct MemoryFrameSource: FrameSource {
     ) {
         self.packets = packets
         self.buffer = buffer
-        self.filter = filter
+        filterRef = filter.map { Unmanaged.passUnretained($0) }
         self.repeating = repeating
         total = count ?? packets.count
     }
@@ -385,7 +386,7 @@ struct MemoryFrameSource: FrameSource {
         let frame = Frame(
             buffer: buffer, bufferSize: frameEnd, dataOffset: XDPFrameGeometry.headroom, length: length,
             timestampNanos: 1_700_000_000_000_000_000 &+ UInt64(index) &* 1000, ingressIfindex: 1)
-        if let filter, !filter.matches(frame) { return (nil, index) }
+        if let filterRef, !filterRef._withUnsafeGuaranteedRef({ $0.matches(frame) }) { return (nil, index) }
         return (frame, index)
     }
 }

@@ -189,7 +189,10 @@ public enum RandomSeed {
 /// The engine's `FrameProcessor` for a VM program: no ARC per frame (the runner is held unowned(unsafe); the engine
 /// keeps the runner alive for as long as it runs).
 public struct VMFrameProcessor: FrameProcessor {
-    unowned(unsafe) let runner: ProgramRunner
+    /// The runner and the filter as unmanaged references: each frame's call reaches them at +0
+    /// (`_withUnsafeGuaranteedRef`), so a run costs no retain and release (`unowned(unsafe)` still did one).
+    let runnerRef: Unmanaged<ProgramRunner>
+    var runner: ProgramRunner { runnerRef.takeUnretainedValue() }
     public private(set) var redirectTarget: RedirectTarget?
     /// Faults seen (checked mode, or the budget in any mode); the engine reports them as XDP_ABORTED.
     public private(set) var faults: Int = 0
@@ -197,22 +200,34 @@ public struct VMFrameProcessor: FrameProcessor {
     public private(set) var budgetExceeded: UInt64 = 0
     public private(set) var lastFault: ExecutionFault?
     /// The runner's filter (kept alive by the runner), and the frames it passed since the last `takeFiltered`.
-    unowned(unsafe) let filter: PacketFilter?
+    let filterRef: Unmanaged<PacketFilter>?
     public private(set) var filtered: UInt64 = 0
 
     init(runner: ProgramRunner) {
-        self.runner = runner
-        self.filter = runner.filter
+        runnerRef = Unmanaged.passUnretained(runner)
+        filterRef = runner.filter.map { Unmanaged.passUnretained($0) }
+    }
+
+    /// Whether a filter is set and `frame` does not match it.
+    @inline(__always)
+    private func filteredOut(_ frame: Frame) -> Bool {
+        guard let filterRef else { return false }
+        return !filterRef._withUnsafeGuaranteedRef { $0.matches(frame) }
+    }
+
+    @inline(__always)
+    private func runProgram(_ frame: inout Frame) -> XDPRunResult {
+        runnerRef._withUnsafeGuaranteedRef { $0.run(&frame, frameEnd: frame.bufferSize) }
     }
 
     @inline(__always)
     public mutating func process(_ frame: inout Frame) -> UInt64 {
-        if let filter, !filter.matches(frame) {
+        if filteredOut(frame) {
             filtered &+= 1
             lastFault = nil
             return UInt64(XDPAction.pass.rawValue)
         }
-        let result = runner.run(&frame, frameEnd: frame.bufferSize)
+        let result = runProgram(&frame)
         lastFault = result.fault
         if let fault = result.fault {
             faults &+= 1
@@ -226,12 +241,12 @@ public struct VMFrameProcessor: FrameProcessor {
     /// The pipeline's entry: one call per frame that yields everything the sink needs (the default implementation
     /// would call back for the redirect target and the fault, which costs calls across modules).
     public mutating func verdict(for frame: inout Frame) -> Verdict {
-        if let filter, !filter.matches(frame) {
+        if filteredOut(frame) {
             filtered &+= 1
             lastFault = nil
             return Verdict(action: .pass, returnValue: UInt64(XDPAction.pass.rawValue))
         }
-        let result = runner.run(&frame, frameEnd: frame.bufferSize)
+        let result = runProgram(&frame)
         if let fault = result.fault {
             lastFault = fault
             faults &+= 1
