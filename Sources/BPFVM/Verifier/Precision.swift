@@ -116,13 +116,17 @@ extension VerifierRun {
                 ? options.helper(insns[pc].imm) : program.kfuncCalls[pc].flatMap { options.kfunc($0.name) }
             let count = min(5, spec?.arguments.count ?? 5)
             if count > 0 { for r in 1...count { demand(r) } }
-            // A constant map key read from the stack (the NULL-check elision of array lookups).
-            for r in 1...5 {
-                let reg = before[register: r]
-                guard reg.kind == .stack, let v = reg.value.constantValue else { continue }
-                let address = reg.offset &+ Int64(bitPattern: v)
-                guard address < 0, address >= -VerifierLimits.stackSize else { continue }
-                mask.slots[Int(reg.target)] |= 1 << UInt64((-address - 1) / 8)
+            // The constant key of an array lookup, read from the stack (its NULL check is elided).
+            let map = before[register: 1]
+            let key = before[register: 2]
+            if spec?.id == 1, map.kind == .mapPointer, Int(map.target) < program.maps.count,
+                [.array, .percpuArray].contains(program.maps[Int(map.target)].type), key.kind == .stack,
+                let v = key.value.constantValue
+            {
+                let address = key.offset &+ Int64(bitPattern: v)
+                if address < 0, address >= -VerifierLimits.stackSize {
+                    mask.slots[Int(key.target)] |= 1 << UInt64((-address - 1) / 8)
+                }
             }
         case .call(.local):
             if globalFunction(at: pc + 1 + Int(insn.imm)) != nil { return nil }
@@ -278,5 +282,73 @@ extension VerifierRun {
             return false
         }
         return true
+    }
+}
+
+/// Stack liveness, as the kernel's read marks (`mark_reg_read` on stack slots): a stored state's slot matters for
+/// pruning only if some continuation of the state reads it before writing all 8 bytes. Reads are marked on the
+/// stored states the path descends from, up to the segment that wrote the slot; pruning against a state passes its
+/// marks on to the pruned path's ancestors (the kernel's `propagate_liveness`). Anything whose effect depends on a
+/// slot's contents counts as a read: loads, atomics, helper and global-function memory arguments (from the pointer
+/// to the top of the frame, or the whole frame when the offset varies), and a `bpf_loop` callback's return (which
+/// joins the callers' slots).
+extension VerifierRun {
+    /// The stack slots the instruction at `pc` may read, per frame, from the state before it.
+    func stackReads(_ s: AbstractState, _ pc: Int) -> [(frame: Int, slots: UInt64)] {
+        guard let op = structure.operations[pc] else { return [] }
+        let insn = insns[pc]
+        func slots(of reg: RegisterState, offset: Int64, size: Int64?) -> (frame: Int, slots: UInt64)? {
+            guard reg.kind == .stack else { return nil }
+            guard let v = reg.value.constantValue else { return (Int(reg.target), .max) }
+            let address = reg.offset &+ Int64(bitPattern: v) &+ offset
+            guard address < 0, address >= -VerifierLimits.stackSize else { return nil }
+            let low = Int((-address - 1) / 8)
+            let end = size.map { max(address &+ $0 &- 1, address) } ?? -1
+            let high = end < 0 ? Int((-end - 1) / 8) : 0
+            var mask: UInt64 = 0
+            for i in high...low where i < 64 { mask |= 1 << UInt64(i) }
+            return (Int(reg.target), mask)
+        }
+        switch op {
+        case .load(let size, _):
+            return slots(of: s[register: Int(insn.src)], offset: Int64(insn.offset), size: Int64(size.byteCount))
+                .map { [$0] } ?? []
+        case .atomic(_, _, let size):
+            return slots(of: s[register: Int(insn.dst)], offset: Int64(insn.offset), size: Int64(size.byteCount))
+                .map { [$0] } ?? []
+        case .call(.helper), .call(.kfunc), .call(.local):
+            if case .call(.local) = op, globalFunction(at: pc + 1 + Int(insn.imm)) == nil { return [] }
+            return (1...5).compactMap { slots(of: s[register: $0], offset: 0, size: nil) }
+        case .exit:
+            guard s.frames.count > 1, s.frames[s.top].isLoopCallback else { return [] }
+            return (0..<s.top).map { ($0, .max) }
+        default:
+            return []
+        }
+    }
+
+    /// Whether a segment of history wrote all 8 bytes of the slot (so reads after it do not reach further back).
+    func writesSlot(_ history: [HistoryEntry], frame: Int, slot: Int) -> Bool {
+        for entry in history where Int(entry.stackFrame) == frame && Int(entry.slot) == slot {
+            if case .store(let size, _)? = structure.operations[Int(entry.pc)], size.byteCount == 8 { return true }
+        }
+        return false
+    }
+
+    /// Marks `slots` of `frame` read on the stored states a path (its `history` since `parent`) descends from.
+    func markStackRead(frame: Int, slots: UInt64, history: [HistoryEntry], parent: Int) {
+        var remaining = slots
+        for i in 0..<64 where remaining & (1 << UInt64(i)) != 0 && writesSlot(history, frame: frame, slot: i) {
+            remaining &= ~(1 << UInt64(i))
+        }
+        var p = parent
+        while p >= 0 && remaining != 0 && frame < stored[p].state.frames.count {
+            remaining &= ~stored[p].readSlots[frame]
+            stored[p].readSlots[frame] |= remaining
+            for i in 0..<64 where remaining & (1 << UInt64(i)) != 0 {
+                if writesSlot(stored[p].history, frame: frame, slot: i) { remaining &= ~(1 << UInt64(i)) }
+            }
+            p = stored[p].parent
+        }
     }
 }

@@ -8,8 +8,9 @@ struct ProgramStructure {
     let subprograms: [Int]
     /// Sub-program index of each instruction.
     let subprogramOf: [Int]
-    /// Where states are compared and may be stored, as the kernel's `mark_prune_point`: conditional jumps
-    /// themselves, targets of unconditional jumps, the instruction after a call, and BPF-to-BPF calls.
+    /// Where states are compared and may be stored, as the kernel's `mark_prune_point`: conditional jumps and
+    /// their targets, targets of unconditional jumps, the instruction after a call, BPF-to-BPF calls and their
+    /// callees' entries.
     let isPrunePoint: [Bool]
     /// Registers possibly read before written from each instruction on (bit r).
     let liveIn: [UInt16]
@@ -111,12 +112,14 @@ struct ProgramStructure {
                 let t = try jumpTarget(pc, Int(insn.offset))
                 successors[pc].append(t)
                 isPrunePoint[pc] = true
+                isPrunePoint[t] = true
                 try fallThrough()
             case .call(.local):
                 callees[subprogramOf[pc]].insert(subprogramOf[pc + 1 + Int(insn.imm)])
                 try fallThrough()
                 isPrunePoint[pc] = true
                 isPrunePoint[next] = true
+                isPrunePoint[pc + 1 + Int(insn.imm)] = true
             case .call:
                 try fallThrough()
                 isPrunePoint[next] = true

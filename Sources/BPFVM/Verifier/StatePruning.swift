@@ -22,7 +22,7 @@ extension VerifierRun {
     }
 
     /// Whether every continuation of `new` is covered by the proven continuations of `old`. Imprecise scalars of
-    /// `old` cover any scalar (their ids must still correspond); `exact` compares every scalar's range (the
+    /// `old` cover any scalar; `exact` compares every scalar's range (the
     /// kernel's `EXACT` mode, for loop detection against incomplete states).
     func subsumes(_ stored: Stored, _ new: AbstractState, pc: Int, exact: Bool) -> Bool {
         let old = stored.state
@@ -40,14 +40,14 @@ extension VerifierRun {
             for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
                 let o = of.registers[r]
                 let n = nf.registers[r]
-                if o.kind == .scalar && n.kind == .scalar && precise & (1 << UInt16(r)) == 0 {
-                    if !ids.check(o.id, n.id) { return false }
-                    continue
-                }
+                // An imprecise scalar covers any scalar. Its id needs no check: when a register linked to it by id
+                // became precise, the jump that refined both marked it precise too (`HistoryEntry.linked`).
+                if o.kind == .scalar && n.kind == .scalar && precise & (1 << UInt16(r)) == 0 { continue }
                 if !registerSubsumes(o, n, &ids) { return false }
             }
             let preciseSlots: UInt64 = allPrecise ? .max : stored.preciseSlots[f]
-            for i in 0..<max(of.slots.count, nf.slots.count) {
+            let read: UInt64 = exact ? .max : stored.readSlots[f]
+            for i in 0..<max(of.slots.count, nf.slots.count) where i >= 64 || read & (1 << UInt64(i)) != 0 {
                 let os = of.slot(i)
                 let ns = nf.slot(i)
                 if i < 64 && preciseSlots & (1 << UInt64(i)) == 0, let ospill = os.spill, ospill.kind == .scalar,

@@ -101,6 +101,8 @@ final class VerifierRun {
         var preciseRegisters: [UInt16]
         var preciseSlots: [UInt64]
         var allPrecise = false
+        /// Stack slots, per frame, that a continuation reads before writing them (the others are not compared).
+        var readSlots: [UInt64]
         /// The kernel's eviction heuristic: a state that keeps failing to prune is dropped from its list.
         var hits = 0
         var misses = 0
@@ -123,6 +125,8 @@ final class VerifierRun {
         }
         return (kinds, mask | UInt64(state.frames.count) << 60 | 0xf << 60)
     }
+    /// Entries of global functions a verified path called or took the address of.
+    var calledGlobals: Set<Int> = []
     var stored: [Stored] = []
     var storedAt: [[Int]]
     var nextID: UInt32 = 0
@@ -212,7 +216,11 @@ final class VerifierRun {
         while var path = work.popLast() {
             try explore(&path, &work)
         }
-        for entry in globalEntries {
+        // As the kernel since 6.8 (lazy global subprogram validation): a global function is verified, on its own,
+        // when a verified path calls it (or takes its address), not when no path reaches it.
+        var verifiedGlobals: Set<Int> = []
+        while let entry = calledGlobals.subtracting(verifiedGlobals).min() {
+            verifiedGlobals.insert(entry)
             guard let info = globalFunction(at: entry) else { continue }
             work = [Pending(state: globalEntryState(entry, info), pc: entry, parent: -1)]
             while var path = work.popLast() {
@@ -261,6 +269,9 @@ final class VerifierRun {
                 }
             }
             let entry = historyEntry(path.state, pc)
+            for read in stackReads(path.state, pc) {
+                markStackRead(frame: read.frame, slots: read.slots, history: path.history, parent: path.parent)
+            }
             let before = path.state
             let result = try step(&path.state, pc)
             if let demand = precisionDemand(before, pc, result) {
@@ -351,6 +362,7 @@ final class VerifierRun {
             Stored(
                 state: path.state, branches: 1, parent: path.parent, history: path.history,
                 preciseRegisters: Array(repeating: 0, count: frames), preciseSlots: Array(repeating: 0, count: frames),
+                readSlots: Array(repeating: 0, count: frames),
                 kinds: kinds, kindMask: kindSignature(path.state, pc: pc).mask))
         storedAt[pc].append(stored.count - 1)
         liveStates += 1
@@ -366,6 +378,9 @@ final class VerifierRun {
     /// registers and slots precise on the path (the kernel's `propagate_precision`).
     func propagatePrecision(from index: Int, to path: Pending) {
         let old = stored[index]
+        for f in old.readSlots.indices where old.readSlots[f] != 0 {
+            markStackRead(frame: f, slots: old.readSlots[f], history: path.history, parent: path.parent)
+        }
         var mask = PrecisionMask()
         for f in old.state.frames.indices {
             let frame = old.state.frames[f]
