@@ -219,6 +219,41 @@ struct VerifierFuzzTests {
         for failure in outcome.failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
     }
 
+    /// Precision tracking only lets more paths prune; it must never let one through that a verifier comparing every
+    /// scalar and stack slot refuses (other than for its budget).
+    @Test("precision tracking changes no decision on mutants")
+    func precisionTrackingChangesNoDecision() throws {
+        var rng = SplitMix(seed: Environment.value("SLUICE_FUZZ_SEED").flatMap(UInt64.init) ?? 0x9ec1_5e)
+        // Safe programs where two paths meet with different ranges (`VerifierRejectionTests.twoRanges`): a mutated
+        // constant easily makes only the second path unsafe, which only precision tracking notices.
+        let r = VerifierRejectionTests.self
+        let joins = [
+            r.twoRanges(before: r.valueOfCounters, after: "and %r6, 15\nadd %r0, %r6\nldxb %r0, [%r0+0]\nexit"),
+            r.twoRanges(after: "jgt %r6, 300, bad\nmov %r0, 2\nexit\nbad:\nldxb %r0, [%r2+20]\nexit"),
+            r.twoRanges(
+                before: r.valueOfCounters, arms: "stxdw [%r10-16], %r6",
+                after: "ldxdw %r5, [%r10-16]\nand %r5, 15\nadd %r0, %r5\nldxb %r0, [%r0+0]\nexit"),
+        ]
+        let seeds = try (Self.seeds + joins + joins + joins).map { try Assembler.assemble($0) }
+        let tracking = Verifier(options: .init(instructionLimit: 100_000))
+        var exactOptions = Verifier.Options(instructionLimit: 100_000)
+        exactOptions.precisionTracking = false
+        let exact = Verifier(options: exactOptions)
+        var accepted = 0
+        for _ in 0..<1500 {
+            let mutant = Self.mutate(seeds[Int(rng.next() % UInt64(seeds.count))], &rng)
+            let spec = ProgramSpec(name: "fuzz", instructions: mutant, maps: VerifierFixture.maps)
+            guard (try? tracking.verify(spec)) != nil else { continue }
+            accepted += 1
+            do { _ = try exact.verify(spec) } catch {
+                if error.reason.contains("program too complex") { continue }
+                let listing = Disassembler.listing(of: mutant).joined(separator: "\n")
+                Issue.record("accepted with precision tracking, refused without: \(error.reason)\n\(listing)")
+            }
+        }
+        #expect(accepted >= 75, "too few mutants accepted to say anything")
+    }
+
     @Test("random words are verified or refused, never a crash")
     func randomWordsNeverCrash() {
         var rng = SplitMix(seed: 0xbad_c0de)

@@ -58,8 +58,11 @@ struct VerifierRejectionTests {
     /// after the join r6's exact value decides safety. Pruning may only cut the second path if it backtracked
     /// precision onto the stored state: ignoring r6 there would accept an out-of-bounds read.
     static func twoRanges(before: String = "", arms: String = "", after: String) -> String {
-        checked14 + "\nldxb %r6, [%r2+0]\n" + before + "\nmov %r7, 0\nmov %r8, 0\njgt %r6, 10, big\n" + arms
-            + "\nja join\nbig:\nmov %r7, 1\n" + arms + "\nja join\njoin:\n" + after + "\n" + out14
+        // Eight instructions and two jumps between the branch and the join: enough that the kernel's heuristics
+        // store a state at the join (`checkPrunePoint`).
+        let padded = arms + String(repeating: "\nmov %r8, 0", count: 6)
+        return checked14 + "\nldxb %r6, [%r2+0]\n" + before + "\nmov %r7, 0\nmov %r8, 0\njgt %r6, 10, big\n" + padded
+            + "\nja join\nbig:\nmov %r7, 1\n" + padded + "\nja join\njoin:\n" + after + "\n" + out14
     }
 
     /// r0 = the 16-byte value of `counters` key 0 (else return 1).

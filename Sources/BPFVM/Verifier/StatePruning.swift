@@ -27,6 +27,7 @@ extension VerifierRun {
     func subsumes(_ stored: Stored, _ new: AbstractState, pc: Int, exact: Bool) -> Bool {
         let old = stored.state
         guard old.frames.count == new.frames.count, old.references.count == new.references.count else { return false }
+        let exact = exact || !options.precisionTracking
         let allPrecise = exact || stored.allPrecise
         var ids = IDMap()
         for f in old.frames.indices {

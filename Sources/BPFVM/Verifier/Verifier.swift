@@ -12,6 +12,9 @@ public struct Verifier: Sendable {
         public var helper: @Sendable (Int32) -> HelperSpec?
         /// kfunc description by name; nil = not provided.
         public var kfunc: @Sendable (String) -> HelperSpec?
+        /// Precision tracking and stack liveness in state pruning (as the kernel). False compares every scalar's
+        /// range and every stack slot: slower, never a different decision (the tests check that).
+        public var precisionTracking = true
 
         public init(
             instructionLimit: Int = 1_000_000,
