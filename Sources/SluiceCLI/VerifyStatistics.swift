@@ -12,10 +12,13 @@ struct VerifyStatistics: Encodable {
         /// The most states stored at once (`peak_states`).
         var statesPeak: Int
         var maxStatesPerInstruction: Int
+        /// Sluice only: precision backtracking walks that gave up and made every ancestor state fully precise.
+        var precisionFallbacks: Int?
 
         enum CodingKeys: String, CodingKey {
             case instructionsProcessed = "instructions_processed", statesTotal = "states_total"
             case statesPeak = "states_peak", maxStatesPerInstruction = "max_states_per_insn"
+            case precisionFallbacks = "precision_fallbacks"
         }
     }
 
@@ -39,7 +42,8 @@ struct VerifyStatistics: Encodable {
     init(report: VerificationReport, objectPath: String, program: String) {
         sluice = Figures(
             instructionsProcessed: report.instructionsProcessed, statesTotal: report.statesStored,
-            statesPeak: report.peakStates, maxStatesPerInstruction: report.maxStatesPerInstruction)
+            statesPeak: report.peakStates, maxStatesPerInstruction: report.maxStatesPerInstruction,
+            precisionFallbacks: report.precisionFallbacks)
         let missing = KernelPrivileges.missing()
         guard missing.isEmpty else {
             kernelError = "the kernel's figures need root (missing \(missing.joined(separator: ", ")))"
@@ -77,6 +81,8 @@ struct VerifyStatistics: Encodable {
             row("states stored (peak)", sluice.statesPeak, kernel?.statesPeak),
             row("max states per insn", sluice.maxStatesPerInstruction, kernel?.maxStatesPerInstruction),
         ]
+        lines.append("precision fallbacks".padding(toLength: 22, withPad: " ", startingAt: 0)
+            + String(sluice.precisionFallbacks ?? 0).leftPadded(10))
         if let kernelError { lines.append("kernel: \(kernelError)") }
         return lines.joined(separator: "\n")
     }

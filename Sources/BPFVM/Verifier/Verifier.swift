@@ -15,6 +15,9 @@ public struct Verifier: Sendable {
         /// Precision tracking and stack liveness in state pruning (as the kernel). False compares every scalar's
         /// range and every stack slot: slower, never a different decision (the tests check that).
         public var precisionTracking = true
+        /// Store a state at every prune point, not only as the kernel's heuristics choose (the kernel's
+        /// `BPF_F_TEST_STATE_FREQ`): more pruning opportunities, for tests of pruning.
+        public var storeStateAtEveryPrunePoint = false
 
         public init(
             instructionLimit: Int = 1_000_000,
@@ -328,7 +331,7 @@ final class VerifierRun {
         let pc = path.pc
         var (kinds, _) = kindSignature(path.state, pc: pc)
         kinds |= UInt64(path.state.frames.count) << 60
-        let forceNew = path.jumps > 40
+        let forceNew = options.storeStateAtEveryPrunePoint || path.jumps > 40
         var addNew =
             forceNew || (jumpsProcessed - jumpsAtLastStore >= 2 && processed - processedAtLastStore >= 8)
         var compared = 0
