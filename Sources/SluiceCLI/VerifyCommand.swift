@@ -27,7 +27,7 @@ struct VerifyCommand: ParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "Print Sluice's instructions processed and states stored beside the kernel verifier's for the same program.",
+            "Print Sluice's instructions processed and states stored beside the kernel verifier's figures.",
             discussion: "The kernel's figures come from its verifier log (loaded through libbpf); they need root."))
     var stats = false
 

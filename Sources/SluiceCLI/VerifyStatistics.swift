@@ -16,8 +16,10 @@ struct VerifyStatistics: Encodable {
         var precisionFallbacks: Int?
 
         enum CodingKeys: String, CodingKey {
-            case instructionsProcessed = "instructions_processed", statesTotal = "states_total"
-            case statesPeak = "states_peak", maxStatesPerInstruction = "max_states_per_insn"
+            case instructionsProcessed = "instructions_processed"
+            case statesTotal = "states_total"
+            case statesPeak = "states_peak"
+            case maxStatesPerInstruction = "max_states_per_insn"
             case precisionFallbacks = "precision_fallbacks"
         }
     }
@@ -28,7 +30,8 @@ struct VerifyStatistics: Encodable {
     var kernelError: String?
 
     enum CodingKeys: String, CodingKey {
-        case sluice, kernel, kernelError = "kernel_error"
+        case sluice, kernel
+        case kernelError = "kernel_error"
     }
 
     /// Every key is always present (null when it does not apply), as in the rest of the document.
@@ -81,8 +84,9 @@ struct VerifyStatistics: Encodable {
             row("states stored (peak)", sluice.statesPeak, kernel?.statesPeak),
             row("max states per insn", sluice.maxStatesPerInstruction, kernel?.maxStatesPerInstruction),
         ]
-        lines.append("precision fallbacks".padding(toLength: 22, withPad: " ", startingAt: 0)
-            + String(sluice.precisionFallbacks ?? 0).leftPadded(10))
+        lines.append(
+            "precision fallbacks".padding(toLength: 22, withPad: " ", startingAt: 0)
+                + String(sluice.precisionFallbacks ?? 0).leftPadded(10))
         if let kernelError { lines.append("kernel: \(kernelError)") }
         return lines.joined(separator: "\n")
     }

@@ -76,15 +76,21 @@ import Testing
         }
         func ratio(_ a: Int, _ b: Int) -> Double { b == 0 ? (a == 0 ? 1 : .infinity) : Double(a) / Double(b) }
         func cell(_ r: Double) -> String { r.isFinite ? String(format: "%.2f", r) : "inf" }
-        var table = ["program | kernel insns | kernel states | Sluice insns | Sluice states | insns ratio | states ratio"]
+        var table = [
+            "program | kernel insns | kernel states | Sluice insns | Sluice states | insns ratio | states ratio"
+        ]
         var far: [String] = []
         for row in rows {
             let insns = ratio(row.sluice.instructionsProcessed, row.kernel.instructionsProcessed)
             let states = ratio(row.sluice.statesStored, row.kernel.totalStates)
             table.append(
                 "\(row.label) | \(row.kernel.instructionsProcessed) | \(row.kernel.totalStates) | "
-                    + "\(row.sluice.instructionsProcessed) | \(row.sluice.statesStored) | \(cell(insns)) | \(cell(states))")
-            #expect(insns <= 2, "\(row.label): \(row.sluice.instructionsProcessed) instructions processed, kernel \(row.kernel.instructionsProcessed)")
+                    + "\(row.sluice.instructionsProcessed) | \(row.sluice.statesStored) | \(cell(insns)) | \(cell(states))"
+            )
+            #expect(
+                insns <= 2,
+                "\(row.label): \(row.sluice.instructionsProcessed) instructions processed, kernel \(row.kernel.instructionsProcessed)"
+            )
             // A state or two over a kernel figure of a handful is no trend: the bound applies from 4 states on.
             #expect(
                 states <= 2 || row.sluice.statesStored <= 4,
@@ -92,7 +98,9 @@ import Testing
             if insns < 0.5 || (states < 0.5 && row.kernel.totalStates > 4) { far.append(row.label) }
         }
         print(table.joined(separator: "\n"))
-        if !far.isEmpty { print("far below the kernel's figures (reported, not failed): " + far.joined(separator: ", ")) }
+        if !far.isEmpty {
+            print("far below the kernel's figures (reported, not failed): " + far.joined(separator: ", "))
+        }
         #expect(rows.count >= 30)
     }
 

@@ -74,7 +74,11 @@ extension VerifierRun {
             for f in s.frames.indices {
                 let frame = s.frames[f]
                 for r in 0..<11 where frame.registers[r].kind == .scalar && ids.contains(frame.registers[r].id) {
-                    if f == top { entry.linked |= 1 << UInt16(r) } else { entry.flags |= HistoryEntry.linkedOutsideTopFrame }
+                    if f == top {
+                        entry.linked |= 1 << UInt16(r)
+                    } else {
+                        entry.flags |= HistoryEntry.linkedOutsideTopFrame
+                    }
                 }
                 for slot in frame.slots {
                     if let spill = slot.spill, spill.kind == .scalar, ids.contains(spill.id) {
@@ -153,7 +157,9 @@ extension VerifierRun {
             guard stored[p].state.frames.count == depth else { return markAllPrecise(from: p) }
             apply(&mask, to: p)
             if mask.isEmpty { return }
-            guard backtrack(&mask, stored[p].history, depth: &depth) else { return markAllPrecise(from: stored[p].parent) }
+            guard backtrack(&mask, stored[p].history, depth: &depth) else {
+                return markAllPrecise(from: stored[p].parent)
+            }
             p = stored[p].parent
         }
     }
@@ -266,10 +272,13 @@ extension VerifierRun {
             regs &= ~defined
         case .jump(_, _, let source):
             let related = d | (source == .register ? s : 0) | entry.linked
-            if regs & related != 0 {
-                if entry.flags & HistoryEntry.linkedOutsideTopFrame != 0 { return false }
-                regs |= related
+            if entry.flags & HistoryEntry.linkedOutsideTopFrame != 0 {
+                // A spill or a caller's register was refined with the compared registers: if anything outside the
+                // top frame's registers (or a related register) still matters, it may be one of them.
+                let elsewhere = anySlots() || mask.registers.indices.contains { $0 != f && mask.registers[$0] != 0 }
+                if regs & related != 0 || elsewhere { return false }
             }
+            if regs & related != 0 { regs |= related }
         case .jumpAlways:
             break
         case .call(.helper), .call(.kfunc):

@@ -342,7 +342,8 @@ final class VerifierRun {
             let matchesKinds = (stored[index].kinds ^ kinds) & stored[index].kindMask == 0
             if stored[index].branches > 0 {
                 if matchesKinds && subsumes(stored[index], path.state, pc: pc, exact: true) {
-                    throw makeError(pc, "infinite loop detected at instruction \(pc): the state repeats without progress")
+                    throw makeError(
+                        pc, "infinite loop detected at instruction \(pc): the state repeats without progress")
                 }
                 if !forceNew && jumpsProcessed - jumpsAtLastStore < 20 && processed - processedAtLastStore < 100 {
                     addNew = false
