@@ -43,6 +43,21 @@ import Testing
         return subjects
     }
 
+    @Test func theKernelsSummaryLineIsParsed() throws {
+        let log = """
+            verification time 9443 usec
+            stack depth 8
+            processed 6600 insns (limit 1000000) max_states_per_insn 30 total_states 292 peak_states 111 mark_read 0
+            """
+        let figures = try #require(KernelVerifierStatistics(log: log))
+        #expect(figures.instructionsProcessed == 6600)
+        #expect(figures.maxStatesPerInstruction == 30)
+        #expect(figures.totalStates == 292)
+        #expect(figures.peakStates == 111)
+        #expect(KernelVerifierStatistics(log: "stack depth 8\n") == nil)
+        #expect(KernelVerifierStatistics(log: "processed many insns (limit 1000000)") == nil)
+    }
+
     @Test func everyExampleAndSystemObjectIsASubject() throws {
         let subjects = try Self.subjects()
         #expect(subjects.contains { $0.program == "alu_switch_loop" })
