@@ -299,8 +299,8 @@ extension VerifierRun {
 /// stored states the path descends from, up to the segment that wrote the slot; pruning against a state passes its
 /// marks on to the pruned path's ancestors (the kernel's `propagate_liveness`). Anything whose effect depends on a
 /// slot's contents counts as a read: loads, atomics, helper and global-function memory arguments (from the pointer
-/// to the top of the frame, or the whole frame when the offset varies), and a `bpf_loop` callback's return (which
-/// joins the callers' slots).
+/// to the top of the frame, or the whole frame when the offset varies), a `bpf_loop` callback's stores into its
+/// callers' frames (checked against what is spilled there) and its return (which joins the callers' slots).
 extension VerifierRun {
     /// The stack slots the instruction at `pc` may read, per frame, from the state before it.
     func stackReads(_ s: AbstractState, _ pc: Int) -> [(frame: Int, slots: UInt64)] {
@@ -325,6 +325,11 @@ extension VerifierRun {
         case .atomic(_, _, let size):
             return slots(of: s[register: Int(insn.dst)], offset: Int64(insn.offset), size: Int64(size.byteCount))
                 .map { [$0] } ?? []
+        case .store(let size, _):
+            // A `bpf_loop` callback's store into a caller's frame is checked against what is spilled there.
+            guard let callback = s.frames.lastIndex(where: { $0.isLoopCallback }) else { return [] }
+            let target = slots(of: s[register: Int(insn.dst)], offset: Int64(insn.offset), size: Int64(size.byteCount))
+            return target.map { $0.frame < callback ? [$0] : [] } ?? []
         case .call(.helper), .call(.kfunc), .call(.local):
             if case .call(.local) = op, globalFunction(at: pc + 1 + Int(insn.imm)) == nil { return [] }
             return (1...5).compactMap { slots(of: s[register: $0], offset: 0, size: nil) }
