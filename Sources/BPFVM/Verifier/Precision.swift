@@ -118,8 +118,18 @@ extension VerifierRun {
             let spec: HelperSpec? =
                 op == .call(.helper)
                 ? options.helper(insns[pc].imm) : program.kfuncCalls[pc].flatMap { options.kfunc($0.name) }
-            let count = min(5, spec?.arguments.count ?? 5)
-            if count > 0 { for r in 1...count { demand(r) } }
+            // As the kernel: the arguments whose value the check reads (sizes, NULL for optional memory); an
+            // `ARG_ANYTHING` number is passed on, not checked.
+            if let arguments = spec?.arguments {
+                for (index, kind) in arguments.prefix(5).enumerated() {
+                    switch kind {
+                    case .constantSize, .constantSizeOrZero, .readableMemoryOrNull, .stackOrNull: demand(index + 1)
+                    default: break
+                    }
+                }
+            } else {
+                for r in 1...5 { demand(r) }
+            }
             // The constant key of an array lookup, read from the stack (its NULL check is elided).
             let map = before[register: 1]
             let key = before[register: 2]
