@@ -25,9 +25,16 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print one JSON document (docs/verify-json.md); exit 0 accepted, 1 refused, 2 not verified.")
     var json = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Print Sluice's instructions processed and states stored beside the kernel verifier's figures.",
+            discussion: "The kernel's figures come from its verifier log (loaded through libbpf); they need root."))
+    var stats = false
+
     func run() throws {
         if json {
-            let (document, status) = VerifyJSONDocument.make(object: object, program: program, section: section)
+            let (document, status) = VerifyJSONDocument.make(
+                object: object, program: program, section: section, statistics: stats)
             print(try document.json())
             if status != 0 { throw ExitCode(status) }
             return
@@ -52,6 +59,7 @@ struct VerifyCommand: ParsableCommand {
                 + "\((milliseconds * 100).rounded() / 100) ms"
                 + (reports.count > 1 ? " (\(reports.count - 1) tail-call targets verified too)" : ""))
         for warning in main.warnings { print("warning: \(warning)") }
+        if stats { print(VerifyStatistics(report: main, objectPath: object, program: spec.name).table) }
         if verbose {
             for (name, report) in reports.sorted(by: { $0.key < $1.key }) where name != spec.name {
                 print("  \(name): \(report.instructionsProcessed) processed, \(report.statesStored) states")

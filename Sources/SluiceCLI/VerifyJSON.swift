@@ -50,12 +50,14 @@ struct VerifyJSONDocument: Encodable {
     var refusal: Refusal?
     /// Why nothing was verified (unreadable object, no such program); nil otherwise.
     var error: String?
+    /// `--stats`: Sluice's figures beside the kernel's; nil without `--stats` or when refused.
+    var stats: VerifyStatistics?
 
     enum CodingKeys: String, CodingKey {
         case version, object, program, section, accepted, instructions
         case instructionsProcessed = "instructions_processed", statesStored = "states_stored"
         case statesPruned = "states_pruned", stackDepth = "stack_depth", milliseconds, warnings
-        case tailCallTargets = "tail_call_targets", refusal, error
+        case tailCallTargets = "tail_call_targets", refusal, error, stats
     }
 
     /// Every key is always present (null when it does not apply), so scripts need not test for missing keys.
@@ -76,10 +78,13 @@ struct VerifyJSONDocument: Encodable {
         try c.encode(tailCallTargets, forKey: .tailCallTargets)
         try c.encode(refusal, forKey: .refusal)
         try c.encode(error, forKey: .error)
+        try c.encode(stats, forKey: .stats)
     }
 
     /// Verifies and describes the outcome; `exitCode` is what the command exits with.
-    static func make(object: String, program: String?, section: String?) -> (document: Self, exitCode: Int32) {
+    static func make(
+        object: String, program: String?, section: String?, statistics: Bool = false
+    ) -> (document: Self, exitCode: Int32) {
         var document = VerifyJSONDocument(object: object)
         let spec: ProgramSpec
         do { spec = try ProgramSource.open(objectPath: object, program: program, section: section).spec } catch {
@@ -107,6 +112,7 @@ struct VerifyJSONDocument: Encodable {
         document.milliseconds = (Double(elapsed.components.attoseconds) / 1e15
             + Double(elapsed.components.seconds) * 1000)
         document.warnings = report.warnings
+        if statistics { document.stats = VerifyStatistics(report: report, objectPath: object, program: spec.name) }
         document.tailCallTargets = verified.reports.sorted { $0.key < $1.key }.filter { $0.key != spec.name }.map {
             Target(
                 program: $0.key, instructionsProcessed: $0.value.instructionsProcessed,

@@ -127,9 +127,14 @@ struct VerifierFuzzTests {
     }
 
     /// Runs an accepted program in checked mode over random packets; returns a description of the first fault.
-    static func runChecked(_ spec: ProgramSpec, _ report: VerificationReport, _ rng: inout SplitMix) -> (String?, Int) {
+    static func runChecked(_ verified: VerifiedProgram, _ rng: inout SplitMix) -> (String?, Int) {
+        let spec = verified.spec
+        let report = verified.report
+        // The maps and helpers of the verified program; the run below is checked all the same. (Loading it as an
+        // unverified program would ask the loader's own context analysis, which cannot see that a back edge is
+        // dead, e.g. after an array lookup with a constant key that cannot fail.)
         let loaded: LoadedProgram
-        do { loaded = try LoadedProgram(spec, options: .init(loadSiblings: false)) } catch {
+        do { loaded = try LoadedProgram(verified: verified, options: .init(loadSiblings: false)) } catch {
             return ("accepted by the verifier but refused by the loader: \(error)", 0)
         }
         let maps = loaded.maps
@@ -192,9 +197,9 @@ struct VerifierFuzzTests {
             let mutant = mutate(base, &rng)
             outcome.programs += 1
             let spec = ProgramSpec(name: "fuzz", instructions: mutant, maps: VerifierFixture.maps)
-            guard let report = try? verifier.verify(spec) else { continue }
+            guard let verified = try? verifier.verify(spec) else { continue }
             outcome.accepted += 1
-            let (failure, runs) = runChecked(spec, report.report, &rng)
+            let (failure, runs) = runChecked(verified, &rng)
             outcome.runs += runs
             if let failure {
                 outcome.failures.append(failure + "\n" + Disassembler.listing(of: mutant).joined(separator: "\n"))
@@ -217,6 +222,46 @@ struct VerifierFuzzTests {
                 + "\(outcome.failures.count) faults, seed \(seed), \(clock.now - start)")
         #expect(outcome.accepted >= outcome.programs / 20, "too few mutants accepted to say anything")
         for failure in outcome.failures { Issue.record("verifier accepted an unsafe program: \(failure)") }
+    }
+
+    /// Precision tracking only lets more paths prune; it must never let one through that a verifier comparing every
+    /// scalar and stack slot refuses (other than for its budget).
+    @Test("precision tracking changes no decision on mutants")
+    func precisionTrackingChangesNoDecision() throws {
+        var rng = SplitMix(seed: Environment.value("SLUICE_FUZZ_SEED").flatMap(UInt64.init) ?? 0x9ec1_5e)
+        // Safe programs where two paths meet with different ranges (`VerifierRejectionTests.twoRanges`): a mutated
+        // constant easily makes only the second path unsafe, which only precision tracking notices.
+        let r = VerifierRejectionTests.self
+        let joins = [
+            r.twoRanges(before: r.valueOfCounters, after: "and %r6, 15\nadd %r0, %r6\nldxb %r0, [%r0+0]\nexit"),
+            r.twoRanges(after: "jgt %r6, 300, bad\nmov %r0, 2\nexit\nbad:\nldxb %r0, [%r2+20]\nexit"),
+            r.twoRanges(
+                before: r.valueOfCounters, arms: "stxdw [%r10-16], %r6",
+                after: "ldxdw %r5, [%r10-16]\nand %r5, 15\nadd %r0, %r5\nldxb %r0, [%r0+0]\nexit"),
+        ]
+        let seeds = try (Self.seeds + joins + joins + joins).map { try Assembler.assemble($0) }
+        let kernelLike = Verifier(options: .init(instructionLimit: 100_000))
+        var everyPointOptions = Verifier.Options(instructionLimit: 100_000)
+        everyPointOptions.storeStateAtEveryPrunePoint = true
+        let everyPoint = Verifier(options: everyPointOptions)
+        var exactOptions = Verifier.Options(instructionLimit: 100_000)
+        exactOptions.precisionTracking = false
+        let exact = Verifier(options: exactOptions)
+        var accepted = 0
+        for _ in 0..<1500 {
+            let mutant = Self.mutate(seeds[Int(rng.next() % UInt64(seeds.count))], &rng)
+            let spec = ProgramSpec(name: "fuzz", instructions: mutant, maps: VerifierFixture.maps)
+            // With states at every prune point (BPF_F_TEST_STATE_FREQ) pruning has the most chances to go wrong.
+            let acceptedBy = [kernelLike, everyPoint].filter { (try? $0.verify(spec)) != nil }
+            guard !acceptedBy.isEmpty else { continue }
+            accepted += 1
+            do { _ = try exact.verify(spec) } catch {
+                if error.reason.contains("program too complex") { continue }
+                let listing = Disassembler.listing(of: mutant).joined(separator: "\n")
+                Issue.record("accepted with precision tracking, refused without: \(error.reason)\n\(listing)")
+            }
+        }
+        #expect(accepted >= 75, "too few mutants accepted to say anything")
     }
 
     @Test("random words are verified or refused, never a crash")

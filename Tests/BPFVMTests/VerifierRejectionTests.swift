@@ -52,7 +52,45 @@ struct VerifierRejectionTests {
     static let cases: [Case] =
         packetCases + initialisationCases + stackCases + mapCases + arithmeticCases
         + contextCases + loopCases + structureCases + callCases + helperCases + ringbufCases + atomicCases
-        + miscCases
+        + miscCases + precisionCases
+
+    /// Two paths meet at `join` with different ranges of r6 (the first explored, the fall-through, has r6 <= 10);
+    /// after the join r6's exact value decides safety. Pruning may only cut the second path if it backtracked
+    /// precision onto the stored state: ignoring r6 there would accept an out-of-bounds read.
+    static func twoRanges(before: String = "", arms: String = "", after: String) -> String {
+        // Eight instructions and two jumps between the branch and the join: enough that the kernel's heuristics
+        // store a state at the join (`checkPrunePoint`).
+        let padded = arms + String(repeating: "\nmov %r8, 0", count: 6)
+        return checked14 + "\nldxb %r6, [%r2+0]\n" + before + "\nmov %r7, 0\nmov %r8, 0\njgt %r6, 10, big\n" + padded
+            + "\nja join\nbig:\nmov %r7, 1\n" + padded + "\nja join\njoin:\n" + after + "\n" + out14
+    }
+
+    /// r0 = the 16-byte value of `counters` key 0 (else return 1).
+    static let valueOfCounters = "stw [%r10-4], 0\nlddw %r1, map[1]\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, out14"
+
+    static let precisionCases: [Case] = [
+        Case(
+            name: "precision: a jump decided on one path only", expect: "outside the 14 bytes proven",
+            source: twoRanges(after: "jgt %r6, 20, bad\nmov %r0, 2\nexit\nbad:\nldxb %r0, [%r2+20]\nexit")),
+        Case(
+            name: "precision: pointer arithmetic after the join", expect: "offset 11…255 of map 'counters'",
+            source: twoRanges(before: valueOfCounters, after: "add %r0, %r6\nldxb %r0, [%r0+0]\nexit")),
+        Case(
+            name: "precision: through a stack spill", expect: "offset 11…255 of map 'counters'",
+            source: twoRanges(
+                before: valueOfCounters, arms: "stxdw [%r10-16], %r6",
+                after: "ldxdw %r5, [%r10-16]\nadd %r0, %r5\nldxb %r0, [%r0+0]\nexit")),
+        Case(
+            name: "precision: through ALU and a copy", expect: "offset 13…257 of map 'counters'",
+            source: twoRanges(
+                before: valueOfCounters,
+                after: "mov %r5, %r6\nadd %r5, 2\nadd %r0, %r5\nldxb %r0, [%r0+0]\nexit")),
+        Case(
+            name: "precision: helper size argument", expect: "bpf_xdp_load_bytes argument R3 (256 bytes)",
+            source: twoRanges(
+                after: "mov %r4, %r6\nadd %r4, 1\nmov %r3, %r10\nadd %r3, -16\nmov %r2, 0\ncall 189\n"
+                    + "mov %r0, 2\nexit")),
+    ]
 
     static let packetCases: [Case] = [
         Case(
@@ -403,7 +441,9 @@ struct VerifierRejectionTests {
             name: "loop whose condition never changes", expect: "infinite loop detected",
             source: checked14 + "\nldxb %r6, [%r2+0]\nl:\nmov %r0, 2\njne %r6, 7, l\nexit\n" + out14),
         Case(
-            name: "counter loop without an exit", expect: "infinite loop detected",
+            // The kernel too runs this one into its budget ("BPF program is too large"): the counter changes, so
+            // no state repeats exactly.
+            name: "counter loop without an exit", expect: "program too complex",
             source: "mov %r0, 0\nl:\nadd %r0, 1\nja l",
             limit: 5_000),
         Case(

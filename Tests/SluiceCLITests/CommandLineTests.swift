@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Testing
 
 @testable import SluiceCLI
@@ -26,6 +27,32 @@ import Testing
                        "--redirect-iface", "--persist", "--stats-interval", "--json"] {
             #expect(help.contains(option), "sluice run --help does not mention \(option)")
         }
+    }
+
+    @Test func verifyStatsPrintsSluiceBesideTheKernel() throws {
+        #expect(SluiceCommand.helpMessage(for: VerifyCommand.self).contains("--stats"))
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let object = root.path + "/programs/build/alu_switch_loop.o"
+        try #require(FileManager.default.fileExists(atPath: object), "\(object) is missing: run programs/build.sh")
+        let (document, status) = VerifyJSONDocument.make(object: object, program: nil, section: nil, statistics: true)
+        #expect(status == 0)
+        let stats = try #require(document.stats)
+        #expect(stats.sluice.instructionsProcessed == document.instructionsProcessed)
+        #expect(stats.sluice.statesTotal == document.statesStored)
+        #expect(stats.sluice.statesPeak > 0 && stats.sluice.statesPeak <= stats.sluice.statesTotal)
+        #expect(stats.table.contains("instructions processed"))
+        let json = try document.json()
+        #expect(json.contains("\"stats\"") && json.contains("\"states_peak\""))
+        if geteuid() == 0 {
+            let kernel = try #require(stats.kernel, "no kernel figures: \(stats.kernelError ?? "")")
+            #expect(kernel.instructionsProcessed > 0 && kernel.statesTotal > 0)
+            #expect(stats.kernelError == nil)
+        } else {
+            #expect(stats.kernel == nil && stats.kernelError?.contains("root") == true)
+        }
+        let (plain, _) = VerifyJSONDocument.make(object: object, program: nil, section: nil)
+        #expect(plain.stats == nil)
     }
 
     @Test func conflictingOrInvalidOptionsAreRefused() {

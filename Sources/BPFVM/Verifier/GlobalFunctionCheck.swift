@@ -14,6 +14,7 @@ extension VerifierRun {
     func globalCall(_ s: inout AbstractState, _ pc: Int, entry: Int, _ info: FunctionInfo) throws(VerifierError)
         -> StepResult
     {
+        calledGlobals.insert(entry)
         let caller = "Caller passes invalid args into func#\(functionNumber(entry)) ('\(info.name)')"
         func fail(_ reason: String, _ kernelLine: String?, register: Int? = nil) -> VerifierError {
             makeError(
@@ -121,10 +122,6 @@ extension VerifierRun {
         return state
     }
 
-    /// Global functions the program calls, by entry.
-    var globalEntries: [Int] {
-        structure.subprograms.filter { globalFunction(at: $0) != nil }
-    }
 }
 
 extension RegisterKind {

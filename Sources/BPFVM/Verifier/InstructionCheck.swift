@@ -198,7 +198,9 @@ extension VerifierRun {
                 }
                 s[register: d] = .pointer(.mapValue, offset: offset, target: Int32(index))
             case .codeAddress:
-                s[register: d] = .pointer(.codeAddress, target: Int32(pc + 1 + Int(insn.imm)))
+                let entry = pc + 1 + Int(insn.imm)
+                if globalFunction(at: entry) != nil { calledGlobals.insert(entry) }
+                s[register: d] = .pointer(.codeAddress, target: Int32(entry))
             case .variableAddress:
                 guard let extern = program.externAddresses[pc] else {
                     throw makeError(pc, "lddw of a kernel variable (BTF id \(insn.imm)) is not supported")

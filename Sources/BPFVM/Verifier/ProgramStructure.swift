@@ -1,22 +1,19 @@
 /// The static shape of a program, checked before any path is explored (the kernel's `check_subprogs` and
 /// `check_cfg`): decodable instructions, whole `lddw` pairs, jumps inside their sub-program and onto instruction
 /// starts, no unreachable instructions, no falling off a sub-program's end; plus register liveness, which lets
-/// state pruning ignore dead registers.
+/// state pruning ignore dead registers (precision is tracked on the paths: `Precision.swift`).
 struct ProgramStructure {
     let operations: [Operation?]
     /// Sub-program entries, ascending (0 first).
     let subprograms: [Int]
     /// Sub-program index of each instruction.
     let subprogramOf: [Int]
-    /// Where states are stored and compared: jump targets and the fall-through of conditional jumps.
+    /// Where states are compared and may be stored, as the kernel's `mark_prune_point`: conditional jumps and
+    /// their targets, targets of unconditional jumps, the instruction after a call, BPF-to-BPF calls and their
+    /// callees' entries.
     let isPrunePoint: [Bool]
     /// Registers possibly read before written from each instruction on (bit r).
     let liveIn: [UInt16]
-    /// Registers whose exact scalar value may still matter from each instruction on: it may flow (through ALU
-    /// operations) into a branch condition, pointer arithmetic, a helper or function argument, a stack store or a
-    /// sub-program's return value. Other scalars are compared loosely when pruning (a static stand-in for the
-    /// kernel's precision tracking).
-    let preciseIn: [UInt16]
     /// Static call graph: callees (sub-program indices) of each sub-program, including `bpf_loop` callbacks.
     let callees: [Set<Int>]
 
@@ -114,12 +111,18 @@ struct ProgramStructure {
             case .jump:
                 let t = try jumpTarget(pc, Int(insn.offset))
                 successors[pc].append(t)
+                isPrunePoint[pc] = true
                 isPrunePoint[t] = true
                 try fallThrough()
-                if !lastOfSubprogram { isPrunePoint[next] = true }
             case .call(.local):
                 callees[subprogramOf[pc]].insert(subprogramOf[pc + 1 + Int(insn.imm)])
                 try fallThrough()
+                isPrunePoint[pc] = true
+                isPrunePoint[next] = true
+                isPrunePoint[pc + 1 + Int(insn.imm)] = true
+            case .call:
+                try fallThrough()
+                isPrunePoint[next] = true
             case .loadImmediate64(.codeAddress):
                 callees[subprogramOf[pc]].insert(subprogramOf[pc + 1 + Int(insn.imm)])
                 try fallThrough()
@@ -210,57 +213,6 @@ struct ProgramStructure {
             }
         }
 
-        // Precision (backward, to a fixed point).
-        var preciseIn = [UInt16](repeating: 0, count: count)
-        changed = true
-        while changed {
-            changed = false
-            for pc in stride(from: count - 1, through: 0, by: -1) where !secondSlot[pc] {
-                guard let op = operations[pc] else { continue }
-                var out: UInt16 = 0
-                for s in successors[pc] { out |= preciseIn[s] }
-                let d = UInt16(1) << UInt16(insns[pc].dst)
-                let s = UInt16(1) << UInt16(insns[pc].src)
-                var value: UInt16
-                switch op {
-                case .alu(let kind, let width, let source):
-                    let needed = out & d != 0
-                    if kind == .mov {
-                        value = (out & ~d) | (needed && source == .register ? s : 0)
-                    } else if (kind == .add || kind == .sub) && width == .bits64 && source == .register {
-                        value = out | d | s  // possibly pointer arithmetic
-                    } else {
-                        value = needed ? (out | (source == .register ? s : 0)) : (out & ~d)
-                    }
-                case .neg, .byteOrder:
-                    value = out
-                case .movsx:
-                    value = (out & ~d) | (out & d != 0 ? s : 0)
-                case .load, .loadImmediate64:
-                    value = out & ~d
-                case .store(_, let source):
-                    value = out | (source == .register ? s : 0)
-                case .atomic(let aop, let fetch, _):
-                    value =
-                        (out & ~((fetch && aop != .cmpxchg ? s : 0) | (aop == .cmpxchg ? 1 : 0))) | s
-                        | (aop == .cmpxchg ? 1 : 0)
-                case .jump(_, _, let source):
-                    value = out | d | (source == .register ? s : 0)
-                case .call, .callRegister:
-                    value = (out & ~0b11_1111) | 0b11_1110 | (op == .callRegister ? d : 0)
-                case .exit:
-                    value = subprogramOf[pc] == 0 ? 0 : 1
-                case .jumpAlways, .legacyPacketLoad:
-                    value = out
-                }
-                if value != preciseIn[pc] {
-                    preciseIn[pc] = value
-                    changed = true
-                }
-            }
-        }
-
-        self.preciseIn = preciseIn
         self.operations = operations
         self.subprograms = subprograms
         self.subprogramOf = subprogramOf

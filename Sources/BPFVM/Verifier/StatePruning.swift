@@ -16,8 +16,19 @@ extension VerifierRun {
         }
     }
 
-    func subsumes(_ old: AbstractState, _ new: AbstractState, pc: Int) -> Bool {
+    /// Live registers of frame `f` at `pc`: the top frame's from liveness, a caller's r6-r9 live after its call.
+    func liveRegisters(_ state: AbstractState, frame f: Int, pc: Int) -> UInt16 {
+        f == state.top ? structure.liveIn[pc] : (structure.liveIn[Int(state.frames[f + 1].callSite) + 1] & 0x3c0)
+    }
+
+    /// Whether every continuation of `new` is covered by the proven continuations of `old`. Imprecise scalars of
+    /// `old` cover any scalar; `exact` compares every scalar's range (the
+    /// kernel's `EXACT` mode, for loop detection against incomplete states).
+    func subsumes(_ stored: Stored, _ new: AbstractState, pc: Int, exact: Bool) -> Bool {
+        let old = stored.state
         guard old.frames.count == new.frames.count, old.references.count == new.references.count else { return false }
+        let exact = exact || !options.precisionTracking
+        let allPrecise = exact || stored.allPrecise
         var ids = IDMap()
         for f in old.frames.indices {
             let of = old.frames[f]
@@ -25,18 +36,33 @@ extension VerifierRun {
             guard of.callSite == nf.callSite, of.isLoopCallback == nf.isLoopCallback,
                 of.referencesAtEntry == nf.referencesAtEntry, of.callerSlotsAtEntry == nf.callerSlotsAtEntry
             else { return false }
-            let live: UInt16 =
-                f == old.top ? structure.liveIn[pc] : (structure.liveIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
-            let precise: UInt16 =
-                f == old.top
-                ? structure.preciseIn[pc] : (structure.preciseIn[Int(old.frames[f + 1].callSite) + 1] & 0x3c0)
+            let live = liveRegisters(old, frame: f, pc: pc)
+            let precise: UInt16 = allPrecise ? 0xffff : stored.preciseRegisters[f]
             for r in 0..<10 where live & (1 << UInt16(r)) != 0 {
                 let o = of.registers[r]
-                if o.kind == .scalar && nf.registers[r].kind == .scalar && precise & (1 << UInt16(r)) == 0 { continue }
-                if !registerSubsumes(o, nf.registers[r], &ids) { return false }
+                let n = nf.registers[r]
+                // An imprecise scalar covers any scalar. Its id needs no check: when a register linked to it by id
+                // became precise, the jump that refined both marked it precise too (`HistoryEntry.linked`).
+                if o.kind == .scalar && n.kind == .scalar && precise & (1 << UInt16(r)) == 0 { continue }
+                if !registerSubsumes(o, n, &ids) { return false }
             }
-            for i in 0..<max(of.slots.count, nf.slots.count) {
-                if !slotSubsumes(of.slot(i), nf.slot(i), &ids) { return false }
+            let preciseSlots: UInt64 = allPrecise ? .max : stored.preciseSlots[f]
+            let read: UInt64 = exact ? .max : stored.readSlots[f]
+            for i in 0..<max(of.slots.count, nf.slots.count) where i >= 64 || read & (1 << UInt64(i)) != 0 {
+                let os = of.slot(i)
+                let ns = nf.slot(i)
+                if i < 64 && preciseSlots & (1 << UInt64(i)) == 0, let ospill = os.spill, ospill.kind == .scalar,
+                    os.isFullSpill
+                {
+                    // An imprecise scalar spill: any scalar spill, or initialised bytes when it carries no id.
+                    if let nspill = ns.spill, nspill.kind == .scalar, ns.isFullSpill {
+                        if !ids.check(ospill.id, nspill.id) { return false }
+                        continue
+                    }
+                    if ospill.id == 0 && (0..<8).allSatisfy({ ns.kind(at: $0) != .invalid }) { continue }
+                    return false
+                }
+                if !slotSubsumes(os, ns, &ids) { return false }
             }
         }
         for (o, n) in zip(old.references, new.references) where !ids.check(o.id, n.id) { return false }

@@ -12,6 +12,12 @@ public struct Verifier: Sendable {
         public var helper: @Sendable (Int32) -> HelperSpec?
         /// kfunc description by name; nil = not provided.
         public var kfunc: @Sendable (String) -> HelperSpec?
+        /// Precision tracking and stack liveness in state pruning (as the kernel). False compares every scalar's
+        /// range and every stack slot: slower, never a different decision (the tests check that).
+        public var precisionTracking = true
+        /// Store a state at every prune point, not only as the kernel's heuristics choose (the kernel's
+        /// `BPF_F_TEST_STATE_FREQ`): more pruning opportunities, for tests of pruning.
+        public var storeStateAtEveryPrunePoint = false
 
         public init(
             instructionLimit: Int = 1_000_000,
@@ -77,12 +83,35 @@ final class VerifierRun {
     var processed = 0
     var pruned = 0
     var peakPending = 0
+    /// Jump, call and exit instructions processed (the kernel's `jmps_processed`).
+    var jumpsProcessed = 0
+    /// `processed` and `jumpsProcessed` when the last state was stored (the kernel's `prev_insn_processed`, …).
+    var processedAtLastStore = 0
+    var jumpsAtLastStore = 0
+    /// Stored states still compared at their instruction, and the most there were at once (`peak_states`).
+    var liveStates = 0
+    var peakStates = 0
+    /// The most stored states one prune point compared a path against (`max_states_per_insn`).
+    var maxStatesPerInstruction = 0
+    /// Backtracking walks that gave up and marked every ancestor's scalars precise.
+    var precisionFallbacks = 0
 
     // Exploration
     struct Stored {
         var state: AbstractState
         var branches: Int
         var parent: Int
+        /// The path's instructions from `parent` to this state, for backtracking.
+        var history: [HistoryEntry]
+        /// Precise scalars: registers and stack slots (spills) per frame; `allPrecise` after a fallback.
+        var preciseRegisters: [UInt16]
+        var preciseSlots: [UInt64]
+        var allPrecise = false
+        /// Stack slots, per frame, that a continuation reads before writing them (the others are not compared).
+        var readSlots: [UInt64]
+        /// The kernel's eviction heuristic: a state that keeps failing to prune is dropped from its list.
+        var hits = 0
+        var misses = 0
         /// Register kinds of the top frame, 4 bits each (a quick filter before the full comparison), and which of
         /// them must match (live and initialised in the stored state).
         var kinds: UInt64
@@ -102,6 +131,8 @@ final class VerifierRun {
         }
         return (kinds, mask | UInt64(state.frames.count) << 60 | 0xf << 60)
     }
+    /// Entries of global functions a verified path called or took the address of.
+    var calledGlobals: Set<Int> = []
     var stored: [Stored] = []
     var storedAt: [[Int]]
     var nextID: UInt32 = 0
@@ -179,6 +210,9 @@ final class VerifierRun {
         var state: AbstractState
         var pc: Int
         var parent: Int
+        /// Instructions since `parent` was stored, and how many of them were jumps.
+        var history: [HistoryEntry] = []
+        var jumps = 0
     }
 
     func verify() throws(VerifierError) -> VerificationReport {
@@ -188,7 +222,11 @@ final class VerifierRun {
         while var path = work.popLast() {
             try explore(&path, &work)
         }
-        for entry in globalEntries {
+        // As the kernel since 6.8 (lazy global subprogram validation): a global function is verified, on its own,
+        // when a verified path calls it (or takes its address), not when no path reaches it.
+        var verifiedGlobals: Set<Int> = []
+        while let entry = calledGlobals.subtracting(verifiedGlobals).min() {
+            verifiedGlobals.insert(entry)
             guard let info = globalFunction(at: entry) else { continue }
             work = [Pending(state: globalEntryState(entry, info), pc: entry, parent: -1)]
             while var path = work.popLast() {
@@ -196,9 +234,13 @@ final class VerifierRun {
             }
         }
         try checkStackDepth()
-        return VerificationReport(
+        var report = VerificationReport(
             contextLoads: contextLoads, instructionsProcessed: processed, statesStored: stored.count,
             statesPruned: pruned, peakPendingStates: peakPending, stackDepth: maxChainDepth, warnings: warnings)
+        report.peakStates = peakStates
+        report.maxStatesPerInstruction = maxStatesPerInstruction
+        report.precisionFallbacks = precisionFallbacks
+        return report
     }
 
     /// A path ended (exit or pruned): its nearest stored ancestors may now be complete.
@@ -223,7 +265,7 @@ final class VerifierRun {
                         + "(loops must end within that budget over all paths)")
             }
             if structure.isPrunePoint[pc] {
-                switch try checkPrunePoint(path) {
+                switch try checkPrunePoint(&path) {
                 case .prune:
                     pruned += 1
                     finishPath(parent: path.parent)
@@ -232,14 +274,30 @@ final class VerifierRun {
                     path.parent = parent
                 }
             }
-            switch try step(&path.state, pc) {
+            let entry = historyEntry(path.state, pc)
+            for read in stackReads(path.state, pc) {
+                markStackRead(frame: read.frame, slots: read.slots, history: path.history, parent: path.parent)
+            }
+            let before = path.state
+            let result = try step(&path.state, pc)
+            if let demand = precisionDemand(before, pc, result) {
+                markPrecise(demand, history: path.history, parent: path.parent, depth: before.frames.count)
+            }
+            path.history.append(entry)
+            if entry.flags & HistoryEntry.isJump != 0 { path.jumps += 1 }
+            switch structure.operations[pc] {
+            case .jump?, .jumpAlways?, .call?, .callRegister?, .exit?: jumpsProcessed += 1
+            default: break
+            }
+            switch result {
             case .next(let n):
                 path.pc = n
             case .branch(let taken, let target, let fallState, let fall):
                 switch (taken, fallState) {
                 case (let t?, let f?):
                     if path.parent >= 0 { stored[path.parent].branches += 1 }
-                    work.append(Pending(state: t, pc: target, parent: path.parent))
+                    work.append(
+                        Pending(state: t, pc: target, parent: path.parent, history: path.history, jumps: path.jumps))
                     peakPending = max(peakPending, work.count)
                     path.state = f
                     path.pc = fall
@@ -265,25 +323,87 @@ final class VerifierRun {
         case continueWith(parent: Int)
     }
 
-    func checkPrunePoint(_ path: Pending) throws(VerifierError) -> PruneDecision {
-        var (kinds, _) = kindSignature(path.state, pc: path.pc)
+    /// The kernel's `is_state_visited`: prune when a complete stored state covers the path; refuse when an
+    /// incomplete one (the path's own ancestor, in a loop) equals it exactly; otherwise maybe store the path's state,
+    /// with the kernel's heuristics for how often (at least 2 jumps and 8 instructions since the last store; 20 and
+    /// 100 inside a loop; always after 40 jumps).
+    func checkPrunePoint(_ path: inout Pending) throws(VerifierError) -> PruneDecision {
+        let pc = path.pc
+        var (kinds, _) = kindSignature(path.state, pc: pc)
         kinds |= UInt64(path.state.frames.count) << 60
-        for index in storedAt[path.pc] {
-            if (stored[index].kinds ^ kinds) & stored[index].kindMask != 0 { continue }
-            let old = stored[index]
-            if subsumes(old.state, path.state, pc: path.pc) {
-                if old.branches == 0 { return .prune }
-                throw makeError(
-                    path.pc, "infinite loop detected at instruction \(path.pc): the state repeats without progress")
+        let forceNew = options.storeStateAtEveryPrunePoint || path.jumps > 40
+        var addNew =
+            forceNew || (jumpsProcessed - jumpsAtLastStore >= 2 && processed - processedAtLastStore >= 8)
+        var compared = 0
+        var position = 0
+        while position < storedAt[pc].count {
+            let index = storedAt[pc][position]
+            compared += 1
+            let matchesKinds = (stored[index].kinds ^ kinds) & stored[index].kindMask == 0
+            if stored[index].branches > 0 {
+                if matchesKinds && subsumes(stored[index], path.state, pc: pc, exact: true) {
+                    throw makeError(
+                        pc, "infinite loop detected at instruction \(pc): the state repeats without progress")
+                }
+                if !forceNew && jumpsProcessed - jumpsAtLastStore < 20 && processed - processedAtLastStore < 100 {
+                    addNew = false
+                }
+            } else if matchesKinds && subsumes(stored[index], path.state, pc: pc, exact: false) {
+                stored[index].hits += 1
+                maxStatesPerInstruction = max(maxStatesPerInstruction, compared)
+                propagatePrecision(from: index, to: path)
+                return .prune
             }
+            if addNew { stored[index].misses += 1 }
+            if stored[index].misses > stored[index].hits * 3 + 3 {
+                storedAt[pc].remove(at: position)
+                liveStates -= 1
+                continue
+            }
+            position += 1
         }
-        if storedAt[path.pc].count >= 512 { return .continueWith(parent: path.parent) }
+        maxStatesPerInstruction = max(maxStatesPerInstruction, compared)
+        if !addNew || storedAt[pc].count >= 512 { return .continueWith(parent: path.parent) }
+        let frames = path.state.frames.count
         stored.append(
             Stored(
-                state: path.state, branches: 1, parent: path.parent, kinds: kinds,
-                kindMask: kindSignature(path.state, pc: path.pc).mask))
-        storedAt[path.pc].append(stored.count - 1)
+                state: path.state, branches: 1, parent: path.parent, history: path.history,
+                preciseRegisters: Array(repeating: 0, count: frames), preciseSlots: Array(repeating: 0, count: frames),
+                readSlots: Array(repeating: 0, count: frames),
+                kinds: kinds, kindMask: kindSignature(path.state, pc: pc).mask))
+        storedAt[pc].append(stored.count - 1)
+        liveStates += 1
+        peakStates = max(peakStates, liveStates)
+        processedAtLastStore = processed
+        jumpsAtLastStore = jumpsProcessed
+        path.history = []
+        path.jumps = 0
         return .continueWith(parent: stored.count - 1)
+    }
+
+    /// A path pruned against `index` depends on what that state's continuation needed precise: mark the same
+    /// registers and slots precise on the path (the kernel's `propagate_precision`).
+    func propagatePrecision(from index: Int, to path: Pending) {
+        let old = stored[index]
+        for f in old.readSlots.indices where old.readSlots[f] != 0 {
+            markStackRead(frame: f, slots: old.readSlots[f], history: path.history, parent: path.parent)
+        }
+        var mask = PrecisionMask()
+        for f in old.state.frames.indices {
+            let frame = old.state.frames[f]
+            let live = liveRegisters(old.state, frame: f, pc: path.pc)
+            for r in 0..<10 where frame.registers[r].kind == .scalar && live & (1 << UInt16(r)) != 0 {
+                if old.allPrecise || old.preciseRegisters[f] & (1 << UInt16(r)) != 0 {
+                    mask.registers[f] |= 1 << UInt16(r)
+                }
+            }
+            for i in frame.slots.indices where frame.slots[i].spill?.kind == .scalar {
+                if old.allPrecise || old.preciseSlots[f] & (1 << UInt64(i)) != 0 { mask.slots[f] |= 1 << UInt64(i) }
+            }
+        }
+        if !mask.isEmpty {
+            markPrecise(mask, history: path.history, parent: path.parent, depth: path.state.frames.count)
+        }
     }
 
     // MARK: Stack depth

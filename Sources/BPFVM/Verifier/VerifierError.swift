@@ -58,6 +58,14 @@ public struct VerificationReport: Hashable, Sendable {
     public var statesPruned: Int
     /// The most paths waiting to be explored at once.
     public var peakPendingStates: Int
+    /// The most stored states kept for comparison at once (the kernel's `peak_states`; `statesStored` is its
+    /// `total_states`).
+    public var peakStates = 0
+    /// The most stored states one prune point compared a path against (the kernel's `max_states_per_insn`).
+    public var maxStatesPerInstruction = 0
+    /// Precision backtracking walks that could not follow the path (a call between frames, …) and marked every
+    /// scalar of the ancestor states precise instead.
+    public var precisionFallbacks = 0
     /// Deepest stack use of the deepest call chain, in bytes (each frame rounded up as the kernel does).
     public var stackDepth: Int
     /// Things the kernel accepts but that are probably mistakes (e.g. a return value outside XDP's verdicts).

@@ -118,6 +118,24 @@ public final class KernelRunner {
         }
     }
 
+    /// The kernel verifier's figures for the program (instructions processed, states): loads it with the log at
+    /// `BPF_LOG_STATS` (level 4, which logs only the summary) and unloads it. Throws as `verify`, and
+    /// `KernelRunnerError.loadRejected` when the verifier refuses the program.
+    public static func verifierStatistics(
+        objectPath: String, program: ProgramSelector, globals: [String: [UInt8]] = [:],
+        logger: Logger = Logger(label: "sluice.kernel")
+    ) throws -> KernelVerifierStatistics {
+        let loaded = try load(
+            objectPath: objectPath, selector: program, initialMaps: [:], globals: globals, logger: logger, logLevel: 4)
+        bpf_object__close(loaded.object)
+        guard let statistics = KernelVerifierStatistics(log: loaded.verifierLog) else {
+            throw KernelRunnerError.loadFailed(
+                path: objectPath, errno: EPROTO,
+                log: "no 'processed N insns' line in the verifier log:\n" + loaded.verifierLog)
+        }
+        return statistics
+    }
+
     // MARK: - Running
 
     /// Runs one packet through `BPF_PROG_TEST_RUN` and returns the kernel's verdict, packet and metadata.
@@ -375,6 +393,8 @@ public final class KernelRunner {
         var object: OpaquePointer
         var program: OpaquePointer
         var programName: String
+        /// The selected program's verifier log when it was loaded with a log level (empty otherwise).
+        var verifierLog = ""
         var sectionName: String
         var possibleCPUs: Int
     }
@@ -382,7 +402,7 @@ public final class KernelRunner {
     /// Opens, configures and loads the object; the caller owns the returned object.
     private static func load(
         objectPath: String, selector: ProgramSelector, initialMaps: [String: MapEntries],
-        globals: [String: [UInt8]], logger: Logger
+        globals: [String: [UInt8]], logger: Logger, logLevel: UInt32 = 0
     ) throws -> Loaded {
         let missing = KernelPrivileges.missing()
         guard missing.isEmpty else { throw KernelRunnerError.insufficientPrivileges(missing: missing) }
@@ -416,6 +436,7 @@ public final class KernelRunner {
         for candidate in programs(of: object) where bpf_program__autoload(candidate) {
             _ = bpf_program__set_log_buf(candidate, logBuffer, logCapacity)
         }
+        if logLevel != 0 { _ = bpf_program__set_log_level(program, logLevel) }
         let (rc, loadMessages) = LibbpfLog.capturing(logger: logger) { bpf_object__load(object) }
         if rc < 0 {
             let kernelLog = String(cString: logBuffer)
@@ -433,6 +454,7 @@ public final class KernelRunner {
         keep = true
         return Loaded(
             object: object, program: program, programName: String(cString: bpf_program__name(program)),
+            verifierLog: logLevel != 0 ? String(cString: logBuffer) : "",
             sectionName: String(cString: bpf_program__section_name(program)), possibleCPUs: Int(cpus))
     }
 
@@ -671,6 +693,36 @@ public final class KernelRunner {
             id += 1
         }
         return nil
+    }
+}
+
+/// The kernel verifier's summary of one load, from the last line of its log: `processed N insns (limit L)
+/// max_states_per_insn M total_states T peak_states P mark_read R`.
+public struct KernelVerifierStatistics: Hashable, Sendable, Encodable {
+    public var instructionsProcessed: Int
+    public var maxStatesPerInstruction: Int
+    /// States stored over the whole verification.
+    public var totalStates: Int
+    /// The most states stored at once.
+    public var peakStates: Int
+    public var markRead: Int
+
+    /// Parses the summary line; nil when the log has none.
+    public init?(log: String) {
+        guard let line = log.split(separator: "\n").last(where: { $0.hasPrefix("processed ") }) else { return nil }
+        let words = line.split(separator: " ")
+        func number(after key: String) -> Int? {
+            guard let i = words.firstIndex(where: { $0 == key }), i + 1 < words.count else { return nil }
+            return Int(words[i + 1])
+        }
+        guard words.count > 1, let processed = Int(words[1]), let perInstruction = number(after: "max_states_per_insn"),
+            let total = number(after: "total_states"), let peak = number(after: "peak_states")
+        else { return nil }
+        instructionsProcessed = processed
+        maxStatesPerInstruction = perInstruction
+        totalStates = total
+        peakStates = peak
+        markRead = number(after: "mark_read") ?? 0
     }
 }
 
