@@ -29,7 +29,7 @@ struct ReplayFilter: ~Copyable {
 
     /// Writes a record the filter left out to the results ("filtered") and, unchanged, to `filtered.pcap`.
     mutating func write(_ record: PcapRecord, results: inout ResultsWriter?) throws {
-        try results?.writeFiltered(index: record.index, lengthIn: record.bytes.count)
+        try results?.writeFiltered(index: record.index, lengthIn: record.bytes.count, timestampNanos: record.timestampNanos)
         if writer != nil {
             try writer?.write(
                 record.bytes, timestampNanos: record.timestampNanos, originalLength: record.originalLength)

@@ -157,7 +157,7 @@ final class ReplaySink: VerdictSink {
                     try results?.writePacket(
                         index: record.index, returnValue: returnValue, lengthIn: record.bytes.count,
                         metadata: UnsafeRawBufferPointer(frame.metadata), packet: bytes, note: note, trace: printed,
-                        events: events, kernelReturnValue: kernelReturnValue)
+                        events: events, kernelReturnValue: kernelReturnValue, timestampNanos: record.timestampNanos)
                 }
             }
         }
@@ -181,7 +181,8 @@ final class ReplaySink: VerdictSink {
             index: record.index, lengthIn: record.bytes.count,
             note: record.bytes.isEmpty
                 ? "refused: zero-length record (the kernel's test run returns EINVAL for frames under 14 bytes)"
-                : "refused: \(record.bytes.count) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)")
+                : "refused: \(record.bytes.count) bytes is shorter than an Ethernet header (the kernel's test run returns EINVAL)",
+            timestampNanos: record.timestampNanos)
     }
 
     private func count(_ record: PcapRecord) {

@@ -7,8 +7,10 @@ import BPFVM
 /// order:
 ///
 ///     {"i":0,"ret":2,"verdict":"pass","len_in":60,"len_out":60,"meta_len":0,"out":"…","note":"…","trace":["…"],
-///      "events":[{"map":"events","len":16,"hex":"…"}]}
+///      "events":[{"map":"events","len":16,"hex":"…"}],"ts_ns":1700000000000000000}
 ///
+/// `ts_ns` (last) is the record's capture time in nanoseconds since the epoch, on every line replay writes (refused
+/// and filtered records too; docs/JSON.md, results schema 2).
 /// `kernel_ret`/`kernel_verdict` (after `verdict`) only when the replay is compared with the kernel (`--against-kernel`);
 /// `out` (lowercase hex of the metadata followed by the frame) only with `includeBytes` (`--bytes`); `note` only when
 /// given; `trace` (the run's `bpf_trace_printk` messages) and `events` (ring-buffer and perf-event records the run
@@ -38,7 +40,8 @@ public struct ResultsWriter: ~Copyable {
     public mutating func writePacket(
         index: Int, returnValue: UInt64, lengthIn: Int, metadata: UnsafeRawBufferPointer,
         packet: UnsafeRawBufferPointer, note: String? = nil, trace: UnsafeRawBufferPointer? = nil,
-        events: [(map: String, record: [UInt8])] = [], kernelReturnValue: UInt64? = nil
+        events: [(map: String, record: [UInt8])] = [], kernelReturnValue: UInt64? = nil,
+        timestampNanos: UInt64? = nil
     ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
@@ -100,30 +103,43 @@ public struct ResultsWriter: ~Copyable {
             }
             try file.write(byte: UInt8(ascii: "]"))
         }
+        try writeTimestamp(timestampNanos)
         try file.write("}\n")
     }
 
     /// Writes the line of a packet the program never saw (refused as the kernel's test run refuses it):
     /// `ret` is null, `verdict` is `"refused"`, and `note` says why.
-    public mutating func writeRefused(index: Int, lengthIn: Int, note: String) throws(SystemError) {
+    public mutating func writeRefused(
+        index: Int, lengthIn: Int, note: String, timestampNanos: UInt64? = nil
+    ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
         try file.write(",\"ret\":null,\"verdict\":\"refused\",\"len_in\":")
         try file.writeDecimal(lengthIn)
         try file.write(",\"len_out\":0,\"meta_len\":0,\"note\":")
         try file.writeJSONString(note)
+        try writeTimestamp(timestampNanos)
         try file.write("}\n")
     }
 
+    /// `,"ts_ns":N`: the record's capture time in nanoseconds since the epoch (last key of a packet line).
+    private mutating func writeTimestamp(_ nanos: UInt64?) throws(SystemError) {
+        guard let nanos else { return }
+        try file.write(",\"ts_ns\":")
+        try file.writeDecimal(nanos)
+    }
+
     /// Writes the line of a record `--filter` did not match: not run, passed through unchanged.
-    public mutating func writeFiltered(index: Int, lengthIn: Int) throws(SystemError) {
+    public mutating func writeFiltered(index: Int, lengthIn: Int, timestampNanos: UInt64? = nil) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
         try file.write(",\"ret\":null,\"verdict\":\"filtered\",\"len_in\":")
         try file.writeDecimal(lengthIn)
         try file.write(",\"len_out\":")
         try file.writeDecimal(lengthIn)
-        try file.write(",\"meta_len\":0,\"note\":\"did not match --filter: not run, passed through unchanged\"}\n")
+        try file.write(",\"meta_len\":0,\"note\":\"did not match --filter: not run, passed through unchanged\"")
+        try writeTimestamp(timestampNanos)
+        try file.write("}\n")
     }
 
     /// Writes one packet line for a frame as the program left it (metadata and packet from `frame`).
