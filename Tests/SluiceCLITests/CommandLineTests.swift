@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sluice
 import Testing
 
 @testable import SluiceCLI
@@ -53,6 +54,11 @@ import Testing
         }
         let (plain, _) = VerifyJSONDocument.make(object: object, program: nil, section: nil)
         #expect(plain.stats == nil)
+        // The native engine's load-time cost: a time in ms where LLVM 19 is, otherwise the reason.
+        let spec = try ProgramSource.open(objectPath: object).spec
+        let compile = VerifyCommand.nativeCompileLine(spec)
+        #expect(compile.hasPrefix("native compile time: "))
+        #expect(compile.contains(" ms (LLVM 19") || compile.contains("- ("), "\(compile)")
     }
 
     @Test func conflictingOrInvalidOptionsAreRefused() {
