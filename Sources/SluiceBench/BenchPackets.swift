@@ -18,7 +18,7 @@ public enum SyntheticTraffic: String, CaseIterable, Sendable {
     /// `count` frames of `size` bytes on the wire, without FCS (at least 60; IPv6 and ARP frames keep their natural
     /// size when `size` is smaller than it).
     public func frames(count: Int, size: Int = 64, seed: UInt64 = 0x5eed) -> [[UInt8]] {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         var frames: [[UInt8]] = []
         frames.reserveCapacity(count)
         let size = min(max(size, 60), XDPFrameGeometry.maxLinearData)
@@ -57,14 +57,14 @@ public enum SyntheticTraffic: String, CaseIterable, Sendable {
         return frame
     }
 
-    static func udp4(_ random: inout SplitMix, discard: Bool, size: Int) -> [UInt8] {
+    static func udp4(_ random: inout SplitMix64, discard: Bool, size: Int) -> [UInt8] {
         let r = random.next()
         return udp4(
             sourcePort: 1024 + UInt16(r & 0xfff), destinationPort: discard ? 9 : 1000 + UInt16((r >> 12) % 100),
             source: 0x0A00_0000 | UInt32((r >> 32) & 0xffff), size: size)
     }
 
-    static func tcp4(_ random: inout SplitMix, size: Int) -> [UInt8] {
+    static func tcp4(_ random: inout SplitMix64, size: Int) -> [UInt8] {
         let r = random.next()
         var frame = ethernet(type: 0x0800, size: max(size, 54))
         ipv4(&frame, protocol: 6, source: 0x0A00_0000 | UInt32(r & 0xffff))
@@ -76,7 +76,7 @@ public enum SyntheticTraffic: String, CaseIterable, Sendable {
         return frame
     }
 
-    static func udp6(_ random: inout SplitMix, size: Int) -> [UInt8] {
+    static func udp6(_ random: inout SplitMix64, size: Int) -> [UInt8] {
         var frame = ethernet(type: 0x86DD, size: max(size, 62))
         frame[14] = 0x60
         put16(&frame, 18, UInt16(frame.count - 54))
@@ -141,17 +141,6 @@ public enum SyntheticTraffic: String, CaseIterable, Sendable {
     }
 }
 
-/// splitmix64: a tiny deterministic generator for synthetic traffic.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Packets held in memory for the timed loops: one contiguous byte area plus (offset, length) per packet, so the
 /// loop touches no array and no file.

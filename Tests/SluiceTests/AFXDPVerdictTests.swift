@@ -30,14 +30,11 @@ import Testing
             let base = UnsafeMutablePointer<UInt64>.allocate(capacity: AFXDPVerdictTests.frames)
             stack = .allocate(capacity: 1)
             stack.initialize(to: FrameStack(base: base, count: 0, capacity: AFXDPVerdictTests.frames))
-            rx.initialize(to: xsk_ring_cons())
-            tx.initialize(to: xsk_ring_prod())
-            fill.initialize(to: xsk_ring_prod())
-            completion.initialize(to: xsk_ring_cons())
-            setUp(rx, entry: MemoryLayout<xdp_desc>.stride)
-            setUp(tx, entry: MemoryLayout<xdp_desc>.stride)
-            setUp(fill, entry: 8)
-            setUp(completion, entry: 8)
+            rx.initialize(to: ring(entry: MemoryLayout<xdp_desc>.stride))
+            completion.initialize(to: ring(entry: 8))
+            // libxdp declares the producer and consumer rings with one macro: the same fields in the same order.
+            tx.initialize(to: unsafeBitCast(ring(entry: MemoryLayout<xdp_desc>.stride), to: xsk_ring_prod.self))
+            fill.initialize(to: unsafeBitCast(ring(entry: 8), to: xsk_ring_prod.self))
             // A producer ring starts with its whole size free, as xsk_socket__create leaves it.
             tx.pointee.cached_cons = AFXDPVerdictTests.ringSize
             fill.pointee.cached_cons = AFXDPVerdictTests.ringSize
@@ -50,22 +47,16 @@ import Testing
             return p
         }
 
-        private func setUp(_ ring: UnsafeMutablePointer<xsk_ring_cons>, entry: Int) {
-            ring.pointee.mask = AFXDPVerdictTests.ringSize - 1
-            ring.pointee.size = AFXDPVerdictTests.ringSize
-            ring.pointee.producer = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.consumer = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.flags = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.ring = shared(entry * Int(AFXDPVerdictTests.ringSize))
-        }
-
-        private func setUp(_ ring: UnsafeMutablePointer<xsk_ring_prod>, entry: Int) {
-            ring.pointee.mask = AFXDPVerdictTests.ringSize - 1
-            ring.pointee.size = AFXDPVerdictTests.ringSize
-            ring.pointee.producer = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.consumer = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.flags = shared(4).assumingMemoryBound(to: UInt32.self)
-            ring.pointee.ring = shared(entry * Int(AFXDPVerdictTests.ringSize))
+        /// A ring of `ringSize` entries of `entry` bytes, its producer, consumer and flags words in shared memory.
+        private func ring(entry: Int) -> xsk_ring_cons {
+            var ring = xsk_ring_cons()
+            ring.mask = AFXDPVerdictTests.ringSize - 1
+            ring.size = AFXDPVerdictTests.ringSize
+            ring.producer = shared(4).assumingMemoryBound(to: UInt32.self)
+            ring.consumer = shared(4).assumingMemoryBound(to: UInt32.self)
+            ring.flags = shared(4).assumingMemoryBound(to: UInt32.self)
+            ring.ring = shared(entry * Int(AFXDPVerdictTests.ringSize))
+            return ring
         }
 
         func port(ifindex: UInt32, queue: UInt32, socketIndex: UInt32) -> AFXDPPort {

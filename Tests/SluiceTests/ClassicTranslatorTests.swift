@@ -155,18 +155,8 @@ import Testing
 /// values must be equal. Seeded, so a failure names a reproducible program.
 @Suite struct ClassicTranslatorDifferentialTests {
     typealias O = ClassicOpcode
+    typealias SplitMix = SplitMix64
 
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// A program of `length` instructions: M[0…3] stored first, then random loads, ALU operations, register moves
     /// and forward jumps, then a `ret`.
@@ -226,7 +216,7 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 4])
     func randomProgramsReturnWhatLibpcapReturns(seed: UInt64) throws {
-        var r = SplitMix(state: seed &* 0x1234_5678_9abc_def1)
+        var r = SplitMix(seed: seed &* 0x1234_5678_9abc_def1)
         var packets: [[UInt8]] = []
         for _ in 0..<24 { packets.append((0..<r.below(100)).map { _ in UInt8(truncatingIfNeeded: r.next()) }) }
         var differences = 0

@@ -177,11 +177,9 @@ extension ProgramRunner {
 /// Seeds for `bpf_get_prandom_u32`: the same seed gives the same sequence in every run.
 public enum RandomSeed {
     public static func state(for seed: UInt64) -> UInt64 {
-        // splitmix64 of the seed; never 0 (the generator's fixed point).
-        var z = seed &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        // The first splitmix64 output of the seed; never 0 (the generator's fixed point).
+        var generator = SplitMix64(seed: seed)
+        let z = generator.next()
         return z == 0 ? 1 : z
     }
 }
