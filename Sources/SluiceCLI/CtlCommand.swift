@@ -17,6 +17,8 @@ struct CtlCommand: ParsableCommand {
               map delete NAME KEY
               reload OBJECT.o [--section S] [--program P] [--maps FILE] [--set NAME=VALUE]... \
             [--keep-maps | --fresh-maps] [--json]
+              trace [--follow]   (bpf_trace_printk lines as the kernel's trace_pipe shows them; --follow keeps \
+            printing new ones until Ctrl-C or the run ends)
             KEY and VALUE are bytes as bpftool takes them: 'hex 01 02', '0x0102' or decimal '1 2' (when both \
             are several words, write 'key ... value ...'). Sizes are checked against the map. A reload keeps maps \
             whose name, type, key and value size, max entries and flags match (--keep-maps, the default); the \
@@ -91,9 +93,46 @@ struct CtlCommand: ParsableCommand {
             try runMap(arguments, path: path, json: json)
         case "reload":
             try runReload(arguments, path: path, json: json)
+        case "trace":
+            try runTrace(arguments, path: path, json: json)
         default:
-            throw CLIError("unknown command '\(command)' (stats, map, reload; see sluice ctl --help)")
+            throw CLIError("unknown command '\(command)' (stats, map, reload, trace; see sluice ctl --help)")
         }
+    }
+
+    /// `trace [--follow]`: what the running program printed (the kept lines), then, with `--follow`, new lines as
+    /// they come (polled every 200 ms) until Ctrl-C or until the run ends (the socket goes away).
+    private func runTrace(_ arguments: [String], path: String, json: Bool) throws {
+        var rest = arguments
+        let follow = rest.contains("--follow") || rest.contains("-f")
+        rest.removeAll { $0 == "--follow" || $0 == "-f" }
+        try noMore(rest, "trace")
+        var since: UInt64 = 0
+        var first = true
+        let stop = StopSignal()
+        if follow { stop.stopOnSignals() }
+        repeat {
+            var request = ControlRequest(command: "trace")
+            request.since = since
+            let reply: ControlReply
+            do { reply = try send(request, path) } catch {
+                if first { throw error }
+                return  // the run ended: nothing more will come
+            }
+            first = false
+            guard let trace = reply.trace else { throw CLIError("the server sent no trace") }
+            if json {
+                try printJSON(trace)
+            } else {
+                for line in trace.lines { print(line) }
+                if trace.dropped > 0 && since > 0 {
+                    StandardError.write("note: \(trace.dropped) line(s) were lost (printed faster than read)\n")
+                }
+            }
+            fflush(nil)
+            since = trace.next
+            if follow { usleep(200_000) }
+        } while follow && !stop.isRequested
     }
 
     private func runMap(_ arguments: [String], path: String, json: Bool) throws {

@@ -365,3 +365,56 @@ struct ControlLiveTests {
         #expect(stats.live.socketTotal.rxDropped == 0)
     }
 }
+
+extension ControlLiveTests {
+    /// `ctl trace`: what the running program prints with bpf_printk reaches the client in trace_pipe's format, every
+    /// line once across polls, and a reload keeps printing into the same stream.
+    @Test func traceStreamsThePrintkLinesOfTheRunningProgram() throws {
+        let object = try BPFCompiler.compile(
+            source: """
+                #include <linux/bpf.h>
+                #include <linux/if_ether.h>
+                #include <bpf/bpf_helpers.h>
+                #include <bpf/bpf_endian.h>
+                SEC("xdp")
+                int printer(struct xdp_md *ctx)
+                {
+                    void *data = (void *)(long)ctx->data;
+                    void *end = (void *)(long)ctx->data_end;
+                    struct ethhdr *eth = data;
+                    if ((void *)(eth + 1) > end)
+                        return XDP_PASS;
+                    if (eth->h_proto == bpf_htons(ETH_P_IP))
+                        bpf_printk("ipv4 frame of %u bytes", (unsigned)(end - data));
+                    return XDP_PASS;
+                }
+                char LICENSE[] SEC("license") = "GPL";
+                """, name: "ctl_trace")
+        let net = try NetnsFixture(tag: "ct")
+        defer { net.destroy() }
+        let instance = try Instance(net, object: object)
+        defer { instance.stop() }
+        #expect(try send(net, port: 9999, count: 20) == 20)
+        _ = try waitForRX(instance, atLeast: 20)
+        let first = try instance.ctl(["trace", "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let lines = try JSONDecoder().decode(LiveTrace.Lines.self, from: Data(first.stdout.utf8))
+        let ours = lines.lines.filter { $0.contains("bpf_trace_printk: ipv4 frame of ") }
+        #expect(ours.count >= 20, "\(lines.lines.suffix(5))")
+        // trace_pipe's shape: task-pid [cpu] flags seconds.micros: bpf_trace_printk: message
+        #expect(ours.first?.contains("sluice-q0-0") == true && ours.first?.contains("[000] .....") == true, "\(ours.first ?? "")")
+        #expect(ours.allSatisfy { $0.hasSuffix("bytes") })
+        // Asking from `next` gives only what came after.
+        var request = ControlRequest(command: "trace")
+        request.since = lines.next
+        let none = try ControlClient.send(request, to: instance.socket)
+        #expect(none.trace?.lines.filter { $0.contains("ipv4 frame") }.isEmpty == true)
+        #expect(try send(net, port: 9999, count: 5) == 5)
+        _ = try waitForRX(instance, atLeast: 25)
+        let more = try ControlClient.send(request, to: instance.socket)
+        #expect(more.trace?.lines.filter { $0.contains("ipv4 frame") }.count ?? 0 >= 5)
+        // The human form is the lines themselves.
+        let text = try instance.ctl(["trace"])
+        #expect(text.status == 0 && text.stdout.contains("bpf_trace_printk: ipv4 frame of "), "\(text.stdout.suffix(400))")
+    }
+}

@@ -30,6 +30,8 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var globals: [String]?
     /// `reload`: carry compatible maps over (default true).
     public var keepMaps: Bool?
+    /// `trace`: the first line number wanted (the `next` of the previous reply; 0 or absent: every kept line).
+    public var since: UInt64?
 
     public init(command: String) { self.command = command }
 }
@@ -46,6 +48,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
     /// `map.lookup`.
     public var entry: ControlMapEntry?
     public var reload: LiveProgram.ReloadReport?
+    /// `trace`: `bpf_trace_printk` lines in trace_pipe's format.
+    public var trace: LiveTrace.Lines?
 
     public init(ok: Bool, error: String? = nil) {
         self.ok = ok

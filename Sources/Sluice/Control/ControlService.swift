@@ -33,6 +33,7 @@ public final class ControlService: @unchecked Sendable {
             var reply = ControlReply(ok: true)
             switch request.command {
             case "stats": reply.stats = currentStats()
+            case "trace": reply.trace = program.trace.lines(since: request.since ?? 0)
             case "map.list": reply.maps = program.program.maps.map(Self.info)
             case "map.dump":
                 let maps = request.map == nil ? program.program.maps : [try map(named: request.map)]

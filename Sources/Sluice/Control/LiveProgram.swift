@@ -100,6 +100,9 @@ public final class LiveProgram: @unchecked Sendable {
     /// Answers whether worker `i` has ended (its thread returned): it will never acknowledge.
     public var workerFinished: (Int) -> Bool = { _ in false }
 
+    /// What the workers' runs print (`bpf_trace_printk`), for `sluice ctl IFACE trace`.
+    public let trace = LiveTrace()
+
     /// `run --filter`: frames it does not match are passed without running the program, whichever generation runs.
     private let filter: PacketFilter?
     /// Each worker's copy of the filter (its own VM machine), kept across reloads.
@@ -128,11 +131,14 @@ public final class LiveProgram: @unchecked Sendable {
         let workerFilter = filter.map { workerFilters.isEmpty ? $0 : $0.forAnotherWorker() }
         workerFilters.append(workerFilter)
         runner.filter = workerFilter
+        let traceBuffer = trace.buffer(worker: index)
+        runner.environment.pointee.trace = traceBuffer
         let generation = self.generation
         let slot = WorkerProgramSlot(generation: generation)
         runners.append(runner)
         slots.append(slot)
-        return ReloadableProcessor(runner: runner, slot: slot, generation: generation)
+        return ReloadableProcessor(
+            runner: runner, slot: slot, generation: generation, trace: trace, traceBuffer: traceBuffer, worker: index)
     }
 
     /// Every generation so far, the running one last (its count is as of the workers' last round).
@@ -172,6 +178,7 @@ public final class LiveProgram: @unchecked Sendable {
         let newRunners = slots.indices.map {
             let runner = ProgramRunner(loaded: new, budget: budget, processorID: UInt32($0))
             runner.filter = workerFilters[$0]
+            runner.environment.pointee.trace = trace.buffer(worker: $0)
             return runner
         }
         let loadEnd = Self.monotonicNanos()

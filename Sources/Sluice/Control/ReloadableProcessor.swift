@@ -31,11 +31,21 @@ public struct ReloadableProcessor: FrameProcessor {
     var generation: UInt64
     /// Frames run under `generation` by this worker.
     var processed: UInt64 = 0
+    /// Where this worker's runs print (the same buffer for every generation), and where the lines go.
+    unowned(unsafe) let trace: LiveTrace
+    let traceBuffer: UnsafeMutablePointer<TraceBuffer>
+    let worker: Int
 
-    init(runner: ProgramRunner, slot: WorkerProgramSlot, generation: UInt64) {
+    init(
+        runner: ProgramRunner, slot: WorkerProgramSlot, generation: UInt64, trace: LiveTrace,
+        traceBuffer: UnsafeMutablePointer<TraceBuffer>, worker: Int
+    ) {
         inner = VMFrameProcessor(runner: runner)
         self.slot = slot
         self.generation = generation
+        self.trace = trace
+        self.traceBuffer = traceBuffer
+        self.worker = worker
     }
 
     public var redirectTarget: RedirectTarget? { inner.redirectTarget }
@@ -61,9 +71,14 @@ public struct ReloadableProcessor: FrameProcessor {
 
     @inline(__always)
     public mutating func betweenBatches() {
+        // bpf_trace_printk output, collected only when there is some (a load of the buffer's count otherwise).
+        if traceBuffer.pointee.count > 0 || traceBuffer.pointee.dropped > 0 { collectTrace() }
         slot.processed.store(processed, ordering: .relaxed)
         if slot.target.load(ordering: .acquiring) != generation { switchProgram() }
     }
+
+    @inline(never)
+    func collectTrace() { trace.collect(worker: worker, traceBuffer) }
 
     /// Moves to the published generation. The old runner stays alive until the control thread has seen this
     /// worker's acknowledgement, so nothing here frees anything.
