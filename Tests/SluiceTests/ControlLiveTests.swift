@@ -418,3 +418,49 @@ extension ControlLiveTests {
         #expect(text.status == 0 && text.stdout.contains("bpf_trace_printk: ipv4 frame of "), "\(text.stdout.suffix(400))")
     }
 }
+
+extension ControlLiveTests {
+    /// `ctl trace` also carries ring-buffer records (drained by the control thread, their one consumer), each once.
+    @Test func traceCarriesRingBufferRecords() throws {
+        let object = try BPFCompiler.compile(
+            source: """
+                #include <linux/bpf.h>
+                #include <linux/if_ether.h>
+                #include <bpf/bpf_helpers.h>
+                #include <bpf/bpf_endian.h>
+                struct {
+                    __uint(type, BPF_MAP_TYPE_RINGBUF);
+                    __uint(max_entries, 4096 * 4);
+                } frames SEC(".maps");
+                SEC("xdp")
+                int recorder(struct xdp_md *ctx)
+                {
+                    void *data = (void *)(long)ctx->data;
+                    void *end = (void *)(long)ctx->data_end;
+                    struct ethhdr *eth = data;
+                    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+                        return XDP_PASS;
+                    __u32 length = (__u32)(end - data) | 0xab000000;
+                    bpf_ringbuf_output(&frames, &length, sizeof(length), 0);
+                    return XDP_PASS;
+                }
+                char LICENSE[] SEC("license") = "GPL";
+                """, name: "ctl_ringbuf")
+        let net = try NetnsFixture(tag: "cr")
+        defer { net.destroy() }
+        let instance = try Instance(net, object: object)
+        defer { instance.stop() }
+        #expect(try send(net, port: 9999, count: 12) == 12)
+        _ = try waitForRX(instance, atLeast: 12)
+        let reply = try ControlClient.send(ControlRequest(command: "trace"), to: instance.socket)
+        let events = reply.trace?.lines.filter { $0.hasPrefix("event frames: 4 bytes: ") } ?? []
+        #expect(events.count >= 12, "\(reply.trace?.lines.suffix(5) ?? [])")
+        // The records' last byte is the program's marker (little-endian u32 with 0xab in the top byte).
+        #expect(events.allSatisfy { $0.hasSuffix("ab") }, "\(events.prefix(3))")
+        // Drained once: a second request from `next` has no old record again.
+        var again = ControlRequest(command: "trace")
+        again.since = reply.trace?.next ?? 0
+        let second = try ControlClient.send(again, to: instance.socket)
+        #expect(second.trace?.lines.filter { $0.hasPrefix("event frames") }.isEmpty == true)
+    }
+}

@@ -33,7 +33,14 @@ public final class ControlService: @unchecked Sendable {
             var reply = ControlReply(ok: true)
             switch request.command {
             case "stats": reply.stats = currentStats()
-            case "trace": reply.trace = program.trace.lines(since: request.since ?? 0)
+            case "trace":
+                // The control thread is the event maps' only consumer in a live run (as `bpftool map event_pipe`).
+                var events: [(map: String, record: [UInt8])] = []
+                for map in program.program.maps where map.spec.type == .ringbuf || map.spec.type == .perfEventArray {
+                    for record in map.drainRecords() { events.append((map.spec.name, record)) }
+                }
+                program.trace.append(events: events)
+                reply.trace = program.trace.lines(since: request.since ?? 0)
             case "map.list": reply.maps = program.program.maps.map(Self.info)
             case "map.dump":
                 let maps = request.map == nil ? program.program.maps : [try map(named: request.map)]

@@ -9,7 +9,8 @@ import Synchronization
 /// kernel's trace pipe). Each worker's VM writes into its own buffer during a round; between rounds, and only when
 /// the buffer holds something, the worker turns it into lines in trace_pipe's format (task `sluice-qN`, the worker's
 /// number as pid and CPU, the wall-clock time) and appends them here under a lock. The last `keep` lines stay, each
-/// with a sequence number, so a client that polls with the last number it saw gets every line once.
+/// with a sequence number, so a client that polls with the last number it saw gets every line once. Ring-buffer and
+/// perf-event records join the same stream when a client asks (`ControlService` drains the maps then).
 public final class LiveTrace: @unchecked Sendable {
     public struct Lines: Codable, Sendable, Equatable {
         public var lines: [String]
@@ -72,6 +73,20 @@ public final class LiveTrace: @unchecked Sendable {
                 s.next &+= 1
             }
             s.overflowed &+= lost
+            if s.lines.count > Self.keep { s.lines.removeFirst(s.lines.count - Self.keep) }
+        }
+    }
+
+    /// Ring-buffer and perf-event records drained from the program's maps (by the control thread, their one
+    /// consumer), as lines `event MAP: N bytes: HEX` (the records' order within a map kept).
+    func append(events: [(map: String, record: [UInt8])]) {
+        guard !events.isEmpty else { return }
+        let texts = events.map { "event \($0.map): \($0.record.count) bytes: \(Hex.string($0.record))" }
+        state.withLock { s in
+            for text in texts {
+                s.lines.append((s.next, text))
+                s.next &+= 1
+            }
             if s.lines.count > Self.keep { s.lines.removeFirst(s.lines.count - Self.keep) }
         }
     }
