@@ -17,6 +17,7 @@ struct CtlCommand: ParsableCommand {
               map delete NAME KEY
               reload OBJECT.o [--section S] [--program P] [--maps FILE] [--set NAME=VALUE]... \
             [--keep-maps | --fresh-maps] [--json]
+              redirect-reload REDIRECT.o   (replace the kernel-side redirect program through bpf_link_update)
               trace [--follow]   (bpf_trace_printk lines as the kernel's trace_pipe shows them; --follow keeps \
             printing new ones until Ctrl-C or the run ends)
             KEY and VALUE are bytes as bpftool takes them: 'hex 01 02', '0x0102' or decimal '1 2' (when both \
@@ -95,8 +96,19 @@ struct CtlCommand: ParsableCommand {
             try runReload(arguments, path: path, json: json)
         case "trace":
             try runTrace(arguments, path: path, json: json)
+        case "redirect-reload":
+            guard arguments.count == 1 else { throw CLIError("redirect-reload: expected the redirect object (REDIRECT.o)") }
+            var request = ControlRequest(command: "redirect.reload")
+            request.object = RunCommand.absolutePath(arguments[0])
+            let reply = try send(request, path)
+            let ids = reply.redirectProgramIDs ?? []
+            if json {
+                try printJSON(ids)
+            } else {
+                print("redirect program replaced (bpf_link_update): program id \(ids.map(String.init).joined(separator: ", "))")
+            }
         default:
-            throw CLIError("unknown command '\(command)' (stats, map, reload, trace; see sluice ctl --help)")
+            throw CLIError("unknown command '\(command)' (stats, map, reload, redirect-reload, trace; see sluice ctl --help)")
         }
     }
 

@@ -159,6 +159,11 @@ struct RunCommand: ParsableCommand {
         live.workerFinished = { [unowned engine] in engine.workerFinished($0) }
         // Control plane (separate from the packet path): served from its own thread until the workers stop.
         let service = ControlService(interface: iface, program: live, stats: { [unowned engine] in engine.stats() })
+        service.replaceRedirect = { [unowned engine] path in
+            var ids: [UInt32] = []
+            for attachment in engine.attachments { ids.append(try attachment.replaceProgram(objectPath: path, logger: logger)) }
+            return ids
+        }
         let server: ControlServer
         do {
             server = try ControlServer(path: controlPath, createDirectory: control == nil) { service.handle($0) }

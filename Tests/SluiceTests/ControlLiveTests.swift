@@ -464,3 +464,41 @@ extension ControlLiveTests {
         #expect(second.trace?.lines.filter { $0.hasPrefix("event frames") }.isEmpty == true)
     }
 }
+
+extension ControlLiveTests {
+    /// The attached XDP program's id on the host end, as `ip link` shows it.
+    private static func xdpProgramID(_ net: NetnsFixture) throws -> Int? {
+        let out = try Shell.run(["ip", "-d", "link", "show", "dev", net.hostInterface])
+        guard let range = out.stdout.range(of: "prog/xdp id ") else { return nil }
+        return Int(out.stdout[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// `ctl redirect-reload`: the kernel-side program is replaced through `bpf_link_update` on the running maps (the
+    /// sockets stay in `xsks_map`), so traffic keeps reaching Sluice; an object that is not the redirect program is
+    /// refused and the old program stays.
+    @Test func redirectProgramIsReplacedThroughItsLink() throws {
+        let net = try NetnsFixture(tag: "rr")
+        defer { net.destroy() }
+        let instance = try Instance(net, object: try Repository.object("counters"))
+        defer { instance.stop() }
+        let before = try #require(try Self.xdpProgramID(net), "no XDP program on \(net.hostInterface)")
+        #expect(try send(net, port: 9999, count: 10) == 10)
+        let first = try waitForRX(instance, atLeast: 10).live.total.rx.packets
+
+        let replaced = try instance.ctl(["redirect-reload", LiveTestEnvironment.redirectProgram])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(replaced.stdout.contains("redirect program replaced (bpf_link_update)"), "\(replaced.stdout)")
+        let after = try #require(try Self.xdpProgramID(net))
+        #expect(after != before, "the program id did not change (\(before))")
+        #expect(replaced.stdout.contains("program id \(after)"), "\(replaced.stdout)")
+
+        #expect(try send(net, port: 9999, count: 10) == 10)
+        let second = try waitForRX(instance, atLeast: first + 10).live.total.rx.packets
+        #expect(second >= first + 10, "frames stopped reaching Sluice after the swap: \(first) → \(second)")
+
+        let refused = try instance.ctl(["redirect-reload", try Repository.object("counters")])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("sluice_redirect") || refused.stderr.contains("xsks_map"), "\(refused.stderr)")
+        #expect(try Self.xdpProgramID(net) == after)
+    }
+}

@@ -105,7 +105,7 @@ public final class RedirectAttachment {
     public private(set) var notes: [String] = []
     /// The bpf_link id and program id (as `bpftool link` / `ip link` show them).
     public let linkID: UInt32
-    public let programID: UInt32
+    public private(set) var programID: UInt32
 
     private var object: OpaquePointer?
     /// The libxdp program when attached through the dispatcher (multiprog); it owns the object and its maps.
@@ -119,6 +119,8 @@ public final class RedirectAttachment {
     /// `pass_counters` (per-CPU array), or -1 when a pinned attachment from an older program has none.
     let passCountersFD: Int32
     private var closed = false
+    /// The map fds were opened from pins (not owned by `object`), so `close()` closes them itself.
+    private var separateMapFDs = false
 
     /// bpffs directory of an interface's pins.
     public static func pinDirectory(interface name: String) -> String { "/sys/fs/bpf/sluice/\(name)" }
@@ -146,6 +148,7 @@ public final class RedirectAttachment {
         if multiprog == .auto, case .dispatcher = hook { useDispatcher = true }
 
         if let pinned {
+            separateMapFDs = true
             self.multiprog = false
             linkFD = pinned.link
             xsksMapFD = pinned.xsks
@@ -333,6 +336,57 @@ public final class RedirectAttachment {
         return KernelPassCounters(interface: interface.name, byEtherType: sums[0], byFlow: sums[1], noSocket: sums[2])
     }
 
+    /// Replaces the kernel-side program with the one in `objectPath` (Sluice's redirect program, perhaps changed) through
+    /// `bpf_link_update`: the kernel swaps it atomically, so no frame meets the hook without a program. The new program
+    /// is loaded onto the running maps (`bpf_map__reuse_fd`: the sockets in `xsks_map` and the pass-through entries
+    /// stay). Returns the new program's id. Not in libxdp's dispatcher (multiprog): there the dispatcher owns the hook.
+    public func replaceProgram(objectPath: String, logger: Logger) throws(AFXDPError) -> UInt32 {
+        guard !closed else { throw .invalidConfiguration("the redirect attachment is closed") }
+        guard multiprogProgram == nil else {
+            throw .invalidConfiguration(
+                "the redirect program is one of libxdp's dispatcher programs (multiprog): replace it with xdp-loader")
+        }
+        guard access(objectPath, R_OK) == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
+        }
+        guard let obj = bpf_object__open_file(objectPath, nil), libbpf_get_error(UnsafeRawPointer(obj)) == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
+        }
+        var ok = false
+        defer { if !ok { bpf_object__close(obj) } }
+        let running: [(String, Int32)] = [
+            ("xsks_map", xsksMapFD), ("pass_ethertypes", passEtherTypesFD), ("pass_flows", passFlowsFD),
+            ("pass_counters", passCountersFD),
+        ]
+        for (name, fd) in running where fd >= 0 {
+            guard let map = bpf_object__find_map_by_name(obj, name) else {
+                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
+            }
+            let rc = bpf_map__reuse_fd(map, fd)
+            if rc < 0 {
+                throw .system(SystemError(call: "bpf_map__reuse_fd", errno: -rc, context: "\(objectPath): map \(name)"))
+            }
+        }
+        let (loaded, messages) = LibbpfLog.capturing(logger: logger) { bpf_object__load(obj) }
+        if loaded < 0 {
+            let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
+            throw .system(SystemError(call: "bpf_object__load", errno: -loaded, context: objectPath + quoted))
+        }
+        guard let program = bpf_object__find_program_by_name(obj, "sluice_redirect") else {
+            throw .redirectProgramIncomplete(path: objectPath, missing: "program sluice_redirect")
+        }
+        let rc = bpf_link_update(linkFD, bpf_program__fd(program), nil)
+        if rc < 0 {
+            throw .system(SystemError(call: "bpf_link_update", errno: -rc, context: interface.name))
+        }
+        // The link holds the new program now; the old object (its program, its references to the maps) can go.
+        if let object { bpf_object__close(object) }
+        object = obj
+        ok = true
+        programID = Self.linkIDs(linkFD).1
+        return programID
+    }
+
     /// Releases the attachment: closes the link (which detaches the program unless it is pinned) and the object.
     public func close() {
         guard !closed else { return }
@@ -346,9 +400,8 @@ public final class RedirectAttachment {
             return
         }
         Glibc.close(linkFD)
-        if let object {
-            bpf_object__close(object)  // closes the program and map fds it owns
-        } else {
+        if let object { bpf_object__close(object) }  // closes the program and the map fds it owns
+        if separateMapFDs {
             Glibc.close(xsksMapFD)
             Glibc.close(passEtherTypesFD)
             Glibc.close(passFlowsFD)

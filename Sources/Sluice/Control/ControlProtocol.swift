@@ -50,6 +50,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
     public var reload: LiveProgram.ReloadReport?
     /// `trace`: `bpf_trace_printk` lines in trace_pipe's format.
     public var trace: LiveTrace.Lines?
+    /// `redirect.reload`: the kernel-side program's new id on each attached interface.
+    public var redirectProgramIDs: [UInt32]?
 
     public init(ok: Bool, error: String? = nil) {
         self.ok = ok

@@ -18,6 +18,10 @@ public final class ControlService: @unchecked Sendable {
     let stats: () -> LiveStats
     let startNanos = LiveProgram.monotonicNanos()
 
+    /// `redirect.reload`: replaces the kernel-side redirect program on every attached interface (`bpf_link_update`);
+    /// returns the new program ids. Nil when the run cannot (set by `sluice run`).
+    public var replaceRedirect: ((String) throws -> [UInt32])?
+
     public init(interface: String, program: LiveProgram, stats: @escaping () -> LiveStats) {
         self.interface = interface
         self.program = program
@@ -85,10 +89,18 @@ public final class ControlService: @unchecked Sendable {
                     mapsJSON: request.mapsJSON.map { Array($0.utf8) }, globals: request.globals ?? [],
                     keepMaps: request.keepMaps ?? true)
                 do { reply.reload = try program.reload(reload) } catch { throw ControlFailure(error.description) }
+            case "redirect.reload":
+                guard let object = request.object, object.hasPrefix("/") else {
+                    throw ControlFailure("redirect.reload needs the redirect object's absolute path")
+                }
+                guard let replaceRedirect else { throw ControlFailure("this run cannot replace its redirect program") }
+                do { reply.redirectProgramIDs = try replaceRedirect(object) } catch {
+                    throw ControlFailure("\(error)")
+                }
             default:
                 throw ControlFailure(
                     "unknown command '\(request.command)' (stats, map.list, map.dump, map.lookup, map.update, "
-                        + "map.delete, reload)")
+                        + "map.delete, reload, redirect.reload, trace)")
             }
             return reply
         } catch {
