@@ -309,6 +309,21 @@ enum CtlReport {
                 "  generation \(g.generation)\(g.active ? " (running)" : ""): \(g.program) (\(g.engine.rawValue)) "
                     + "processed \(g.processed)")
         }
+        if let h = stats.runTime, h.samples > 0 {
+            // Percentiles as bucket bounds (power-of-two buckets): "at most" this long.
+            func percentile(_ p: Double) -> String {
+                let target = UInt64((Double(h.samples) * p).rounded(.up))
+                var seen: UInt64 = 0
+                for (i, count) in h.counts.enumerated() {
+                    seen &+= count
+                    if seen >= target { return i < h.boundsNanos.count ? "≤ \(h.boundsNanos[i]) ns" : "> 16 ms" }
+                }
+                return "-"
+            }
+            print(
+                "  program run time (1 frame in \(h.sampleEvery) timed, \(h.samples) samples): mean "
+                    + "\(h.sumNanos / max(h.samples, 1)) ns, p50 \(percentile(0.5)), p99 \(percentile(0.99))")
+        }
     }
 
     static func printMapList(_ maps: [ControlMapInfo]) {

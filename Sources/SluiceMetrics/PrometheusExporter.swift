@@ -16,7 +16,8 @@ import Synchronization
 /// `sluice_pass_dropped_total`, `sluice_pass_to_tap_total`, `sluice_tx_dropped_total`, `sluice_tx_completed_total`,
 /// `sluice_budget_exceeded_total`, `sluice_socket_errors_total{kind}` (the socket's XDP_STATISTICS: rx_dropped,
 /// rx_invalid_descs, rx_ring_full, fill_ring_empty, tx_invalid_descs, tx_ring_empty); per run:
-/// `sluice_reloads_total`, `sluice_program_generation` (gauge), `sluice_program_processed_total{generation,program}`.
+/// `sluice_reloads_total`, `sluice_program_generation` (gauge), `sluice_program_processed_total{generation,program}`,
+/// and the histogram `sluice_program_run_seconds` (sampled run times).
 public final class PrometheusExporter: Sendable {
     public typealias Source = @Sendable () -> ControlStats
 
@@ -45,8 +46,26 @@ public final class PrometheusExporter: Sendable {
             update(&state, stats)
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
-            return String(decoding: buffer, as: UTF8.self)
+            return String(decoding: buffer, as: UTF8.self) + Self.runTimeText(stats)
         }
+    }
+
+    /// `sluice_program_run_seconds`, a Prometheus histogram of the sampled program run times (`RunTimeHistogram`),
+    /// written out directly: the engine keeps bucket counts, not observations.
+    static func runTimeText(_ stats: ControlStats) -> String {
+        guard let h = stats.runTime else { return "" }
+        let label = "interface=\"\(stats.interface)\""
+        var text = "# HELP sluice_program_run_seconds Program run time per frame, one frame in \(h.sampleEvery) timed.\n"
+        text += "# TYPE sluice_program_run_seconds histogram\n"
+        var cumulative: UInt64 = 0
+        for (i, bound) in h.boundsNanos.enumerated() {
+            cumulative &+= h.counts[i]
+            text += "sluice_program_run_seconds_bucket{\(label),le=\"\(Double(bound) / 1e9)\"} \(cumulative)\n"
+        }
+        text += "sluice_program_run_seconds_bucket{\(label),le=\"+Inf\"} \(h.samples)\n"
+        text += "sluice_program_run_seconds_sum{\(label)} \(Double(h.sumNanos) / 1e9)\n"
+        text += "sluice_program_run_seconds_count{\(label)} \(h.samples)\n"
+        return text
     }
 
     private func count(_ state: inout State, _ name: String, _ labels: [(String, String)], _ value: UInt64) {

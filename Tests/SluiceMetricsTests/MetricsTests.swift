@@ -87,6 +87,30 @@ struct MetricsTests {
         return nil
     }
 
+    @Test func runTimeHistogramIsCumulativeWithInfAndCount() throws {
+        // Buckets: ≤16 ns, ≤32 ns, ≤64 ns, … (16 · 2^i); the last one takes everything longer.
+        #expect(RunTimeHistogram.bound(0) == 16 && RunTimeHistogram.bound(3) == 128)
+        let run = FakeRun()
+        var stats = run.snapshot()
+        var counts = [UInt64](repeating: 0, count: RunTimeHistogram.bucketCount)
+        counts[1] = 3  // 17…32 ns
+        counts[3] = 2  // 65…128 ns
+        counts[RunTimeHistogram.bucketCount - 1] = 1  // longer than the last bound
+        stats.runTime = RunTimeHistogram(
+            sampleEvery: 64, boundsNanos: (0..<RunTimeHistogram.bucketCount - 1).map(RunTimeHistogram.bound),
+            counts: counts, sumNanos: 1_000)
+        let text = PrometheusExporter.runTimeText(stats)
+        let l = "interface=\"veth-test\""
+        #expect(text.contains("# TYPE sluice_program_run_seconds histogram"))
+        #expect(value(text, "sluice_program_run_seconds_bucket{\(l),le=\"1.6e-08\"}") == 0, "\(text)")
+        #expect(value(text, "sluice_program_run_seconds_bucket{\(l),le=\"3.2e-08\"}") == 3)
+        #expect(value(text, "sluice_program_run_seconds_bucket{\(l),le=\"6.4e-08\"}") == 3)
+        #expect(value(text, "sluice_program_run_seconds_bucket{\(l),le=\"1.28e-07\"}") == 5)
+        #expect(value(text, "sluice_program_run_seconds_bucket{\(l),le=\"+Inf\"}") == 6)
+        #expect(value(text, "sluice_program_run_seconds_count{\(l)}") == 6)
+        #expect(value(text, "sluice_program_run_seconds_sum{\(l)}") == 1e-06)
+    }
+
     @Test func countersFollowTheEngineAndRatesComeFromTwoScrapes() throws {
         let run = FakeRun()
         run.advance(rx: 10, drop: 4, seconds: 0)

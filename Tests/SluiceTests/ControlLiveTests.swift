@@ -335,6 +335,12 @@ struct ControlLiveTests {
         #expect(body.contains("sluice_reloads_total{interface=\"\(net.hostInterface)\"} 0"))
         #expect(body.contains("# TYPE sluice_socket_errors_total counter"))
         #expect(body.contains("sluice_verdict_rate_packets_per_second"))
+        // The sampled run-time histogram: one frame in 64 timed, so 150 frames give at least 2 samples.
+        #expect(body.contains("# TYPE sluice_program_run_seconds histogram"), "\(body)")
+        let count = body.split(separator: "\n").first { $0.hasPrefix("sluice_program_run_seconds_count{") }
+        let samples = count.flatMap { UInt64($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(samples >= 2 && samples <= stats.live.total.rx.packets / 64 + 1, "\(count ?? "no count line")")
+        #expect(stats.runTime?.samples == samples || (stats.runTime?.samples ?? 0) <= samples)
     }
 
     @Test func reloadsOnTwoQueuesSwitchEveryWorkerAndLoseNothing() throws {

@@ -75,6 +75,8 @@ public struct ControlStats: Codable, Sendable, Equatable {
     public var generations: [LiveProgram.Generation]
     /// Seconds since the control server started (for rates between two snapshots, with `live.monotonicNanos`).
     public var uptimeSeconds: Double
+    /// The program's run time per frame, sampled (nil from servers before it existed).
+    public var runTime: RunTimeHistogram?
 }
 
 public struct ControlMapInfo: Codable, Sendable, Equatable {

@@ -113,7 +113,7 @@ public final class ControlService: @unchecked Sendable {
             interface: interface, program: program.programName, object: program.objectPath, engine: program.engine,
             generation: program.generation, reloads: program.reloads, live: stats(),
             generations: program.generations(),
-            uptimeSeconds: Double(LiveProgram.monotonicNanos() &- startNanos) / 1e9)
+            uptimeSeconds: Double(LiveProgram.monotonicNanos() &- startNanos) / 1e9, runTime: program.runTime())
     }
 
     private func map(named name: String?) throws(ControlFailure) -> BPFMap {

@@ -141,6 +141,20 @@ public final class LiveProgram: @unchecked Sendable {
             runner: runner, slot: slot, generation: generation, trace: trace, traceBuffer: traceBuffer, worker: index)
     }
 
+    /// Sampled program run times over every worker and generation.
+    public func runTime() -> RunTimeHistogram {
+        var counts = [UInt64](repeating: 0, count: RunTimeHistogram.bucketCount)
+        var sum: UInt64 = 0
+        for slot in slots {
+            for i in 0..<RunTimeHistogram.bucketCount { counts[i] &+= slot.runTime[i].load(ordering: .relaxed) }
+            sum &+= slot.runTime[RunTimeHistogram.bucketCount].load(ordering: .relaxed)
+        }
+        return RunTimeHistogram(
+            sampleEvery: RunTimeHistogram.sampleEvery,
+            boundsNanos: (0..<RunTimeHistogram.bucketCount - 1).map(RunTimeHistogram.bound), counts: counts,
+            sumNanos: sum)
+    }
+
     /// Every generation so far, the running one last (its count is as of the workers' last round).
     public func generations() -> [Generation] {
         let current = slots.reduce(UInt64(0)) { $0 &+ $1.processed.load(ordering: .relaxed) }
