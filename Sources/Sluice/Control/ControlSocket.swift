@@ -217,26 +217,28 @@ public final class ControlServer: @unchecked Sendable {
     /// Fails early (before anything is attached) when `path` is served by a live instance or is not a socket.
     public static func checkAvailable(_ path: String) throws(ControlSocketError) {
         _ = try UnixSocket.address(path)
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw ControlSocketError(
-                "\(path) exists and is not a socket; not replacing it (remove it or use --control)")
-        }
-        let probe: Int32
-        do { probe = try UnixSocket.makeSocket() } catch { throw ControlSocketError(error) }
-        defer { Glibc.close(probe) }
-        if try UnixSocket.connect(probe, path) == 0 {
-            throw ControlSocketError(
-                "another sluice instance is serving \(path) (it accepted a connection); stop it first or choose "
-                    + "another socket with --control")
-        }
+        _ = try probe(path)
     }
 
     /// Refuses a live socket or a non-socket at `path`; removes a stale socket.
     static func clearStale(_ path: String, replaced: inout Bool) throws(ControlSocketError) {
+        guard let code = try probe(path) else { return }
+        guard code == ECONNREFUSED else {
+            throw ControlSocketError(
+                SystemError(call: "connect", errno: code, context: "\(path), probing for a live instance"))
+        }
+        // Nobody listens: a crashed instance's leftover.
+        guard unlink(path) == 0 || Errno.current == .noEntry else {
+            throw ControlSocketError(SystemError(call: "unlink", code: .current, context: "stale socket \(path)"))
+        }
+        replaced = true
+    }
+
+    /// What is at `path`: nil for nothing; otherwise it must be a socket nobody serves (a live instance or a
+    /// non-socket is an error), and the result is the errno of connecting to it.
+    private static func probe(_ path: String) throws(ControlSocketError) -> Int32? {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return }
+        guard lstat(path, &info) == 0 else { return nil }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw ControlSocketError(
                 "\(path) exists and is not a socket; not replacing it (remove it or use --control)")
@@ -250,15 +252,7 @@ public final class ControlServer: @unchecked Sendable {
                 "another sluice instance is serving \(path) (it accepted a connection); stop it first or choose "
                     + "another socket with --control")
         }
-        guard code == ECONNREFUSED else {
-            throw ControlSocketError(
-                SystemError(call: "connect", errno: code, context: "\(path), probing for a live instance"))
-        }
-        // Nobody listens: a crashed instance's leftover.
-        guard unlink(path) == 0 || errno == ENOENT else {
-            throw ControlSocketError(SystemError(call: "unlink", errno: errno, context: "stale socket \(path)"))
-        }
-        replaced = true
+        return code
     }
 
     /// Starts the serving thread.
