@@ -278,9 +278,8 @@ struct AFXDPLiveTests {
         let net = try NetnsFixture(tag: "ob")
         defer { net.destroy() }
         // iproute2 creates its pin directories under bpffs when it loads an object; remove the ones it made here.
-        let pinDirectories = ["/sys/fs/bpf/tc/globals", "/sys/fs/bpf/tc", "/sys/fs/bpf/ip", "/sys/fs/bpf/xdp"]
-        let existing = Set(pinDirectories.filter { FileManager.default.fileExists(atPath: $0) })
-        defer { for directory in pinDirectories where !existing.contains(directory) { remove(directory) } }
+        let pins = BPFFSPins(BPFFSPins.iproute2)
+        defer { pins.removeNew() }
         let load = try Shell.run([
             "ip", "link", "set", "dev", net.hostInterface, "xdpgeneric", "obj",
             LiveTestEnvironment.redirectProgram, "sec", "xdp",

@@ -45,6 +45,9 @@ struct MultiprogLiveTests {
     func nextToXDPFilter() throws {
         let net = try NetnsFixture(tag: "mf")
         defer { net.destroy() }
+        // xdp-filter keeps its maps pinned after unload; what this test made goes again (after the unload below).
+        let pins = BPFFSPins(BPFFSPins.xdpFilter + BPFFSPins.iproute2)
+        defer { pins.removeNew() }
         let load = try Shell.run([Self.xdpFilter, "load", net.hostInterface, "-m", "skb"])
         try #require(load.status == 0, "xdp-filter load: \(load.stderr)")
         defer { _ = try? Shell.run([Self.xdpFilter, "unload", net.hostInterface]) }
@@ -71,6 +74,8 @@ struct MultiprogLiveTests {
     @Test func multiprogOnAFreeInterface() throws {
         let net = try NetnsFixture(tag: "mp")
         defer { net.destroy() }
+        let pins = BPFFSPins(BPFFSPins.iproute2)  // libxdp's /sys/fs/bpf/xdp, if this run made it
+        defer { pins.removeNew() }
         let (status, output, _) = try Self.run(net, extra: ["--multiprog", "--mode", "skb"], seconds: 2)
         if status == 0 {
             #expect(output.contains("attached as a program of libxdp's dispatcher"), "\(output)")
