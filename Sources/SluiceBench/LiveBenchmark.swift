@@ -381,10 +381,7 @@ struct ClockedProcessor: FrameProcessor {
     }
 
     @inline(__always)
-    mutating func process(_ frame: inout Frame) -> UInt64 {
-        publishOnce()
-        return inner.process(&frame)
-    }
+    mutating func process(_ frame: inout Frame) -> UInt64 { verdict(for: &frame).returnValue }
 
     @inline(__always)
     mutating func verdict(for frame: inout Frame) -> Verdict {

@@ -114,6 +114,15 @@ import Testing
         }
     }
 
+    /// The live worker's pipeline for port 0 of `ports`.
+    static func pipeline(
+        _ ports: UnsafeMutablePointer<AFXDPPort>, count: Int, tapFD: Int32 = -1
+    ) -> Pipeline<AFXDPRingSource, AFXDPPortSink> {
+        Pipeline(
+            source: AFXDPRingSource(port: ports, now: 1_000),
+            sink: AFXDPPortSink(ports: ports, portCount: count, index: 0, tapFD: tapFD))
+    }
+
     static func frame(_ action: XDPAction, target: UInt8 = 0, escape: Bool = false, fill: UInt8) -> [UInt8] {
         [UInt8(action.rawValue), target, escape ? 1 : 0] + [UInt8](repeating: fill, count: 61)
     }
@@ -148,9 +157,7 @@ import Testing
         for (i, (_, bytes)) in frames.enumerated() { a.deliver(chunk: i, headroom: 256, bytes: bytes) }
 
         var processor = ByteVerdict()
-        var pipeline = Pipeline(
-            source: AFXDPRingSource(port: ports, now: 1_000),
-            sink: AFXDPPortSink(ports: ports, portCount: 2, index: 0, tapFD: pipe[1]))
+        var pipeline = Self.pipeline(ports, count: 2, tapFD: pipe[1])
         let taken = pipeline.runBatch(upTo: 64, processor: &processor)
         #expect(taken == frames.count)
         // The RX ring was released: its consumer caught up with the producer.
@@ -199,9 +206,7 @@ import Testing
         a.tx.pointee.producer.pointee = 14
         for i in 0..<4 { a.deliver(chunk: i, headroom: 256, bytes: Self.frame(.tx, fill: UInt8(i))) }
         var processor = ByteVerdict()
-        var pipeline = Pipeline(
-            source: AFXDPRingSource(port: ports, now: 0),
-            sink: AFXDPPortSink(ports: ports, portCount: 1, index: 0, tapFD: -1))
+        var pipeline = Self.pipeline(ports, count: 1)
         #expect(pipeline.runBatch(upTo: 64, processor: &processor) == 4)
         #expect(a.reservedTX.count == 2)
         #expect(ports[0].counters.tx.packets == 4)
@@ -217,9 +222,7 @@ import Testing
         ports.initialize(to: a.port(ifindex: 7, queue: 0, socketIndex: 0))
         for i in 0..<5 { a.deliver(chunk: i, headroom: 256, bytes: Self.frame(.drop, fill: UInt8(i))) }
         var processor = ByteVerdict()
-        var pipeline = Pipeline(
-            source: AFXDPRingSource(port: ports, now: 0),
-            sink: AFXDPPortSink(ports: ports, portCount: 1, index: 0, tapFD: -1))
+        var pipeline = Self.pipeline(ports, count: 1)
         #expect(pipeline.runBatch(upTo: 3, processor: &processor) == 3)
         #expect(pipeline.runBatch(upTo: 3, processor: &processor) == 2)
         #expect(a.freeChunks == [0, 1, 2, 3, 4].map { UInt64($0 * Self.frameSize) })

@@ -45,21 +45,28 @@ import Testing
         return (summary, lines, elapsed)
     }
 
+    /// One aborted packet per frame, each with the budget's note, and quickly.
+    static func expectEveryPacketAborted(
+        _ summary: Replay.Summary, _ lines: [String], frames: Int, budget: UInt64, elapsed: Duration
+    ) {
+        #expect(summary.packets == frames)
+        #expect(summary.counts[.aborted] == frames)
+        #expect(summary.budgetExceeded == frames)
+        let packetLines = lines.filter { $0.hasPrefix("{\"i\":") }
+        #expect(packetLines.count == frames)
+        for line in packetLines {
+            #expect(line.contains("\"verdict\":\"aborted\""), "\(line)")
+            #expect(line.contains("instruction budget of \(budget) exceeded"), "\(line)")
+        }
+        #expect(elapsed < .seconds(60), "\(frames) runaway packets took \(elapsed)")
+    }
+
     @Test("nested bpf_loop at 1<<23 each: one aborted packet per frame, with the budget's note, quickly",
         arguments: [true, false])
     func runawayReplayEndsAtTheBudget(verified: Bool) throws {
         let (summary, lines, elapsed) = try Self.replay(frames: 4, verify: verified, budget: 1_000_000)
-        #expect(summary.packets == 4)
-        #expect(summary.counts[.aborted] == 4)
-        #expect(summary.budgetExceeded == 4)
         #expect(summary.budget == 1_000_000)
-        let packetLines = lines.filter { $0.hasPrefix("{\"i\":") }
-        #expect(packetLines.count == 4)
-        for line in packetLines {
-            #expect(line.contains("\"verdict\":\"aborted\""), "\(line)")
-            #expect(line.contains("instruction budget of 1000000 exceeded"), "\(line)")
-        }
-        #expect(elapsed < .seconds(60), "four runaway packets took \(elapsed)")
+        Self.expectEveryPacketAborted(summary, lines, frames: 4, budget: 1_000_000, elapsed: elapsed)
     }
 
     /// Native code charges the budget at the same places as the interpreter (taken back edges, bpf_loop passes), so
@@ -70,16 +77,7 @@ import Testing
             try #require(NativeCompiler.isAvailable, "LLVM 19 is required: \(NativeCompiler.unavailableReason ?? "")")
         }
         let (summary, lines, elapsed) = try Self.replay(frames: 3, verify: true, budget: 5_000_000, engine: engine)
-        #expect(summary.packets == 3)
-        #expect(summary.counts[.aborted] == 3)
-        #expect(summary.budgetExceeded == 3)
-        let packetLines = lines.filter { $0.hasPrefix("{\"i\":") }
-        #expect(packetLines.count == 3)
-        for line in packetLines {
-            #expect(line.contains("\"verdict\":\"aborted\""), "\(line)")
-            #expect(line.contains("instruction budget of 5000000 exceeded"), "\(line)")
-        }
-        #expect(elapsed < .seconds(60), "three runaway packets took \(elapsed)")
+        Self.expectEveryPacketAborted(summary, lines, frames: 3, budget: 5_000_000, elapsed: elapsed)
     }
 
     @Test("the default budget stops the runaway too")

@@ -99,10 +99,7 @@ public struct ReloadableProcessor: FrameProcessor {
     public var lastFault: ExecutionFault? { inner.lastFault }
 
     @inline(__always)
-    public mutating func process(_ frame: inout Frame) -> UInt64 {
-        processed &+= 1
-        return inner.process(&frame)
-    }
+    public mutating func process(_ frame: inout Frame) -> UInt64 { verdict(for: &frame).returnValue }
 
     @inline(__always)
     public mutating func verdict(for frame: inout Frame) -> Verdict {

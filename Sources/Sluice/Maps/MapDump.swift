@@ -191,35 +191,20 @@ public enum MapDump {
     /// One entry as `bpftool map dump -j` prints it: `"key"` and `"value"` as `"0x.."` byte strings (per-CPU maps:
     /// `"values": [{"cpu": N, "value": [...]}]`), and `"formatted"` when the map has BTF key and value types.
     public static func entry(spec: MapSpec, key: [UInt8], values: [[UInt8]]) -> Value {
-        var fields: [Value.Field] = [Value.Field("key", hexBytes(key))]
         let perCPU = spec.type.isPerCPU
-        if perCPU {
-            fields.append(
-                Value.Field(
-                    "values",
-                    .array(
-                        values.enumerated().map { cpu, value in
-                            .object([Value.Field("cpu", .unsigned(UInt64(cpu))), Value.Field("value", hexBytes(value))])
-                        })))
-        } else {
-            fields.append(Value.Field("value", hexBytes(values.first ?? [])))
+        /// `"value": V`, or `"values": [{"cpu": N, "value": V}]` for per-CPU maps, with each value rendered by `form`.
+        func valueField(_ form: ([UInt8]) -> Value) -> Value.Field {
+            guard perCPU else { return Value.Field("value", form(values.first ?? [])) }
+            return Value.Field(
+                "values",
+                .array(
+                    values.enumerated().map { cpu, value in
+                        .object([Value.Field("cpu", .unsigned(UInt64(cpu))), Value.Field("value", form(value))])
+                    }))
         }
+        var fields = [Value.Field("key", hexBytes(key)), valueField(hexBytes)]
         if let keyType = spec.keyType ?? implicitKeyType(spec), let valueType = spec.valueType {
-            var formatted = [Value.Field("key", decode(key, as: keyType))]
-            if perCPU {
-                formatted.append(
-                    Value.Field(
-                        "values",
-                        .array(
-                            values.enumerated().map { cpu, value in
-                                .object([
-                                    Value.Field("cpu", .unsigned(UInt64(cpu))),
-                                    Value.Field("value", decode(value, as: valueType)),
-                                ])
-                            })))
-            } else {
-                formatted.append(Value.Field("value", decode(values.first ?? [], as: valueType)))
-            }
+            let formatted = [Value.Field("key", decode(key, as: keyType)), valueField { decode($0, as: valueType) }]
             fields.append(Value.Field("formatted", .object(formatted)))
         }
         return .object(fields)

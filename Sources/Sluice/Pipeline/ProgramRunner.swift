@@ -218,23 +218,10 @@ public struct VMFrameProcessor: FrameProcessor {
         runnerRef._withUnsafeGuaranteedRef { $0.run(&frame, frameEnd: frame.bufferSize) }
     }
 
+    /// The run's return value (XDP_ABORTED's after a fault, XDP_PASS for a frame the filter left out); the
+    /// redirect target and the fault as `verdict(for:)` records them.
     @inline(__always)
-    public mutating func process(_ frame: inout Frame) -> UInt64 {
-        if filteredOut(frame) {
-            filtered &+= 1
-            lastFault = nil
-            return UInt64(XDPAction.pass.rawValue)
-        }
-        let result = runProgram(&frame)
-        lastFault = result.fault
-        if let fault = result.fault {
-            faults &+= 1
-            if fault.isBudgetExceeded { budgetExceeded &+= 1 }
-            return result.verdictValue
-        }
-        redirectTarget = result.redirectTarget
-        return result.returnValue
-    }
+    public mutating func process(_ frame: inout Frame) -> UInt64 { verdict(for: &frame).returnValue }
 
     /// The pipeline's entry: one call per frame that yields everything the sink needs (the default implementation
     /// would call back for the redirect target and the fault, which costs calls across modules).

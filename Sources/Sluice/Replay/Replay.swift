@@ -146,34 +146,27 @@ public final class Replay {
         var traced = 0
         var recorder: ExecutionRecorder?
         var differences: (list: [String], count: Int) = ([], 0)
-        // Trace and coverage runs are observed; everything else takes the unobserved fast path. Each combination
-        // with the kernel comparison is its own specialised pipeline.
+        /// The sink, decorated with the kernel comparison when there is one; each combination is its own
+        /// specialised pipeline.
+        func replay<P: FrameProcessor>(_ processor: inout P, prepare: (inout P, Int) -> Void) throws {
+            if let kernel {
+                var comparison = KernelComparisonSink(inner: sink, kernel: kernel.runner, maxReported: kernel.maxReported)
+                stoppedBySignal = try drive(source, &comparison, &processor, stop: stop, progress: progress, prepare: prepare)
+                differences = (comparison.differences, comparison.differenceCount)
+            } else {
+                var plain = sink
+                stoppedBySignal = try drive(source, &plain, &processor, stop: stop, progress: progress, prepare: prepare)
+            }
+        }
+        // Trace and coverage runs are observed; everything else takes the unobserved fast path.
         if options.coveragePath != nil || options.traceAll || !options.tracePackets.isEmpty {
             var processor = ObservedProcessor(runner: runner, options: options)
             recorder = processor.recorder
-            if let kernel {
-                var comparison = KernelComparisonSink(inner: sink, kernel: kernel.runner, maxReported: kernel.maxReported)
-                stoppedBySignal = try drive(source, &comparison, &processor, stop: stop, progress: progress) {
-                    $0.packetIndex = $1
-                }
-                differences = (comparison.differences, comparison.differenceCount)
-            } else {
-                var plain = sink
-                stoppedBySignal = try drive(source, &plain, &processor, stop: stop, progress: progress) {
-                    $0.packetIndex = $1
-                }
-            }
+            try replay(&processor) { $0.packetIndex = $1 }
             traced = processor.traced
         } else {
             var processor = runner.processor
-            if let kernel {
-                var comparison = KernelComparisonSink(inner: sink, kernel: kernel.runner, maxReported: kernel.maxReported)
-                stoppedBySignal = try drive(source, &comparison, &processor, stop: stop, progress: progress) { _, _ in }
-                differences = (comparison.differences, comparison.differenceCount)
-            } else {
-                var plain = sink
-                stoppedBySignal = try drive(source, &plain, &processor, stop: stop, progress: progress) { _, _ in }
-            }
+            try replay(&processor) { _, _ in }
         }
         sink.summary.elapsedNanoseconds = Self.monotonicNanoseconds() - start
         sink.summary.stoppedBySignal = stoppedBySignal

@@ -112,14 +112,9 @@ public struct ResultsWriter: ~Copyable {
     public mutating func writeRefused(
         index: Int, lengthIn: Int, note: String, timestampNanos: UInt64? = nil
     ) throws(SystemError) {
-        try file.write("{\"i\":")
-        try file.writeDecimal(index)
-        try file.write(",\"ret\":null,\"verdict\":\"refused\",\"len_in\":")
-        try file.writeDecimal(lengthIn)
-        try file.write(",\"len_out\":0,\"meta_len\":0,\"note\":")
-        try file.writeJSONString(note)
-        try writeTimestamp(timestampNanos)
-        try file.write("}\n")
+        try writeNotRun(
+            index: index, verdict: "refused", lengthIn: lengthIn, lengthOut: 0, note: note,
+            timestampNanos: timestampNanos)
     }
 
     /// `,"ts_ns":N`: the record's capture time in nanoseconds since the epoch (last key of a packet line).
@@ -131,13 +126,25 @@ public struct ResultsWriter: ~Copyable {
 
     /// Writes the line of a record `--filter` did not match: not run, passed through unchanged.
     public mutating func writeFiltered(index: Int, lengthIn: Int, timestampNanos: UInt64? = nil) throws(SystemError) {
+        try writeNotRun(
+            index: index, verdict: "filtered", lengthIn: lengthIn, lengthOut: lengthIn,
+            note: "did not match --filter: not run, passed through unchanged", timestampNanos: timestampNanos)
+    }
+
+    /// A line for a record the program did not run on: `ret` null, the given verdict and note.
+    private mutating func writeNotRun(
+        index: Int, verdict: StaticString, lengthIn: Int, lengthOut: Int, note: String, timestampNanos: UInt64?
+    ) throws(SystemError) {
         try file.write("{\"i\":")
         try file.writeDecimal(index)
-        try file.write(",\"ret\":null,\"verdict\":\"filtered\",\"len_in\":")
+        try file.write(",\"ret\":null,\"verdict\":\"")
+        try file.write(verdict)
+        try file.write("\",\"len_in\":")
         try file.writeDecimal(lengthIn)
         try file.write(",\"len_out\":")
-        try file.writeDecimal(lengthIn)
-        try file.write(",\"meta_len\":0,\"note\":\"did not match --filter: not run, passed through unchanged\"")
+        try file.writeDecimal(lengthOut)
+        try file.write(",\"meta_len\":0,\"note\":")
+        try file.writeJSONString(note)
         try writeTimestamp(timestampNanos)
         try file.write("}\n")
     }
