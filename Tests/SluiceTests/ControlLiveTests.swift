@@ -163,7 +163,6 @@ struct ControlLiveTests {
                 }
                 char _license[] SEC("license") = "GPL";
                 """, name: "unchecked_read")
-        defer { try? FileManager.default.removeItem(atPath: (bad as NSString).deletingLastPathComponent) }
         let net = try NetnsFixture(tag: "cu")
         defer { net.destroy() }
         let instance = try Instance(net, object: try Repository.object("counters"))

@@ -150,12 +150,7 @@ private let tcpdumpPath = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first(where:
             "skipped: /usr/bin/python3 (with scapy) is needed to generate the held-out captures"))
     func heldOutCapturesMatchTcpdump() throws {
         let tcpdump = try #require(tcpdumpPath)
-        let directory = try Repository.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let made = try Shell.run(
-            ["/usr/bin/python3", Repository.path("scripts/make-pcaps.py"), "--held-out", directory],
-            timeoutSeconds: 120)
-        try #require(made.status == 0, "make-pcaps.py --held-out failed (is python3-scapy installed?): \(made.stderr)")
+        let directory = try Repository.heldOutCaptures.get()
         let expressions = [
             "greater 100", "less 80", "len > 96 and udp", "udp", "tcp[13] & 2 != 0", "ip6 and tcp", "vlan",
             "udp[8:4] == 0", "ip[2:2] > 1000", "not ip",

@@ -20,10 +20,7 @@ import Testing
 
     /// Generated once per run into a temporary directory.
     static let generated: Result<(directory: String, manifest: [String: Entry]), Error> = Result {
-        let directory = try Repository.temporaryDirectory()
-        let out = try Shell.run(
-            [python, Repository.path("scripts/make-pcaps.py"), "--held-out", directory], timeoutSeconds: 300)
-        guard out.status == 0 else { throw Repository.Missing(description: "make-pcaps.py --held-out: \(out.stderr)") }
+        let directory = try Repository.heldOutCaptures.get()
         let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/manifest.json"))
         return (directory, try JSONDecoder().decode([String: Entry].self, from: data))
     }

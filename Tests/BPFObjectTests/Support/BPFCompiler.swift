@@ -33,21 +33,39 @@ enum BPFCompiler {
         (try? run("/usr/bin/gcc", ["-dumpmachine"]))?.trimmingCharacters(in: .whitespacesAndNewlines)
         ?? "x86_64-linux-gnu"
 
-    /// Writes `source` to a fresh temporary directory as `name.c`, compiles it and returns the object's path.
+    /// Compiles `source` as `name.c` and returns the object's path. Objects are kept by content
+    /// (`<tmp>/sluice-bpfobject-objects/<hash>/<name>.o`), so repeated runs compile once and leave nothing new behind.
     static func compile(
         _ source: String, name: String = "prog", compiler: Compiler = .debian, flags: [String] = []
     ) throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sluice-bpfobject-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let sourcePath = directory.appendingPathComponent("\(name).c").path
-        let objectPath = directory.appendingPathComponent("\(name).o").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bpfobject-objects").path
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across runs
+        for part in [source, name, compiler.path] + flags {
+            for byte in part.utf8 + [0] {
+                hash ^= UInt64(byte)
+                hash &*= 0x100_0000_01b3
+            }
+        }
+        let final = root + "/" + String(hash, radix: 16)
+        let objectPath = final + "/\(name).o"
+        if FileManager.default.fileExists(atPath: objectPath) { return objectPath }
+        // Compiled in a directory of its own and moved into place whole, so a concurrent compile finds either
+        // nothing or the finished object.
+        let directory = root + "/.compiling-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let sourcePath = directory + "/\(name).c"
         try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-        _ = try run(
-            compiler.path,
-            ["-O2", "-g", "-target", "bpf", "-I/usr/include/\(multiarch)"] + flags + [
-                "-c", sourcePath, "-o", objectPath,
-            ])
+        do {
+            _ = try run(
+                compiler.path,
+                ["-O2", "-g", "-target", "bpf", "-I/usr/include/\(multiarch)"] + flags + [
+                    "-c", sourcePath, "-o", directory + "/\(name).o",
+                ])
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+        if rename(directory, final) != 0 { try? FileManager.default.removeItem(atPath: directory) }  // another won
         return objectPath
     }
 

@@ -32,10 +32,29 @@ enum Repository {
 
     static var isRoot: Bool { geteuid() == 0 }
 
+    /// The held-out captures (`scripts/make-pcaps.py --held-out`): generated once per test process, removed when the
+    /// process exits.
+    static let heldOutCaptures: Result<String, Error> = Result {
+        let directory = try temporaryDirectory()
+        HeldOutDirectory.path = directory
+        atexit { if let path = HeldOutDirectory.path { try? FileManager.default.removeItem(atPath: path) } }
+        let out = try Shell.run(
+            ["/usr/bin/python3", path("scripts/make-pcaps.py"), "--held-out", directory], timeoutSeconds: 300)
+        guard out.status == 0 else {
+            throw Missing(description: "make-pcaps.py --held-out failed (is python3-scapy installed?): \(out.stderr)")
+        }
+        return directory
+    }
+
     /// A fresh temporary directory.
     static func temporaryDirectory() throws -> String {
         var template = Array((NSTemporaryDirectory() + "sluice-test-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw Missing(description: "mkdtemp failed") }
         return String(cString: made)
     }
+}
+
+/// Where the held-out captures went, for the exit handler (a C function pointer cannot capture).
+enum HeldOutDirectory {
+    nonisolated(unsafe) static var path: String?
 }
