@@ -17,7 +17,7 @@ struct CtlCommand: ParsableCommand {
               map delete NAME KEY
               reload OBJECT.o [--section S] [--program P] [--maps FILE] [--set NAME=VALUE]... \
             [--keep-maps | --fresh-maps] [--json]
-              redirect-reload REDIRECT.o   (replace the kernel-side redirect program through bpf_link_update)
+              redirect-reload REDIRECT.o   (replace the kernel-side redirect program: bpf_link_update, or libxdp's dispatcher in multiprog mode)
               trace [--follow]   (bpf_trace_printk lines as the kernel's trace_pipe shows them; --follow keeps \
             printing new ones until Ctrl-C or the run ends)
             KEY and VALUE are bytes as bpftool takes them: 'hex 01 02', '0x0102' or decimal '1 2' (when both \
@@ -105,7 +105,8 @@ struct CtlCommand: ParsableCommand {
             if json {
                 try printJSON(ids)
             } else {
-                print("redirect program replaced (bpf_link_update): program id \(ids.map(String.init).joined(separator: ", "))")
+                let through = reply.redirectReplacedThrough ?? "bpf_link_update"
+                print("redirect program replaced (\(through)): program id \(ids.map(String.init).joined(separator: ", "))")
             }
         default:
             throw CLIError("unknown command '\(command)' (stats, map, reload, redirect-reload, trace; see sluice ctl --help)")

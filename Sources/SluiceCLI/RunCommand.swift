@@ -162,7 +162,7 @@ struct RunCommand: ParsableCommand {
         service.replaceRedirect = { [unowned engine] path in
             var ids: [UInt32] = []
             for attachment in engine.attachments { ids.append(try attachment.replaceProgram(objectPath: path, logger: logger)) }
-            return ids
+            return (ids, engine.attachments.contains { $0.multiprog } ? "libxdp's dispatcher" : "bpf_link_update")
         }
         let server: ControlServer
         do {

@@ -498,8 +498,11 @@ extension ControlLiveTests {
         #expect(replaced.stdout.contains("program id \(after)"), "\(replaced.stdout)")
 
         #expect(try send(net, port: 9999, count: 10) == 10)
-        let second = try waitForRX(instance, atLeast: first + 10).live.total.rx.packets
+        let afterSwap = try waitForRX(instance, atLeast: first + 10).live
+        let second = afterSwap.total.rx.packets
         #expect(second >= first + 10, "frames stopped reaching Sluice after the swap: \(first) → \(second)")
+        // The attachment's map fds are its own: the old object went, and the kernel-side counters still read.
+        #expect(afterSwap.kernelPass.count == 1, "kernel pass counters after the swap: \(afterSwap.kernelPass)")
 
         let refused = try instance.ctl(["redirect-reload", try Repository.object("counters")])
         #expect(refused.status != 0)

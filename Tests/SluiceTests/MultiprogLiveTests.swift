@@ -124,6 +124,77 @@ struct MultiprogLiveTests {
         #expect(!output.contains("Fatal error"), "\(output)")
     }
 
+    /// The id `xdp-loader status` shows for `program` in the interface's dispatcher.
+    static func dispatcherProgramID(_ interface: String, _ program: String) throws -> UInt32? {
+        for line in try status(interface).split(separator: "\n") where line.contains(" \(program) ") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let index = fields.firstIndex(of: Substring(program)), index + 1 < fields.count {
+                return UInt32(fields[index + 1])
+            }
+        }
+        return nil
+    }
+
+    /// `ctl redirect-reload` in multiprog mode, next to xdp-filter, under continuous traffic: the new redirect program
+    /// joins the dispatcher on the running maps and the old one leaves, so every datagram reaches Sluice (none lost
+    /// in the swap), the program id changes, xdp-filter stays, and the kernel-side counters still read.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: xdpFilter), "xdp-filter (Debian xdp-tools) is not installed"))
+    func redirectReloadInTheDispatcher() throws {
+        let net = try NetnsFixture(tag: "mr")
+        defer { net.destroy() }
+        let pins = BPFFSPins(BPFFSPins.xdpFilter + BPFFSPins.iproute2)
+        defer { pins.removeNew() }
+        let load = try Shell.run([Self.xdpFilter, "load", net.hostInterface, "-m", "skb"])
+        try #require(load.status == 0, "xdp-filter load: \(load.stderr)")
+        defer { _ = try? Shell.run([Self.xdpFilter, "unload", net.hostInterface]) }
+        guard try Self.status(net.hostInterface).contains("xdp_dispatcher") else {
+            let reason =
+                "this kernel refuses libxdp's dispatcher (its freplace programs), so there is no dispatcher to reload "
+                + "in; scripts/kernel-vm.sh runs this suite on Debian's stock kernel, where it runs"
+            try Test.cancel(Comment(rawValue: reason))
+        }
+        let instance = try ControlLiveTests.Instance(
+            net, object: try Repository.object("counters"), extra: ["--multiprog", "--mode", "skb"])
+        defer { instance.stop() }
+        let before = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
+
+        let count = 20_000
+        let sender = try Shell.start([
+            "ip", "netns", "exec", net.name, "/usr/bin/python3", "-c", ControlLiveTests.flood, net.hostAddress, "9999",
+            String(count),
+        ])
+        defer { if sender.process.isRunning { sender.process.terminate() } }
+        // Reload once frames are flowing.
+        var deadline = Date().addingTimeInterval(30)
+        while try instance.stats().live.total.rx.packets == 0 && Date() < deadline { usleep(20_000) }
+        let replaced = try instance.ctl(["redirect-reload", LiveTestEnvironment.redirectProgram])
+        let atReply = try instance.stats().live.total.rx.packets
+        deadline = Date().addingTimeInterval(120)
+        while sender.process.isRunning && Date() < deadline { usleep(20_000) }
+        let sent = Int(sender.finish().stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(replaced.stdout.contains("redirect program replaced (libxdp's dispatcher)"), "\(replaced.stdout)")
+        let after = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
+        #expect(after != before, "the redirect program's id did not change (\(before))")
+        #expect(replaced.stdout.contains("program id \(after)"), "\(replaced.stdout)")
+        #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is still in the dispatcher")
+        #expect(try Self.status(net.hostInterface).components(separatedBy: "sluice_redirect").count == 2,
+            "exactly one Sluice redirect program is left in the dispatcher")
+
+        #expect(sent == count)
+        var stats = try instance.stats()
+        deadline = Date().addingTimeInterval(10)
+        while stats.live.total.rx.packets < UInt64(count) && Date() < deadline {
+            usleep(50_000)
+            stats = try instance.stats()
+        }
+        #expect(atReply < UInt64(count), "the swap finished after the traffic (\(atReply) of \(count) frames in)")
+        #expect(stats.live.total.rx.packets == UInt64(count), "frames lost in the swap: \(stats.live.total.rx.packets) of \(count)")
+        #expect(stats.live.socketTotal.rxDropped == 0)
+        #expect(stats.live.kernelPass.count == 1, "the kernel-side pass counters still read after the swap")
+    }
+
     @Test func multiprogOnAFreeInterface() throws {
         let net = try NetnsFixture(tag: "mp")
         defer { net.destroy() }

@@ -113,14 +113,14 @@ public final class RedirectAttachment {
     /// Attached as a program of libxdp's dispatcher, next to others.
     public let multiprog: Bool
     private var linkFD: Int32
+    /// The maps' fds are this attachment's own (opened from pins, or duplicated from the loaded object), so they
+    /// stay valid when `replaceProgram` swaps the object that loaded them; `close()` closes them.
     let xsksMapFD: Int32
     let passEtherTypesFD: Int32
     let passFlowsFD: Int32
     /// `pass_counters` (per-CPU array), or -1 when a pinned attachment from an older program has none.
     let passCountersFD: Int32
     private var closed = false
-    /// The map fds were opened from pins (not owned by `object`), so `close()` closes them itself.
-    private var separateMapFDs = false
 
     /// bpffs directory of an interface's pins.
     public static func pinDirectory(interface name: String) -> String { "/sys/fs/bpf/sluice/\(name)" }
@@ -148,7 +148,6 @@ public final class RedirectAttachment {
         if multiprog == .auto, case .dispatcher = hook { useDispatcher = true }
 
         if let pinned {
-            separateMapFDs = true
             self.multiprog = false
             linkFD = pinned.link
             xsksMapFD = pinned.xsks
@@ -178,10 +177,11 @@ public final class RedirectAttachment {
             self.multiprog = true
             object = nil
             linkFD = -1
-            xsksMapFD = attached.maps[0]
-            passEtherTypesFD = attached.maps[1]
-            passFlowsFD = attached.maps[2]
-            passCountersFD = attached.maps[3]
+            let owned = try Self.duplicate(attached.maps, context: objectPath)
+            xsksMapFD = owned[0]
+            passEtherTypesFD = owned[1]
+            passFlowsFD = owned[2]
+            passCountersFD = owned[3]
             attachedMode = attached.mode
             reusedPinned = false
             persistent = false
@@ -267,11 +267,16 @@ public final class RedirectAttachment {
                     "native XDP not available on \(interface.name) (\(failures.joined(separator: "; "))); using skb (generic) mode"
                 )
             }
+            let owned: [Int32]
+            do { owned = try Self.duplicate([xsks, etherTypes, flows, counters], context: objectPath) } catch {
+                Glibc.close(attached.fd)
+                throw error
+            }
             linkFD = attached.fd
-            xsksMapFD = xsks
-            passEtherTypesFD = etherTypes
-            passFlowsFD = flows
-            passCountersFD = counters
+            xsksMapFD = owned[0]
+            passEtherTypesFD = owned[1]
+            passFlowsFD = owned[2]
+            passCountersFD = owned[3]
             attachedMode = attached.mode
             reusedPinned = false
             persistent = persist
@@ -288,6 +293,7 @@ public final class RedirectAttachment {
                         dir: dir)
                 } catch {
                     Glibc.close(attached.fd)
+                    for fd in owned { Glibc.close(fd) }
                     throw error
                 }
                 notes.append("pinned at \(dir); the redirect stays after exit until `sluice detach \(interface.name)`")
@@ -339,12 +345,11 @@ public final class RedirectAttachment {
     /// Replaces the kernel-side program with the one in `objectPath` (Sluice's redirect program, perhaps changed) through
     /// `bpf_link_update`: the kernel swaps it atomically, so no frame meets the hook without a program. The new program
     /// is loaded onto the running maps (`bpf_map__reuse_fd`: the sockets in `xsks_map` and the pass-through entries
-    /// stay). Returns the new program's id. Not in libxdp's dispatcher (multiprog): there the dispatcher owns the hook.
+    /// stay). Returns the new program's id. In libxdp's dispatcher (multiprog) see `replaceDispatcherProgram`.
     public func replaceProgram(objectPath: String, logger: Logger) throws(AFXDPError) -> UInt32 {
         guard !closed else { throw .invalidConfiguration("the redirect attachment is closed") }
-        guard multiprogProgram == nil else {
-            throw .invalidConfiguration(
-                "the redirect program is one of libxdp's dispatcher programs (multiprog): replace it with xdp-loader")
+        if let old = multiprogProgram {
+            return try replaceDispatcherProgram(old, objectPath: objectPath, logger: logger)
         }
         guard access(objectPath, R_OK) == 0 else {
             throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
@@ -387,6 +392,62 @@ public final class RedirectAttachment {
         return programID
     }
 
+    /// Multiprog: the new program joins libxdp's dispatcher next to the old one, on the running maps, then the old
+    /// one leaves. libxdp swaps the whole dispatcher atomically each time, and while both are in it the first of the
+    /// two redirects every frame through the shared `xsks_map`, so every frame meets the old or the new program.
+    private func replaceDispatcherProgram(
+        _ old: OpaquePointer, objectPath: String, logger: Logger
+    ) throws(AFXDPError) -> UInt32 {
+        guard access(objectPath, R_OK) == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: Errno.current.description)
+        }
+        let (opened, messages) = LibbpfLog.capturing(logger: logger) { () -> OpaquePointer? in
+            xdp_program__open_file(objectPath, nil, nil)
+        }
+        let quoted = messages.last.map { " (libxdp: \($0))" } ?? ""
+        guard let program = opened, libxdp_get_error(UnsafeRawPointer(program)) == 0 else {
+            throw .redirectProgramUnavailable(path: objectPath, reason: "cannot be opened" + quoted)
+        }
+        var ok = false
+        defer { if !ok { xdp_program__close(program) } }
+        guard String(cString: xdp_program__name(program)) == "sluice_redirect",
+            let object = xdp_program__bpf_obj(program)
+        else { throw .redirectProgramIncomplete(path: objectPath, missing: "program sluice_redirect") }
+        for (name, fd) in [
+            ("xsks_map", xsksMapFD), ("pass_ethertypes", passEtherTypesFD), ("pass_flows", passFlowsFD),
+            ("pass_counters", passCountersFD),
+        ] where fd >= 0 {
+            guard let map = bpf_object__find_map_by_name(object, name) else {
+                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
+            }
+            let rc = bpf_map__reuse_fd(map, fd)
+            if rc < 0 {
+                throw .system(SystemError(call: "bpf_map__reuse_fd", errno: -rc, context: "\(objectPath): map \(name)"))
+            }
+        }
+        xdp_program__set_run_prio(program, xdp_program__run_prio(old))
+        let mode: xdp_attach_mode = attachedMode == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE
+        let (attached, attachMessages) = LibbpfLog.capturing(logger: logger) {
+            xdp_program__attach(program, Int32(interface.ifindex), mode, 0)
+        }
+        if attached != 0 {
+            let detail = attachMessages.last.map { " (libxdp: \($0))" } ?? ""
+            throw .system(SystemError(call: "xdp_program__attach", errno: -attached, context: interface.name + detail))
+        }
+        let detached = xdp_program__detach(old, Int32(interface.ifindex), mode, 0)
+        if detached != 0 {
+            // Both are in the dispatcher and both redirect into the same sockets: take the new one out again, so the
+            // running state stays as it was, and report.
+            _ = xdp_program__detach(program, Int32(interface.ifindex), mode, 0)
+            throw .system(SystemError(call: "xdp_program__detach", errno: -detached, context: interface.name))
+        }
+        xdp_program__close(old)
+        multiprogProgram = program
+        ok = true
+        programID = xdp_program__id(program)
+        return programID
+    }
+
     /// Releases the attachment: closes the link (which detaches the program unless it is pinned) and the object.
     public func close() {
         guard !closed else { return }
@@ -397,17 +458,12 @@ public final class RedirectAttachment {
             _ = xdp_program__detach(program, Int32(interface.ifindex), mode, 0)
             xdp_program__close(program)
             multiprogProgram = nil
-            return
+        } else {
+            Glibc.close(linkFD)
+            if let object { bpf_object__close(object) }  // the program and the object's own map fds
+            object = nil
         }
-        Glibc.close(linkFD)
-        if let object { bpf_object__close(object) }  // closes the program and the map fds it owns
-        if separateMapFDs {
-            Glibc.close(xsksMapFD)
-            Glibc.close(passEtherTypesFD)
-            Glibc.close(passFlowsFD)
-            if passCountersFD >= 0 { Glibc.close(passCountersFD) }
-        }
-        object = nil
+        for fd in [xsksMapFD, passEtherTypesFD, passFlowsFD, passCountersFD] where fd >= 0 { Glibc.close(fd) }
     }
 
     deinit { close() }
@@ -524,6 +580,21 @@ public final class RedirectAttachment {
         }
         ok = true
         return (program, attachedMode, maps)
+    }
+
+    /// Duplicates `fds` (close-on-exec), so they outlive the object that created them; all or none.
+    static func duplicate(_ fds: [Int32], context: String) throws(AFXDPError) -> [Int32] {
+        var copies: [Int32] = []
+        for fd in fds {
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            guard copy >= 0 else {
+                let code = Errno.current.rawValue
+                for opened in copies { Glibc.close(opened) }
+                throw .system(SystemError(call: "fcntl(F_DUPFD_CLOEXEC)", errno: code, context: context))
+            }
+            copies.append(copy)
+        }
+        return copies
     }
 
     static func insertEtherType(_ etherType: UInt16, fd: Int32) throws(AFXDPError) {

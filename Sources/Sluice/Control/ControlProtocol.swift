@@ -52,6 +52,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
     public var trace: LiveTrace.Lines?
     /// `redirect.reload`: the kernel-side program's new id on each attached interface.
     public var redirectProgramIDs: [UInt32]?
+    /// `redirect.reload`: how the program was swapped ("bpf_link_update", or "libxdp's dispatcher" in multiprog).
+    public var redirectReplacedThrough: String?
 
     public init(ok: Bool, error: String? = nil) {
         self.ok = ok

@@ -18,9 +18,10 @@ public final class ControlService: @unchecked Sendable {
     let stats: () -> LiveStats
     let startNanos = LiveProgram.monotonicNanos()
 
-    /// `redirect.reload`: replaces the kernel-side redirect program on every attached interface (`bpf_link_update`);
-    /// returns the new program ids. Nil when the run cannot (set by `sluice run`).
-    public var replaceRedirect: ((String) throws -> [UInt32])?
+    /// `redirect.reload`: replaces the kernel-side redirect program on every attached interface (`bpf_link_update`,
+    /// or through libxdp's dispatcher in multiprog mode); returns the new program ids and how they were swapped.
+    /// Nil when the run cannot (set by `sluice run`).
+    public var replaceRedirect: ((String) throws -> (ids: [UInt32], through: String))?
 
     public init(interface: String, program: LiveProgram, stats: @escaping () -> LiveStats) {
         self.interface = interface
@@ -94,7 +95,7 @@ public final class ControlService: @unchecked Sendable {
                     throw ControlFailure("redirect.reload needs the redirect object's absolute path")
                 }
                 guard let replaceRedirect else { throw ControlFailure("this run cannot replace its redirect program") }
-                do { reply.redirectProgramIDs = try replaceRedirect(object) } catch {
+                do { (reply.redirectProgramIDs, reply.redirectReplacedThrough) = try replaceRedirect(object) } catch {
                     throw ControlFailure("\(error)")
                 }
             default:
