@@ -16,17 +16,21 @@ struct RunCommandLiveTests {
         let command =
             ["cd", "/", "&&", "exec", shellQuote(BenchCommandTests.sluice), "run", "--iface", net.hostInterface]
             + extra.map(shellQuote) + ["--duration", "4", shellQuote(object), ">", shellQuote(log), "2>&1"]
-        // Sluice runs in the background for 4 s; the pings go in the middle of that window.
+        // Sluice runs in the background for 4 s; the pings start once it says it runs (startup can be slow on a
+        // loaded machine or in an emulated guest), so they fall inside that window.
         let script = """
             (\(command.joined(separator: " "))) &
             pid=$!
-            sleep 1.5
+            tries=0
+            while [ $tries -lt 300 ] && kill -0 $pid 2>/dev/null && ! grep -q 'Ctrl-C stops' \(shellQuote(log)); do
+                sleep 0.1; tries=$((tries + 1))
+            done
             ip netns exec \(net.name) ping -n -c 5 -i 0.2 -W 1 \(net.hostAddress)
             status=$?
             wait $pid
             exit $status
             """
-        let ping = try Shell.run(["/bin/sh", "-c", script], timeoutSeconds: 30)
+        let ping = try Shell.run(["/bin/sh", "-c", script], timeoutSeconds: 60)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         return (ping, output)
     }

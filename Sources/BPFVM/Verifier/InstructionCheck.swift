@@ -343,11 +343,20 @@ extension VerifierRun {
             return p
         }
         guard scalar.smin > -VerifierLimits.maxOffset, scalar.smax < VerifierLimits.maxOffset else {
+            // The kernel refuses the arithmetic for an unbounded or far minimum (check_reg_sane_offset), and an
+            // unbounded maximum at the access that follows.
+            let type = pointer.kind.kernelTypeName
+            let kernel =
+                scalar.smin == .min
+                ? "math between \(type) pointer and register with unbounded min value is not allowed"
+                : scalar.smin <= -VerifierLimits.maxOffset || scalar.smin >= VerifierLimits.maxOffset
+                    ? "value \(scalar.smin) makes \(type) pointer be out of bounds"
+                    : "R\(d) unbounded memory access, make sure to bounds check any such access"
             throw makeError(
                 pc,
                 "R\(d) math between \(pointer.kind.name) and a register with unbounded value [\(scalar.description)] "
                     + "is not allowed; bound it first (e.g. 'if (x > N) return' or 'x &= N')",
-                register: d, state: s)
+                register: d, state: s, kernel: kernel)
         }
         p.value = Scalar.alu(subtract ? .sub : .add, p.value, scalar, width: .bits64)
         guard p.value.smin > -VerifierLimits.maxOffset, p.value.smax < VerifierLimits.maxOffset else {

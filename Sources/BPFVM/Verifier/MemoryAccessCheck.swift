@@ -74,9 +74,25 @@ extension VerifierRun {
         case .mapValue:
             let map = program.maps[Int(reg.target)]
             if lo < 0 || hi > Int64(map.valueSize) {
-                throw fail(
+                // The kernel's words (check_mem_region_access): the minimum first, then the maximum.
+                var kernel: String?
+                if sizeRange == nil {
+                    let invalid = { (at: Int64) in "invalid access to map value, value_size=\(map.valueSize) off=\(at) size=\(n)" }
+                    if reg.value.smin < 0 && lo < 0 {
+                        kernel = "R\(r) min value is negative, either use unsigned index or do a if (index >=0) check."
+                    } else if lo < 0 || lo + n > Int64(map.valueSize) {
+                        kernel = invalid(lo)
+                    } else if reg.value.umax >= UInt64(VerifierLimits.maxOffset) {
+                        kernel = "R\(r) unbounded memory access, make sure to bounds check any such access"
+                    } else {
+                        kernel = invalid(fixed + Int64(reg.value.umax))
+                    }
+                }
+                throw makeError(
+                    pc,
                     "R\(r) \(what) of \(maxSize) bytes at offset \(lo == hi - maxSize ? "\(lo)" : "\(lo)…\(hi - maxSize)") "
-                        + "of map '\(map.name)', whose values have \(map.valueSize) bytes")
+                        + "of map '\(map.name)', whose values have \(map.valueSize) bytes",
+                    register: r, state: s, kernel: kernel)
             }
             if access.isWrite && (map.readOnlyForProgram || map.flags & 0x80 != 0) {
                 throw fail("R\(r) write to read-only map '\(map.name)' (the program may only read it)")

@@ -79,18 +79,28 @@ struct Tnum: Hashable, Sendable {
     var low32: Tnum { Tnum(value: value & 0xffff_ffff, mask: mask & 0xffff_ffff) }
 }
 
-/// What the verifier knows about a 64-bit scalar: its bits (`tnum`) and unsigned and signed ranges, kept consistent
-/// with one another (the kernel's `bpf_reg_state` bounds). 32-bit views are derived on demand.
+/// What the verifier knows about a 64-bit scalar: its bits (`tnum`), unsigned and signed 64-bit ranges, and the
+/// unsigned and signed ranges of its low 32 bits (the `w` subregister), kept consistent with one another as the
+/// kernel keeps `bpf_reg_state`'s `umin/umax/smin/smax` and `u32_min/u32_max/s32_min/s32_max`. The 32-bit ranges
+/// are their own facts: after `if w1 < 10` on a register whose upper half is unknown, only they know the bound,
+/// and a zero- or sign-extension (`w1 = w1`, `r1 <<= 32; r1 s>>= 32`) carries it back to 64 bits.
 struct Scalar: Hashable, Sendable {
     var tnum: Tnum
     var umin: UInt64
     var umax: UInt64
     var smin: Int64
     var smax: Int64
+    var u32min: UInt32 = 0
+    var u32max: UInt32 = .max
+    var s32min: Int32 = .min
+    var s32max: Int32 = .max
 
     static let unknown = Scalar(tnum: .unknown, umin: 0, umax: .max, smin: .min, smax: .max)
     static func constant(_ v: UInt64) -> Scalar {
-        Scalar(tnum: .constant(v), umin: v, umax: v, smin: Int64(bitPattern: v), smax: Int64(bitPattern: v))
+        let low = UInt32(truncatingIfNeeded: v)
+        return Scalar(
+            tnum: .constant(v), umin: v, umax: v, smin: Int64(bitPattern: v), smax: Int64(bitPattern: v),
+            u32min: low, u32max: low, s32min: Int32(bitPattern: low), s32max: Int32(bitPattern: low))
     }
     /// An unsigned value of `0...max`.
     static func unsigned(upTo max: UInt64) -> Scalar {
@@ -111,6 +121,7 @@ struct Scalar: Hashable, Sendable {
     func normalized() -> Scalar? {
         var s = self
         for _ in 0..<2 {
+            guard s.deduce32() else { return nil }
             s.umin = Swift.max(s.umin, s.tnum.value)
             s.umax = Swift.min(s.umax, s.tnum.maxValue)
             let sign: UInt64 = 1 << 63
@@ -143,44 +154,93 @@ struct Scalar: Hashable, Sendable {
         return s
     }
 
+    /// One round of the 32-bit deductions: the subregister ranges from the bits, from the 64-bit ranges and from
+    /// each other, then back into the 64-bit ranges and the bits where the upper half is fixed. False when they
+    /// contradict.
+    private mutating func deduce32() -> Bool {
+        func narrowU32(_ lo: UInt32, _ hi: UInt32) {
+            u32min = Swift.max(u32min, lo)
+            u32max = Swift.min(u32max, hi)
+        }
+        func narrowS32(_ lo: Int32, _ hi: Int32) {
+            s32min = Swift.max(s32min, lo)
+            s32max = Swift.min(s32max, hi)
+        }
+        // From the bits.
+        let low = tnum.low32
+        narrowU32(UInt32(low.value), UInt32(low.maxValue))
+        if low.mask & 0x8000_0000 == 0 {
+            narrowS32(Int32(bitPattern: UInt32(low.value)), Int32(bitPattern: UInt32(low.maxValue)))
+        } else {
+            narrowS32(
+                Int32(bitPattern: UInt32(low.value) | 0x8000_0000),
+                Int32(bitPattern: UInt32(low.maxValue) & 0x7fff_ffff))
+        }
+        // From a 64-bit range: within one upper half the low halves are ordered as the values are; across two
+        // consecutive upper halves, a range from a negative to a non-negative low half is a signed 32-bit range.
+        for (lo, hi) in [(umin, umax), (UInt64(bitPattern: smin), UInt64(bitPattern: smax))] {
+            let (a, b) = (UInt32(truncatingIfNeeded: lo), UInt32(truncatingIfNeeded: hi))
+            if lo >> 32 == hi >> 32 {
+                narrowU32(a, b)
+                if Int32(bitPattern: a) <= Int32(bitPattern: b) { narrowS32(Int32(bitPattern: a), Int32(bitPattern: b)) }
+            } else if UInt32(truncatingIfNeeded: lo >> 32) &+ 1 == UInt32(truncatingIfNeeded: hi >> 32),
+                Int32(bitPattern: a) < 0, Int32(bitPattern: b) >= 0
+            {
+                narrowS32(Int32(bitPattern: a), Int32(bitPattern: b))
+            }
+        }
+        // Unsigned and signed 32-bit ranges from each other.
+        if u32min >> 31 == u32max >> 31 { narrowS32(Int32(bitPattern: u32min), Int32(bitPattern: u32max)) }
+        if s32min >= 0 || s32max < 0 { narrowU32(UInt32(bitPattern: s32min), UInt32(bitPattern: s32max)) }
+        if u32min > u32max || s32min > s32max { return false }
+        // Back into 64 bits where the upper half is fixed.
+        if umin >> 32 == umax >> 32 {
+            let upper = umin & 0xffff_ffff_0000_0000
+            umin = Swift.max(umin, upper | UInt64(u32min))
+            umax = Swift.min(umax, upper | UInt64(u32max))
+        }
+        if smin >> 32 == smax >> 32 {
+            let upper = UInt64(bitPattern: smin) & 0xffff_ffff_0000_0000
+            smin = Swift.max(smin, Int64(bitPattern: upper | UInt64(u32min)))
+            smax = Swift.min(smax, Int64(bitPattern: upper | UInt64(u32max)))
+        }
+        if umin > umax || smin > smax { return false }
+        // And into the low bits.
+        let range = Tnum.range(UInt64(u32min), UInt64(u32max))
+        guard let t = tnum.intersection(Tnum(value: range.value, mask: range.mask | 0xffff_ffff_0000_0000)) else {
+            return false
+        }
+        tnum = t
+        return true
+    }
+
     /// Whether every value `b` may have is a value `self` may have.
     func contains(_ b: Scalar) -> Bool {
         umin <= b.umin && b.umax <= umax && smin <= b.smin && b.smax <= smax && tnum.contains(b.tnum)
+            && u32min <= b.u32min && b.u32max <= u32max && s32min <= b.s32min && b.s32max <= s32max
     }
 
     /// The low 32 bits, zero-extended (what a 32-bit ALU result or `w` register holds).
     var low32: Scalar {
         if umax <= 0xffff_ffff { return self }
-        var r = Scalar.unknown
-        r.tnum = tnum.low32
-        r.umax = 0xffff_ffff
-        if umin >> 32 == umax >> 32 {
-            r.umin = umin & 0xffff_ffff
-            r.umax = umax & 0xffff_ffff
-        } else if smin >= Int64(Int32.min) && smax < 0 {
-            r.umin = UInt64(bitPattern: smin) & 0xffff_ffff
-            r.umax = UInt64(bitPattern: smax) & 0xffff_ffff
-        }
+        let r = Scalar(
+            tnum: tnum.low32, umin: UInt64(u32min), umax: UInt64(u32max), smin: Int64(u32min), smax: Int64(u32max),
+            u32min: u32min, u32max: u32max, s32min: s32min, s32max: s32max)
         return r.normalized() ?? Scalar.unsigned(upTo: 0xffff_ffff)
     }
 
     /// The low 32 bits, sign-extended to 64 (the operand of signed 32-bit operations).
     var signedLow32: Scalar {
-        let z = low32
-        if z.umax <= 0x7fff_ffff { return z }
+        if u32max <= 0x7fff_ffff { return low32 }
         var r = Scalar.unknown
-        if z.umin >= 0x8000_0000 {
-            r.smin = Int64(z.umin) - (1 << 32)
-            r.smax = Int64(z.umax) - (1 << 32)
-            r.tnum = Tnum(value: z.tnum.value | 0xffff_ffff_0000_0000, mask: z.tnum.mask)
+        r.smin = Int64(s32min)
+        r.smax = Int64(s32max)
+        (r.u32min, r.u32max, r.s32min, r.s32max) = (u32min, u32max, s32min, s32max)
+        let low = tnum.low32
+        if low.mask & 0x8000_0000 == 0 {
+            r.tnum = low.value & 0x8000_0000 == 0 ? low : Tnum(value: low.value | 0xffff_ffff_0000_0000, mask: low.mask)
         } else {
-            r.smin = Int64(Int32.min)
-            r.smax = Int64(Int32.max)
-            if z.tnum.mask & 0x8000_0000 == 0 {
-                r.tnum = Tnum(value: z.tnum.value | 0xffff_ffff_0000_0000, mask: z.tnum.mask)
-            } else {
-                r.tnum = Tnum(value: z.tnum.value, mask: z.tnum.mask | 0xffff_ffff_0000_0000)
-            }
+            r.tnum = Tnum(value: low.value, mask: low.mask | 0xffff_ffff_0000_0000)
         }
         return r.normalized() ?? Scalar.signedRange(Int64(Int32.min), Int64(Int32.max))
     }
@@ -252,6 +312,13 @@ extension Scalar {
                 r.smin = slo
                 r.smax = shi
             }
+            // The low half of a sum is the sum of the low halves (modulo 2^32).
+            let (lo32, o5) = a.u32min.addingReportingOverflow(b.u32min)
+            let (hi32, o6) = a.u32max.addingReportingOverflow(b.u32max)
+            if !o5 && !o6 { (r.u32min, r.u32max) = (lo32, hi32) }
+            let (slo32, o7) = a.s32min.addingReportingOverflow(b.s32min)
+            let (shi32, o8) = a.s32max.addingReportingOverflow(b.s32max)
+            if !o7 && !o8 { (r.s32min, r.s32max) = (slo32, shi32) }
         case .sub:
             r.tnum = a.tnum - b.tnum
             if a.umin >= b.umax {
@@ -264,11 +331,16 @@ extension Scalar {
                 r.smin = slo
                 r.smax = shi
             }
+            if a.u32min >= b.u32max { (r.u32min, r.u32max) = (a.u32min - b.u32max, a.u32max - b.u32min) }
+            let (slo32, o3) = a.s32min.subtractingReportingOverflow(b.s32max)
+            let (shi32, o4) = a.s32max.subtractingReportingOverflow(b.s32min)
+            if !o3 && !o4 { (r.s32min, r.s32max) = (slo32, shi32) }
         case .mul:
             if a.umax <= 0xffff_ffff && b.umax <= 0xffff_ffff {
                 r.umin = a.umin * b.umin
                 r.umax = a.umax * b.umax
             }
+            if a.u32max <= 0xffff && b.u32max <= 0xffff { (r.u32min, r.u32max) = (a.u32min * b.u32min, a.u32max * b.u32max) }
         case .div:
             if let y = b.constantValue {
                 if y == 0 { return .constant(0) }
@@ -288,9 +360,11 @@ extension Scalar {
         case .and:
             r.tnum = a.tnum & b.tnum
             r.umax = Swift.min(a.umax, b.umax)
+            r.u32max = Swift.min(a.u32max, b.u32max)
         case .or:
             r.tnum = a.tnum | b.tnum
             r.umin = Swift.max(a.umin, b.umin)
+            r.u32min = Swift.max(a.u32min, b.u32min)
         case .xor:
             r.tnum = a.tnum ^ b.tnum
         case .lsh:
@@ -299,6 +373,16 @@ extension Scalar {
             if UInt64(a.umax.leadingZeroBitCount) >= k {
                 r.umin = a.umin << k
                 r.umax = a.umax << k
+            }
+            if k == 32 {
+                // The low half moves up whole: its ranges are the result's, shifted (the compiler's `<<= 32` before
+                // `>>= 32` or `s>>= 32`, which zero- or sign-extends the subregister).
+                r.umin = Swift.max(r.umin, UInt64(a.u32min) << 32)
+                r.umax = Swift.min(r.umax, UInt64(a.u32max) << 32)
+                r.smin = Swift.max(r.smin, Int64(a.s32min) << 32)
+                r.smax = Swift.min(r.smax, Int64(a.s32max) << 32)
+            } else if k < 32 && UInt64(a.u32max.leadingZeroBitCount) >= k {
+                (r.u32min, r.u32max) = (a.u32min << UInt32(k), a.u32max << UInt32(k))
             }
         case .rsh:
             guard let k = b.constantValue.map({ $0 & 63 }) else {
@@ -563,28 +647,26 @@ extension Scalar {
         return s.normalized() ?? self
     }
 
-    /// Refinement of a 32-bit comparison (`JMP32`): decided on the low halves; the refinement is carried back to
-    /// 64 bits only when the upper half is known to be zero (which it is after any 32-bit ALU operation).
+    /// Refinement of a 32-bit comparison (`JMP32`): decided on the low halves (zero-extended for unsigned
+    /// conditions, sign-extended for signed ones); what it proves about them narrows each register's 32-bit ranges
+    /// and low bits, which reach the 64-bit ranges only where the upper half is fixed.
     static func refine32(_ cond: BranchCondition, _ a: Scalar, _ b: Scalar) -> (Scalar, Scalar)? {
         let project: (Scalar) -> Scalar = cond.isSigned ? { $0.signedLow32 } : { $0.low32 }
         guard let (ra, rb) = refine(cond, project(a), project(b)) else { return nil }
-        func back(_ original: Scalar, _ refined: Scalar) -> Scalar {
-            guard original.umax <= 0xffff_ffff else { return original }
+        func back(_ original: Scalar, _ refined: Scalar) -> Scalar? {
             var r = original
-            if cond.isSigned {
-                if refined.smin >= 0 {
-                    r.umin = max(r.umin, UInt64(refined.smin))
-                    r.umax = min(r.umax, UInt64(refined.smax))
-                } else if refined.smax < 0 {
-                    r.umin = max(r.umin, UInt64(refined.smin + (1 << 32)))
-                    r.umax = min(r.umax, UInt64(refined.smax + (1 << 32)))
-                } else {
-                    return original
-                }
-                return r.normalized() ?? original
+            r.u32min = max(r.u32min, refined.u32min)
+            r.u32max = min(r.u32max, refined.u32max)
+            r.s32min = max(r.s32min, refined.s32min)
+            r.s32max = min(r.s32max, refined.s32max)
+            let low = refined.tnum.low32
+            guard let t = r.tnum.intersection(Tnum(value: low.value, mask: low.mask | 0xffff_ffff_0000_0000)) else {
+                return nil
             }
-            return refined
+            r.tnum = t
+            return r.normalized()
         }
-        return (back(a, ra), back(b, rb))
+        guard let na = back(a, ra), let nb = back(b, rb) else { return nil }
+        return (na, nb)
     }
 }
