@@ -254,6 +254,13 @@ struct Scalar: Hashable, Sendable {
         if umax != .max { parts.append("umax=\(umax)") }
         if smin != .min && !(smin == 0 && umax <= UInt64(Int64.max)) { parts.append("smin=\(smin)") }
         if smax != .max && UInt64(bitPattern: smax) != umax { parts.append("smax=\(smax)") }
+        if umax > 0xffff_ffff {
+            // The subregister's ranges, where the 64-bit ones do not already say them (as the kernel's umax32=…).
+            if u32min != 0 { parts.append("u32min=\(u32min)") }
+            if u32max != .max { parts.append("u32max=\(u32max)") }
+            if s32min != .min && !(s32min == 0 && u32max <= UInt32(Int32.max)) { parts.append("s32min=\(s32min)") }
+            if s32max != .max && UInt32(bitPattern: s32max) != u32max { parts.append("s32max=\(s32max)") }
+        }
         if tnum.mask != .max && !(tnum == .range(umin, umax)) {
             parts.append("bits=(0x\(String(tnum.value, radix: 16)); 0x\(String(tnum.mask, radix: 16)))")
         }
