@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "BPFNativeTests", dependencies: ["BPFNative", "BPFVM"]),
         .testTarget(name: "BPFObjectTests", dependencies: ["BPFObject", "BPFVM"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceBench", "BPFObject", "BPFVM"]),
-        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "BPFVM"]),
         .testTarget(name: "SluiceMetricsTests", dependencies: ["SluiceMetrics", "Sluice"]),
         // A tiny live-engine runner for tests that need a separate process (SIGKILL, setpriv, persist).
         .executableTarget(

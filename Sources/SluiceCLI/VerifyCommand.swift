@@ -32,9 +32,9 @@ struct VerifyCommand: ParsableCommand {
     var stats = false
 
     /// `--stats`: what compiling the program to native code costs (the native engine's load-time work).
-    static func nativeCompileLine(_ spec: ProgramSpec) -> String {
+    static func nativeCompileLine(_ verified: VerifiedProgram) -> String {
         do {
-            let loaded = try ProgramLoader.load(spec, possibleCPUs: 1, engine: .native)
+            let loaded = try ProgramLoader.load(verified: verified, possibleCPUs: 1, engine: .native)
             let milliseconds = Double(loaded.compileNanoseconds) / 1e6
             return "native compile time: \((milliseconds * 10).rounded() / 10) ms (LLVM 19: lowering, O2, machine code; "
                 + "\(loaded.program.siblings.count) program(s): the entry and its tail-call targets)"
@@ -56,12 +56,13 @@ struct VerifyCommand: ParsableCommand {
             throw CLIError("\(error)")
         }
         let start = ContinuousClock.now
-        let reports: [String: VerificationReport]
-        do { reports = try Verifier().verifyWithSiblings(spec).reports } catch {
+        let verified: VerifiedProgram
+        do { verified = try Verifier().verifyWithSiblings(spec) } catch {
             print("REFUSED \(spec.name)")
             print(error.description)
             throw ExitCode(1)
         }
+        let reports = verified.reports
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         let main = reports[spec.name]!
@@ -73,7 +74,7 @@ struct VerifyCommand: ParsableCommand {
         for warning in main.warnings { print("warning: \(warning)") }
         if stats {
             print(VerifyStatistics(report: main, objectPath: object, program: spec.name).table)
-            print(Self.nativeCompileLine(spec))
+            print(Self.nativeCompileLine(verified))
         }
         if verbose {
             for (name, report) in reports.sorted(by: { $0.key < $1.key }) where name != spec.name {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BPFVM
 import Foundation
 import Sluice
 import Testing
@@ -56,7 +57,7 @@ import Testing
         #expect(plain.stats == nil)
         // The native engine's load-time cost: a time in ms where LLVM 19 is, otherwise the reason.
         let spec = try ProgramSource.open(objectPath: object).spec
-        let compile = VerifyCommand.nativeCompileLine(spec)
+        let compile = VerifyCommand.nativeCompileLine(try Verifier().verifyWithSiblings(spec))
         #expect(compile.hasPrefix("native compile time: "))
         #expect(compile.contains(" ms (LLVM 19") || compile.contains("- ("), "\(compile)")
     }

@@ -33,11 +33,22 @@ public enum ProgramLoader {
     public static func load(
         _ spec: ProgramSpec, possibleCPUs: Int, engine choice: EngineChoice, reusableMaps: [BPFMap] = []
     ) throws -> Loaded {
-        let options = LoadedProgram.Options(possibleCPUs: possibleCPUs, reusableMaps: reusableMaps)
         guard choice != .checked else {
+            let options = LoadedProgram.Options(possibleCPUs: possibleCPUs, reusableMaps: reusableMaps)
             return Loaded(program: try LoadedProgram(spec, options: options), reports: [:], engine: .checked)
         }
-        let verified = try Verifier().verifyWithSiblings(spec)
+        return try load(
+            verified: try Verifier().verifyWithSiblings(spec), possibleCPUs: possibleCPUs, engine: choice,
+            reusableMaps: reusableMaps)
+    }
+
+    /// The same for a program the caller has verified already (`sluice verify --stats` measures the native compile
+    /// of the program it just verified, without verifying it again). `choice` must not be `checked`.
+    public static func load(
+        verified: VerifiedProgram, possibleCPUs: Int, engine choice: EngineChoice, reusableMaps: [BPFMap] = []
+    ) throws -> Loaded {
+        precondition(choice != .checked, "a verified program runs unchecked")
+        let options = LoadedProgram.Options(possibleCPUs: possibleCPUs, reusableMaps: reusableMaps)
         let program = try LoadedProgram(verified: verified, options: options)
         var loaded = Loaded(program: program, reports: verified.reports, engine: .interpreter)
         guard choice == .native || choice == .auto else { return loaded }
