@@ -335,8 +335,12 @@ final class VerifierRun {
         var addNew =
             forceNew || (jumpsProcessed - jumpsAtLastStore >= 2 && processed - processedAtLastStore >= 8)
         var compared = 0
-        var position = 0
-        while position < storedAt[pc].count {
+        // Newest first, as the kernel keeps its list: a path meets the states of its own loop iterations (and the
+        // 20/100 rule that stops storing inside a loop) before older ones, so older states are not charged misses
+        // for comparisons the kernel never makes, and are not evicted sooner than the kernel evicts them.
+        var position = storedAt[pc].count
+        while position > 0 {
+            position -= 1
             let index = storedAt[pc][position]
             compared += 1
             let matchesKinds = (stored[index].kinds ^ kinds) & stored[index].kindMask == 0
@@ -358,9 +362,7 @@ final class VerifierRun {
             if stored[index].misses > stored[index].hits * 3 + 3 {
                 storedAt[pc].remove(at: position)
                 liveStates -= 1
-                continue
             }
-            position += 1
         }
         maxStatesPerInstruction = max(maxStatesPerInstruction, compared)
         if !addNew || storedAt[pc].count >= 512 { return .continueWith(parent: path.parent) }
