@@ -226,10 +226,12 @@ extension VerifierRun {
                 }
                 return .unknownScalar
             }
-            if let off = fixedOffset, size < 8, position(off) % size == 0, value.kind == .scalar,
+            if let off = fixedOffset, size < 8, position(off) == 0, value.kind == .scalar,
                 value.value.constantValue != 0, value.value.umax < (1 << UInt64(size * 8))
             {
-                // A narrow spill of a scalar that fits keeps its bounds (and id) for the matching fill.
+                // A narrow spill of a scalar that fits keeps its bounds (and id) for the matching fill. Only at the
+                // start of a slot (an 8-byte-aligned address), as the kernel's check_stack_write_fixed_off: a narrow
+                // store elsewhere in the slot is plain data (its fill is an unknown scalar), as in the kernel.
                 s.frames[frameIndex].withSlot(slotIndex(off)) { slot in
                     slot.breakSpill()
                     for b in 0..<size { slot.setKind(.spill, at: position(off) + b) }

@@ -340,7 +340,37 @@ extension VerifierRun {
             guard let callback = s.frames.lastIndex(where: { $0.isLoopCallback }) else { return [] }
             let target = slots(of: s[register: Int(insn.dst)], offset: Int64(insn.offset), size: Int64(size.byteCount))
             return target.map { $0.frame < callback ? [$0] : [] } ?? []
-        case .call(.helper), .call(.kfunc), .call(.local):
+        case .call(.helper):
+            // What the helper reads, as the kernel marks it: `key_size` or `value_size` bytes of a map key or value,
+            // at most the size argument's maximum of a memory argument; anything else up to the frame's top.
+            guard let spec = options.helper(insn.imm) else {
+                return (1...5).compactMap { slots(of: s[register: $0], offset: 0, size: nil) }
+            }
+            var map: Int?
+            var reads: [(frame: Int, slots: UInt64)] = []
+            for (i, kind) in spec.arguments.enumerated() where i < 5 {
+                let reg = s[register: i + 1]
+                var size: Int64?
+                switch kind {
+                case .mapPointer:
+                    if reg.kind == .mapPointer, Int(reg.target) < program.maps.count { map = Int(reg.target) }
+                    continue
+                case .mapKey:
+                    size = map.map { Int64(program.maps[$0].keySize) }
+                case .mapValue:
+                    size = map.map { Int64(program.maps[$0].valueSize) }
+                case .readableMemory, .readableMemoryOrNull, .writableMemory:
+                    if i + 2 <= 5 {
+                        let bound = s[register: i + 2].value.umax
+                        if bound < UInt64(VerifierLimits.stackSize) { size = Int64(bound) }
+                    }
+                default:
+                    break
+                }
+                if let read = slots(of: reg, offset: 0, size: size) { reads.append(read) }
+            }
+            return reads
+        case .call(.kfunc), .call(.local):
             if case .call(.local) = op, globalFunction(at: pc + 1 + Int(insn.imm)) == nil { return [] }
             return (1...5).compactMap { slots(of: s[register: $0], offset: 0, size: nil) }
         case .exit:

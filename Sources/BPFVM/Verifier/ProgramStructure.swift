@@ -17,7 +17,12 @@ struct ProgramStructure {
     /// Static call graph: callees (sub-program indices) of each sub-program, including `bpf_loop` callbacks.
     let callees: [Set<Int>]
 
-    init(_ program: ProgramSpec, error: (Int, String) -> VerifierError) throws(VerifierError) {
+    /// `helperArguments`: how many argument registers a helper reads (its `HelperSpec`), nil when unknown; a call
+    /// keeps only those live, as the kernel's `compute_live_registers` does from the helper's prototype.
+    init(
+        _ program: ProgramSpec, helperArguments: (Int32) -> Int? = { _ in nil },
+        error: (Int, String) -> VerifierError
+    ) throws(VerifierError) {
         let insns = program.instructions
         let count = insns.count
         guard count > 0 else { throw error(0, "the program has no instructions") }
@@ -189,6 +194,10 @@ struct ProgramStructure {
                 defs[pc] = d
             case .jump(_, _, let source):
                 uses[pc] = d | (source == .register ? s : 0)
+            case .call(.helper):
+                let count = helperArguments(insns[pc].imm).map { min(max($0, 0), 5) } ?? 5
+                uses[pc] = args & ((UInt16(1) << UInt16(count + 1)) - 1)
+                defs[pc] = clobbered
             case .call, .callRegister:
                 uses[pc] = args | (op == .callRegister ? d : 0)
                 defs[pc] = clobbered

@@ -142,7 +142,7 @@ final class VerifierRun {
         self.insns = program.instructions
         self.options = options
         storedAt = Array(repeating: [], count: program.instructions.count)
-        structure = try ProgramStructure(program) { pc, reason in
+        structure = try ProgramStructure(program, helperArguments: { options.helper($0)?.arguments.count }) { pc, reason in
             VerifierRun.makeError(program, pc, reason, registerText: nil, source: nil)
         }
         stackDepth = Array(repeating: 0, count: structure.subprograms.count)
