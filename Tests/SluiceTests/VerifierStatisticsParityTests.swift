@@ -7,7 +7,7 @@ import Testing
 
 /// Sluice's verifier does about the kernel's work, not exponentially more: on every example program and every XDP
 /// program of the xdp-tools objects installed here, the instructions it processes and the states it stores are at
-/// most twice the kernel verifier's figures for the same program (read from the kernel's log, `BPF_LOG_STATS`).
+/// most 1.5 times the kernel verifier's figures for the same program (read from the kernel's log, `BPF_LOG_STATS`).
 /// Figures far below the kernel's are reported, not failed (Sluice verifies `bpf_loop` callbacks once, the kernel
 /// iterates them to a fixed point).
 @Suite(.serialized) struct VerifierStatisticsParityTests {
@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test(.enabled(if: Repository.isRoot, "the kernel's figures need root (it loads each program through libbpf)"))
-    func processedInstructionsAndStatesWithinTwiceTheKernels() throws {
+    func processedInstructionsAndStatesWithinHalfAgainTheKernels() throws {
         struct Row {
             var label: String
             var kernel: KernelVerifierStatistics
@@ -102,13 +102,15 @@ import Testing
                 "\(row.label) | \(row.kernel.instructionsProcessed) | \(row.kernel.totalStates) | "
                     + "\(row.sluice.instructionsProcessed) | \(row.sluice.statesStored) | \(cell(insns)) | \(cell(states))"
             )
+            // Most programs now match the kernel exactly (the same prune points, liveness, list order and spill
+            // rules); 1.5 leaves room for the few that do not (encap, xdp-filter's eth programs: 1.2–1.4).
             #expect(
-                insns <= 2,
+                insns <= 1.5,
                 "\(row.label): \(row.sluice.instructionsProcessed) instructions processed, kernel \(row.kernel.instructionsProcessed)"
             )
             // A state or two over a kernel figure of a handful is no trend: the bound applies from 4 states on.
             #expect(
-                states <= 2 || row.sluice.statesStored <= 4,
+                states <= 1.5 || row.sluice.statesStored <= 4,
                 "\(row.label): \(row.sluice.statesStored) states stored, kernel \(row.kernel.totalStates)")
             if insns < 0.5 || (states < 0.5 && row.kernel.totalStates > 4) { far.append(row.label) }
         }
