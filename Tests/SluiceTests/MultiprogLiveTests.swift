@@ -79,49 +79,56 @@ struct MultiprogLiveTests {
         return nil
     }
 
+    /// A namespace with xdp-filter loaded on its host end (skb mode) for `body`; afterwards xdp-filter is unloaded,
+    /// the bpffs pins the run made are removed (xdp-filter keeps its maps pinned after unload) and the namespace goes.
+    static func withXDPFilter(tag: String, _ body: (NetnsFixture) throws -> Void) throws {
+        let net = try NetnsFixture(tag: tag)
+        defer { net.destroy() }
+        let pins = BPFFSPins(BPFFSPins.xdpFilter + BPFFSPins.iproute2)
+        defer { pins.removeNew() }
+        let load = try Shell.run([xdpFilter, "load", net.hostInterface, "-m", "skb"])
+        try #require(load.status == 0, "xdp-filter load: \(load.stderr)")
+        defer { _ = try? Shell.run([xdpFilter, "unload", net.hostInterface]) }
+        try body(net)
+    }
+
     /// Sluice and xdp-filter on one veth. Where the kernel allows libxdp's dispatcher, both programs run in it:
     /// xdp-filter (priority 10) drops the datagrams to its filtered port, Sluice's redirect (priority 50) gets the
     /// rest, and xdp-filter is still there afterwards. Where the kernel refuses the dispatcher (freplace), Sluice
     /// refuses clearly and leaves xdp-filter alone. `scripts/kernel-vm.sh` runs this suite on Debian's stock kernel.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: xdpFilter), "xdp-filter (Debian xdp-tools) is not installed"))
     func nextToXDPFilter() throws {
-        let net = try NetnsFixture(tag: "mf")
-        defer { net.destroy() }
-        // xdp-filter keeps its maps pinned after unload; what this test made goes again (after the unload below).
-        let pins = BPFFSPins(BPFFSPins.xdpFilter + BPFFSPins.iproute2)
-        defer { pins.removeNew() }
-        let load = try Shell.run([Self.xdpFilter, "load", net.hostInterface, "-m", "skb"])
-        try #require(load.status == 0, "xdp-filter load: \(load.stderr)")
-        defer { _ = try? Shell.run([Self.xdpFilter, "unload", net.hostInterface]) }
-        let (filtered, passed, dropped, allowed) = (7777, 7778, 30, 20)
-        let rule = try Shell.run([Self.xdpFilter, "port", String(filtered)])
-        try #require(rule.status == 0, "xdp-filter port: \(rule.stderr)")
-        let before = try Self.status(net.hostInterface)
-        let (status, output, traffic) = try Self.run(
-            net, extra: ["--mode", "skb"],
-            traffic: Self.udpTraffic(net, ports: [(filtered, dropped), (passed, allowed)]))
-        if before.contains("xdp_dispatcher") {
-            // libxdp's dispatcher is there: Sluice joins it, both programs see the traffic, xdp-filter stays.
-            #expect(status == 0, "\(output)")
-            #expect(output.contains("attached as a program of libxdp's dispatcher"), "\(output)")
-            #expect(output.contains("xdpfilt"), "the note names the programs it shares with:\n\(output)")
-            #expect(traffic.contains("sent"), "\(traffic)")
-            let received = Self.totalReceived(output)
-            // Every datagram xdp-filter allowed reached Sluice, and none it dropped did (a few unrelated frames,
-            // such as an IGMP report, may come too).
-            #expect(received.map { $0 >= allowed && $0 < allowed + 10 } == true, "rx \(String(describing: received)):\n\(output)")
-            #expect(try Self.portHits(filtered).map { $0 >= dropped } == true, "xdp-filter's hit counter for \(filtered)")
-            #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is still loaded")
-            #expect(try !Self.status(net.hostInterface).contains("sluice_redirect"), "Sluice left the dispatcher")
-        } else {
-            // This kernel refused the dispatcher, so xdp-filter holds the interface alone: a clear refusal that
-            // names the program, and xdp-filter is left as it was, still filtering.
-            #expect(status != 0, "\(output)")
-            #expect(output.contains("holds the interface without libxdp's dispatcher"), "\(output)")
-            #expect(output.contains("xdpfilt"), "\(output)")
-            #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is untouched")
+        try Self.withXDPFilter(tag: "mf") { net in
+            let (filtered, passed, dropped, allowed) = (7777, 7778, 30, 20)
+            let rule = try Shell.run([Self.xdpFilter, "port", String(filtered)])
+            try #require(rule.status == 0, "xdp-filter port: \(rule.stderr)")
+            let before = try Self.status(net.hostInterface)
+            let (status, output, traffic) = try Self.run(
+                net, extra: ["--mode", "skb"],
+                traffic: Self.udpTraffic(net, ports: [(filtered, dropped), (passed, allowed)]))
+            if before.contains("xdp_dispatcher") {
+                // libxdp's dispatcher is there: Sluice joins it, both programs see the traffic, xdp-filter stays.
+                #expect(status == 0, "\(output)")
+                #expect(output.contains("attached as a program of libxdp's dispatcher"), "\(output)")
+                #expect(output.contains("xdpfilt"), "the note names the programs it shares with:\n\(output)")
+                #expect(traffic.contains("sent"), "\(traffic)")
+                let received = Self.totalReceived(output)
+                // Every datagram xdp-filter allowed reached Sluice, and none it dropped did (a few unrelated frames,
+                // such as an IGMP report, may come too).
+                #expect(received.map { $0 >= allowed && $0 < allowed + 10 } == true, "rx \(String(describing: received)):\n\(output)")
+                #expect(try Self.portHits(filtered).map { $0 >= dropped } == true, "xdp-filter's hit counter for \(filtered)")
+                #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is still loaded")
+                #expect(try !Self.status(net.hostInterface).contains("sluice_redirect"), "Sluice left the dispatcher")
+            } else {
+                // This kernel refused the dispatcher, so xdp-filter holds the interface alone: a clear refusal that
+                // names the program, and xdp-filter is left as it was, still filtering.
+                #expect(status != 0, "\(output)")
+                #expect(output.contains("holds the interface without libxdp's dispatcher"), "\(output)")
+                #expect(output.contains("xdpfilt"), "\(output)")
+                #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is untouched")
+            }
+            #expect(!output.contains("Fatal error"), "\(output)")
         }
-        #expect(!output.contains("Fatal error"), "\(output)")
     }
 
     /// The id `xdp-loader status` shows for `program` in the interface's dispatcher.
@@ -140,59 +147,54 @@ struct MultiprogLiveTests {
     /// in the swap), the program id changes, xdp-filter stays, and the kernel-side counters still read.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: xdpFilter), "xdp-filter (Debian xdp-tools) is not installed"))
     func redirectReloadInTheDispatcher() throws {
-        let net = try NetnsFixture(tag: "mr")
-        defer { net.destroy() }
-        let pins = BPFFSPins(BPFFSPins.xdpFilter + BPFFSPins.iproute2)
-        defer { pins.removeNew() }
-        let load = try Shell.run([Self.xdpFilter, "load", net.hostInterface, "-m", "skb"])
-        try #require(load.status == 0, "xdp-filter load: \(load.stderr)")
-        defer { _ = try? Shell.run([Self.xdpFilter, "unload", net.hostInterface]) }
-        guard try Self.status(net.hostInterface).contains("xdp_dispatcher") else {
-            let reason =
-                "this kernel refuses libxdp's dispatcher (its freplace programs), so there is no dispatcher to reload "
-                + "in; scripts/kernel-vm.sh runs this suite on Debian's stock kernel, where it runs"
-            try Test.cancel(Comment(rawValue: reason))
+        try Self.withXDPFilter(tag: "mr") { net in
+            guard try Self.status(net.hostInterface).contains("xdp_dispatcher") else {
+                let reason =
+                    "this kernel refuses libxdp's dispatcher (its freplace programs), so there is no dispatcher to reload "
+                    + "in; scripts/kernel-vm.sh runs this suite on Debian's stock kernel, where it runs"
+                try Test.cancel(Comment(rawValue: reason))
+            }
+            let instance = try ControlLiveTests.Instance(
+                net, object: try Repository.object("counters"), extra: ["--multiprog", "--mode", "skb"])
+            defer { instance.stop() }
+            let before = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
+
+            let count = 20_000
+            let sender = try Shell.start([
+                "ip", "netns", "exec", net.name, "/usr/bin/python3", "-c", ControlLiveTests.flood, net.hostAddress, "9999",
+                String(count),
+            ])
+            defer { if sender.process.isRunning { sender.process.terminate() } }
+            // Reload once frames are flowing.
+            var deadline = Date().addingTimeInterval(30)
+            while try instance.stats().live.total.rx.packets == 0 && Date() < deadline { usleep(20_000) }
+            let replaced = try instance.ctl(["redirect-reload", LiveTestEnvironment.redirectProgram])
+            let atReply = try instance.stats().live.total.rx.packets
+            deadline = Date().addingTimeInterval(120)
+            while sender.process.isRunning && Date() < deadline { usleep(20_000) }
+            let sent = Int(sender.finish().stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+
+            #expect(replaced.status == 0, "\(replaced.stderr)")
+            #expect(replaced.stdout.contains("redirect program replaced (libxdp's dispatcher)"), "\(replaced.stdout)")
+            let after = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
+            #expect(after != before, "the redirect program's id did not change (\(before))")
+            #expect(replaced.stdout.contains("program id \(after)"), "\(replaced.stdout)")
+            #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is still in the dispatcher")
+            #expect(try Self.status(net.hostInterface).components(separatedBy: "sluice_redirect").count == 2,
+                "exactly one Sluice redirect program is left in the dispatcher")
+
+            #expect(sent == count)
+            var stats = try instance.stats()
+            deadline = Date().addingTimeInterval(10)
+            while stats.live.total.rx.packets < UInt64(count) && Date() < deadline {
+                usleep(50_000)
+                stats = try instance.stats()
+            }
+            #expect(atReply < UInt64(count), "the swap finished after the traffic (\(atReply) of \(count) frames in)")
+            #expect(stats.live.total.rx.packets == UInt64(count), "frames lost in the swap: \(stats.live.total.rx.packets) of \(count)")
+            #expect(stats.live.socketTotal.rxDropped == 0)
+            #expect(stats.live.kernelPass.count == 1, "the kernel-side pass counters still read after the swap")
         }
-        let instance = try ControlLiveTests.Instance(
-            net, object: try Repository.object("counters"), extra: ["--multiprog", "--mode", "skb"])
-        defer { instance.stop() }
-        let before = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
-
-        let count = 20_000
-        let sender = try Shell.start([
-            "ip", "netns", "exec", net.name, "/usr/bin/python3", "-c", ControlLiveTests.flood, net.hostAddress, "9999",
-            String(count),
-        ])
-        defer { if sender.process.isRunning { sender.process.terminate() } }
-        // Reload once frames are flowing.
-        var deadline = Date().addingTimeInterval(30)
-        while try instance.stats().live.total.rx.packets == 0 && Date() < deadline { usleep(20_000) }
-        let replaced = try instance.ctl(["redirect-reload", LiveTestEnvironment.redirectProgram])
-        let atReply = try instance.stats().live.total.rx.packets
-        deadline = Date().addingTimeInterval(120)
-        while sender.process.isRunning && Date() < deadline { usleep(20_000) }
-        let sent = Int(sender.finish().stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-
-        #expect(replaced.status == 0, "\(replaced.stderr)")
-        #expect(replaced.stdout.contains("redirect program replaced (libxdp's dispatcher)"), "\(replaced.stdout)")
-        let after = try #require(try Self.dispatcherProgramID(net.hostInterface, "sluice_redirect"))
-        #expect(after != before, "the redirect program's id did not change (\(before))")
-        #expect(replaced.stdout.contains("program id \(after)"), "\(replaced.stdout)")
-        #expect(try Self.status(net.hostInterface).contains("xdpfilt"), "xdp-filter is still in the dispatcher")
-        #expect(try Self.status(net.hostInterface).components(separatedBy: "sluice_redirect").count == 2,
-            "exactly one Sluice redirect program is left in the dispatcher")
-
-        #expect(sent == count)
-        var stats = try instance.stats()
-        deadline = Date().addingTimeInterval(10)
-        while stats.live.total.rx.packets < UInt64(count) && Date() < deadline {
-            usleep(50_000)
-            stats = try instance.stats()
-        }
-        #expect(atReply < UInt64(count), "the swap finished after the traffic (\(atReply) of \(count) frames in)")
-        #expect(stats.live.total.rx.packets == UInt64(count), "frames lost in the swap: \(stats.live.total.rx.packets) of \(count)")
-        #expect(stats.live.socketTotal.rxDropped == 0)
-        #expect(stats.live.kernelPass.count == 1, "the kernel-side pass counters still read after the swap")
     }
 
     @Test func multiprogOnAFreeInterface() throws {
