@@ -133,6 +133,12 @@ struct ControlSocketTests {
         var info = stat()
         #expect(lstat(parent + "/run", &info) == 0)
         #expect(info.st_mode & 0o777 == 0o700)
+        // It goes with the last socket in it, and stays while another instance's socket is there.
+        let other = try ControlServer(path: parent + "/run/other.sock", createDirectory: true) { service.handle($0) }
+        server.close()
+        #expect(FileManager.default.fileExists(atPath: parent + "/run"), "another instance's socket is still there")
+        other.close()
+        #expect(!FileManager.default.fileExists(atPath: parent + "/run"), "the empty socket directory was left behind")
     }
 
     @Test func anIdleClientDoesNotHoldUpShutdown() throws {

@@ -147,6 +147,8 @@ public final class ControlServer: @unchecked Sendable {
     private var closed = false
     private let inode: ino_t
     private let device: dev_t
+    /// The default socket directory (`/run/sluice`): removed at close when no other instance's socket is left in it.
+    private let ownDirectory: String?
     /// Client read/write timeout, so a stuck client cannot stall the server for long.
     static let clientTimeoutSeconds = 10
 
@@ -159,6 +161,7 @@ public final class ControlServer: @unchecked Sendable {
         self.handler = handler
         var address = try UnixSocket.address(path)
         let directory = (path as NSString).deletingLastPathComponent
+        ownDirectory = createDirectory && !directory.isEmpty ? directory : nil
         if createDirectory && !directory.isEmpty {
             var info = stat()
             if lstat(directory, &info) != 0 {
@@ -348,6 +351,7 @@ public final class ControlServer: @unchecked Sendable {
         Glibc.close(listenFD)
         var info = stat()
         if lstat(path, &info) == 0 && info.st_ino == inode && info.st_dev == device { unlink(path) }
+        if let ownDirectory { rmdir(ownDirectory) }  // fails, harmlessly, while another instance's socket is there
         Glibc.close(wake.read)
         Glibc.close(wake.write)
     }
