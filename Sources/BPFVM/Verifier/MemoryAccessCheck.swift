@@ -55,12 +55,19 @@ extension VerifierRun {
                 access: access, pc)
         case .packet, .packetMeta:
             let region = reg.kind == .packet ? "packet" : "packet metadata"
+            // The kernel's words (check_packet_access): the stable last line of each refusal.
+            let outside = "R\(r) offset is outside of the packet"
             if reg.value.smin < 0 {
-                throw fail(
-                    "R\(r) pointer to \(region) with a variable offset that may be negative [\(reg.value.description)]")
+                throw makeError(
+                    pc,
+                    "R\(r) pointer to \(region) with a variable offset that may be negative [\(reg.value.description)]",
+                    register: r, state: s,
+                    kernel: "R\(r) min value is negative, either use unsigned index or do a if (index >=0) check.")
             }
             if fixed < 0 {
-                throw fail("R\(r) \(what) of \(region) at offset \(fixed), before its start")
+                throw makeError(
+                    pc, "R\(r) \(what) of \(region) at offset \(fixed), before its start", register: r, state: s,
+                    kernel: outside)
             }
             if fixed + maxSize > reg.range {
                 let proof =
@@ -68,7 +75,9 @@ extension VerifierRun {
                     ? "the \(reg.range) bytes proven by the check at \(at(Int(reg.rangeProvenAt)))"
                     : "the 0 bytes proven so far (no bounds check against data_end\(reg.kind == .packetMeta ? "/data" : "") "
                         + "covers this pointer)"
-                throw fail("R\(r) pointer to \(region), offset \(fixed), size \(maxSize): outside \(proof)")
+                throw makeError(
+                    pc, "R\(r) pointer to \(region), offset \(fixed), size \(maxSize): outside \(proof)", register: r,
+                    state: s, kernel: sizeRange == nil ? outside : nil)
             }
             return scalarOfSize()
         case .mapValue:
