@@ -10,13 +10,13 @@ extension VerifierRun {
     func read(_ s: AbstractState, _ r: Int, _ pc: Int) throws(VerifierError) -> RegisterState {
         let reg = s[register: r]
         if reg.kind == .notInitialised {
-            throw makeError(pc, "R\(r) is read before it is initialised on this path")
+            throw makeError(pc, "R\(r) is read before it is initialised on this path", kernel: "R\(r) !read_ok")
         }
         return reg
     }
 
     func checkWritable(_ r: Int, _ pc: Int) throws(VerifierError) {
-        if r == 10 { throw makeError(pc, "R10 (the frame pointer) is read-only") }
+        if r == 10 { throw makeError(pc, "R10 (the frame pointer) is read-only", kernel: "frame pointer is read only") }
     }
 
     func step(_ s: inout AbstractState, _ pc: Int) throws(VerifierError) -> StepResult {
@@ -418,7 +418,9 @@ extension VerifierRun {
     func exit(_ s: inout AbstractState, _ pc: Int) throws(VerifierError) -> StepResult {
         let r0 = s[register: 0]
         if r0.kind == .notInitialised {
-            throw makeError(pc, "R0 is not initialised at exit: the function must set a return value on every path")
+            throw makeError(
+                pc, "R0 is not initialised at exit: the function must set a return value on every path",
+                kernel: "R0 !read_ok")
         }
         if s.frames.count > 1 {
             let frame = s.frames[s.top]

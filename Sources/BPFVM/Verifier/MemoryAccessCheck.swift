@@ -150,10 +150,18 @@ extension VerifierRun {
     ) throws(VerifierError) -> RegisterState {
         let frameIndex = Int(reg.target)
         guard lo >= -VerifierLimits.stackSize, hi <= 0, lo < hi else {
+            // The kernel's words (check_stack_access_within_bounds), for a constant offset.
+            let kind =
+                switch access {
+                case .read: " read from"
+                case .write: " write to"
+                case .helperRead, .helperWrite: " indirect access to"
+                }
             throw makeError(
                 pc,
                 "R\(r) stack access at offset \(lo)…\(hi) (\(hi - lo) bytes) is outside the frame's 512 bytes [-512, 0)",
-                register: r, state: s)
+                register: r, state: s,
+                kernel: fixedOffset.map { "invalid\(kind) stack R\(r) off=\($0) size=\(hi - lo)" })
         }
         let sub = structure.subprogramOf[Int(s.frames[frameIndex].subprogram)]
         stackDepth[sub] = max(stackDepth[sub], Int(-lo))

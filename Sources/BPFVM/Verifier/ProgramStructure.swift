@@ -147,7 +147,9 @@ struct ProgramStructure {
             }
         }
         for pc in 0..<count where !secondSlot[pc] && !reached[pc] {
-            throw error(pc, "unreachable instruction: no path from the start of its function leads here")
+            var unreachable = error(pc, "unreachable instruction: no path from the start of its function leads here")
+            unreachable.kernelReason = "unreachable insn \(pc)"
+            throw unreachable
         }
         // Sub-programs that are never called are unreachable code too.
         var calledSubprograms: Set<Int> = [0]

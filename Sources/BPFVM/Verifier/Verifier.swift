@@ -262,7 +262,8 @@ final class VerifierRun {
                 throw makeError(
                     pc,
                     "program too complex: more than \(options.instructionLimit) instructions processed "
-                        + "(loops must end within that budget over all paths)")
+                        + "(loops must end within that budget over all paths)",
+                    kernel: "BPF program is too large. Processed \(options.instructionLimit + 1) insn")
             }
             if structure.isPrunePoint[pc] {
                 switch try checkPrunePoint(&path) {
