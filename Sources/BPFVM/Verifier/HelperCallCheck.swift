@@ -2,7 +2,7 @@
 extension VerifierRun {
     func helperCall(_ s: inout AbstractState, _ pc: Int, id: Int32) throws(VerifierError) -> StepResult {
         guard let spec = options.helper(id) else {
-            throw makeError(pc, "call of unknown helper \(id)")
+            throw makeError(pc, "call of unknown helper \(id)", kernel: "invalid func unknown#\(id)")
         }
         if let refusal = spec.refusal {
             throw makeError(pc, "\(spec.name) is not available in Sluice: \(refusal)")
@@ -211,10 +211,13 @@ extension VerifierRun {
         case .stack, .packet, .packetMeta, .mapValue, .ringbufRecord:
             break
         default:
+            // The kernel's words (check_reg_type) for a memory, map key or map value argument.
             throw makeError(
                 pc,
                 "\(name) argument R\(r): expected a pointer to memory (stack, packet, map value), got "
-                    + reg.description(maps: program.maps), register: r, state: s)
+                    + reg.description(maps: program.maps), register: r, state: s,
+                kernel: "R\(r) type=\(reg.kind.kernelTypeName) expected=fp, pkt, pkt_meta, map_key, map_value, mem, "
+                    + "ringbuf_mem, buf, trusted_ptr_")
         }
         do {
             try memoryAccess(

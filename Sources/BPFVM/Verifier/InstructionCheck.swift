@@ -326,7 +326,8 @@ extension VerifierRun {
         guard pointer.kind.allowsArithmetic else {
             let hint = pointer.kind.isNullable ? " (check it against NULL first)" : ""
             throw makeError(
-                pc, "R\(d) pointer arithmetic on \(pointer.kind.name) prohibited\(hint)", register: d, state: s)
+                pc, "R\(d) pointer arithmetic on \(pointer.kind.name) prohibited\(hint)", register: d, state: s,
+                kernel: "R\(d) pointer arithmetic on \(pointer.kind.kernelTypeName) prohibited")
         }
         var p = pointer
         p.id = pointer.kind == .packet || pointer.kind == .packetMeta ? pointer.id : 0
@@ -466,7 +467,8 @@ extension VerifierRun {
             throw makeError(
                 pc,
                 "unreleased reference \(r.id): the ring buffer record reserved at \(at(Int(r.acquiredAt))) is "
-                    + "neither submitted nor discarded on this path")
+                    + "neither submitted nor discarded on this path",
+                kernel: "BPF_EXIT instruction in main prog would lead to reference leak")
         }
         guard r0.kind == .scalar else {
             throw makeError(

@@ -104,7 +104,9 @@ extension VerifierRun {
                     register: r, state: s, kernel: kernel)
             }
             if access.isWrite && (map.readOnlyForProgram || map.flags & 0x80 != 0) {
-                throw fail("R\(r) write to read-only map '\(map.name)' (the program may only read it)")
+                throw makeError(
+                    pc, "R\(r) write to read-only map '\(map.name)' (the program may only read it)", register: r,
+                    state: s, kernel: "write into map forbidden, value_size=\(map.valueSize) off=\(lo) size=\(n)")
             }
             if !access.isWrite, map.readOnlyForProgram, let bytes = map.initialValue, reg.value.isConstant,
                 lo >= 0, lo + n <= Int64(bytes.count)
