@@ -55,10 +55,19 @@ fi
 kdir="$dir/$package"
 if [ ! -f "$kdir/done" ]; then
     rm -rf "$kdir" && mkdir -p "$kdir"
-    (cd "$kdir" && apt-get download "$package" >/dev/null 2>&1) || {
-        echo "kernel-vm: apt-get download $package failed" >&2
-        exit 1
-    }
+    # Stale package lists can name a kernel the mirror no longer has: refresh them once and ask again.
+    if ! (cd "$kdir" && apt-get download "$package" >/dev/null 2>&1); then
+        rm -rf "$kdir"
+        apt-get update -qq || true
+        [ -n "${SLUICE_VM_KERNEL:-}" ] || package=$(stock_kernel)
+        kdir="$dir/$package"
+        rm -rf "$kdir" && mkdir -p "$kdir"
+        (cd "$kdir" && apt-get download "$package" >/dev/null 2>&1) || {
+            rm -rf "$kdir"
+            echo "kernel-vm: apt-get download $package failed (also after apt-get update)" >&2
+            exit 1
+        }
+    fi
     dpkg-deb -x "$kdir"/*.deb "$kdir/root"
     rm -f "$kdir"/*.deb
     touch "$kdir/done"
