@@ -122,6 +122,13 @@ public final class RedirectAttachment {
     let passCountersFD: Int32
     private var closed = false
 
+    /// The redirect program's maps, in the order of the four fds above (and of their pins).
+    static let mapNames = ["xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"]
+    /// Each map's name and this attachment's fd for it.
+    private var mapFDs: [(name: String, fd: Int32)] {
+        Array(zip(Self.mapNames, [xsksMapFD, passEtherTypesFD, passFlowsFD, passCountersFD]))
+    }
+
     /// bpffs directory of an interface's pins.
     public static func pinDirectory(interface name: String) -> String { "/sys/fs/bpf/sluice/\(name)" }
 
@@ -146,14 +153,12 @@ public final class RedirectAttachment {
         }
         var useDispatcher = multiprog == .always
         if multiprog == .auto, case .dispatcher = hook { useDispatcher = true }
+        let maps: [Int32]  // this attachment's own fds, in `mapNames` order
 
         if let pinned {
             self.multiprog = false
             linkFD = pinned.link
-            xsksMapFD = pinned.xsks
-            passEtherTypesFD = pinned.etherTypes
-            passFlowsFD = pinned.flows
-            passCountersFD = pinned.counters
+            maps = [pinned.xsks, pinned.etherTypes, pinned.flows, pinned.counters]
             object = nil
             persistent = true
             reusedPinned = true
@@ -177,11 +182,7 @@ public final class RedirectAttachment {
             self.multiprog = true
             object = nil
             linkFD = -1
-            let owned = try Self.duplicate(attached.maps, context: objectPath)
-            xsksMapFD = owned[0]
-            passEtherTypesFD = owned[1]
-            passFlowsFD = owned[2]
-            passCountersFD = owned[3]
+            maps = try Self.duplicate(attached.maps, context: objectPath)
             attachedMode = attached.mode
             reusedPinned = false
             persistent = false
@@ -267,16 +268,11 @@ public final class RedirectAttachment {
                     "native XDP not available on \(interface.name) (\(failures.joined(separator: "; "))); using skb (generic) mode"
                 )
             }
-            let owned: [Int32]
-            do { owned = try Self.duplicate([xsks, etherTypes, flows, counters], context: objectPath) } catch {
+            do { maps = try Self.duplicate([xsks, etherTypes, flows, counters], context: objectPath) } catch {
                 Glibc.close(attached.fd)
                 throw error
             }
             linkFD = attached.fd
-            xsksMapFD = owned[0]
-            passEtherTypesFD = owned[1]
-            passFlowsFD = owned[2]
-            passCountersFD = owned[3]
             attachedMode = attached.mode
             reusedPinned = false
             persistent = persist
@@ -286,20 +282,18 @@ public final class RedirectAttachment {
                 do {
                     try Self.pin(
                         linkFD: attached.fd,
-                        maps: [
-                            (xsks, "xsks_map"), (etherTypes, "pass_ethertypes"),
-                            (flows, "pass_flows"), (counters, "pass_counters"),
-                        ],
+                        maps: Array(zip([xsks, etherTypes, flows, counters], Self.mapNames)),
                         dir: dir)
                 } catch {
                     Glibc.close(attached.fd)
-                    for fd in owned { Glibc.close(fd) }
+                    for fd in maps { Glibc.close(fd) }
                     throw error
                 }
                 notes.append("pinned at \(dir); the redirect stays after exit until `sluice detach \(interface.name)`")
             }
             ok = true
         }
+        (xsksMapFD, passEtherTypesFD, passFlowsFD, passCountersFD) = (maps[0], maps[1], maps[2], maps[3])
         if let multiprogProgram {
             (linkID, programID) = (0, xdp_program__id(multiprogProgram))
         } else {
@@ -359,19 +353,7 @@ public final class RedirectAttachment {
         }
         var ok = false
         defer { if !ok { bpf_object__close(obj) } }
-        let running: [(String, Int32)] = [
-            ("xsks_map", xsksMapFD), ("pass_ethertypes", passEtherTypesFD), ("pass_flows", passFlowsFD),
-            ("pass_counters", passCountersFD),
-        ]
-        for (name, fd) in running where fd >= 0 {
-            guard let map = bpf_object__find_map_by_name(obj, name) else {
-                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
-            }
-            let rc = bpf_map__reuse_fd(map, fd)
-            if rc < 0 {
-                throw .system(SystemError(call: "bpf_map__reuse_fd", errno: -rc, context: "\(objectPath): map \(name)"))
-            }
-        }
+        try reuseRunningMaps(in: obj, objectPath: objectPath)
         let (loaded, messages) = LibbpfLog.capturing(logger: logger) { bpf_object__load(obj) }
         if loaded < 0 {
             let quoted = messages.last.map { " (libbpf: \($0))" } ?? ""
@@ -390,6 +372,20 @@ public final class RedirectAttachment {
         ok = true
         programID = Self.linkIDs(linkFD).1
         return programID
+    }
+
+    /// Points the maps of a not yet loaded replacement object at the running ones (`bpf_map__reuse_fd`), so the
+    /// sockets in `xsks_map` and the pass-through entries carry over.
+    private func reuseRunningMaps(in object: OpaquePointer, objectPath: String) throws(AFXDPError) {
+        for (name, fd) in mapFDs where fd >= 0 {
+            guard let map = bpf_object__find_map_by_name(object, name) else {
+                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
+            }
+            let rc = bpf_map__reuse_fd(map, fd)
+            if rc < 0 {
+                throw .system(SystemError(call: "bpf_map__reuse_fd", errno: -rc, context: "\(objectPath): map \(name)"))
+            }
+        }
     }
 
     /// Multiprog: the new program joins libxdp's dispatcher next to the old one, on the running maps, then the old
@@ -413,18 +409,7 @@ public final class RedirectAttachment {
         guard String(cString: xdp_program__name(program)) == "sluice_redirect",
             let object = xdp_program__bpf_obj(program)
         else { throw .redirectProgramIncomplete(path: objectPath, missing: "program sluice_redirect") }
-        for (name, fd) in [
-            ("xsks_map", xsksMapFD), ("pass_ethertypes", passEtherTypesFD), ("pass_flows", passFlowsFD),
-            ("pass_counters", passCountersFD),
-        ] where fd >= 0 {
-            guard let map = bpf_object__find_map_by_name(object, name) else {
-                throw .redirectProgramIncomplete(path: objectPath, missing: "map \(name)")
-            }
-            let rc = bpf_map__reuse_fd(map, fd)
-            if rc < 0 {
-                throw .system(SystemError(call: "bpf_map__reuse_fd", errno: -rc, context: "\(objectPath): map \(name)"))
-            }
-        }
+        try reuseRunningMaps(in: object, objectPath: objectPath)
         xdp_program__set_run_prio(program, xdp_program__run_prio(old))
         let mode: xdp_attach_mode = attachedMode == .skb ? XDP_MODE_SKB : XDP_MODE_NATIVE
         let (attached, attachMessages) = LibbpfLog.capturing(logger: logger) {
@@ -463,7 +448,7 @@ public final class RedirectAttachment {
             if let object { bpf_object__close(object) }  // the program and the object's own map fds
             object = nil
         }
-        for fd in [xsksMapFD, passEtherTypesFD, passFlowsFD, passCountersFD] where fd >= 0 { Glibc.close(fd) }
+        for (_, fd) in mapFDs where fd >= 0 { Glibc.close(fd) }
     }
 
     deinit { close() }
@@ -569,7 +554,7 @@ public final class RedirectAttachment {
             throw .redirectProgramIncomplete(path: objectPath, missing: "BPF object after loading")
         }
         var maps: [Int32] = []
-        for name in ["xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"] {
+        for name in mapNames {
             let fd = bpf_object__find_map_fd_by_name(object, name)
             guard fd >= 0 else {
                 _ = xdp_program__detach(
@@ -651,7 +636,7 @@ public final class RedirectAttachment {
     }
 
     static func removePins(dir: String) {
-        for name in ["link", "xsks_map", "pass_ethertypes", "pass_flows", "pass_counters"] { unlink(dir + "/" + name) }
+        for name in ["link"] + mapNames { unlink(dir + "/" + name) }
         rmdir(dir)
         rmdir("/sys/fs/bpf/sluice")  // only succeeds when no other interface has pins
     }
