@@ -56,7 +56,7 @@ public enum MapDump {
             case .signed(let value): text += String(value)
             case .bool(let value): text += value ? "true" : "false"
             case .double(let value): text += value.isFinite ? "\(value)" : "null"
-            case .string(let value): MapDump.appendQuoted(value, to: &text)
+            case .string(let value): text += JSONText.string(value)
             case .array(let elements):
                 text += "["
                 for (index, element) in elements.enumerated() {
@@ -68,7 +68,7 @@ public enum MapDump {
                 text += "{"
                 for (index, field) in fields.enumerated() {
                     if index > 0 { text += "," }
-                    MapDump.appendQuoted(field.name, to: &text)
+                    text += JSONText.string(field.name)
                     text += ":"
                     field.value.append(to: &text)
                 }
@@ -263,22 +263,6 @@ public enum MapDump {
 
     static func hexString(_ bytes: UnsafeRawBufferPointer) -> String { "0x" + Hex.string(bytes) }
 
-    static func appendQuoted(_ string: String, to text: inout String) {
-        text += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case let c where c.value < 0x20:
-                text += "\\u00" + (c.value < 0x10 ? "0" : "") + String(c.value, radix: 16)
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
 }
 
 extension MapDump {
