@@ -51,16 +51,18 @@ struct ControlPlaneTests {
         }
     }
 
-    private func load(_ name: String) throws -> ProgramLoader.Loaded {
-        let (_, _, spec) = try ProgramSource.open(objectPath: try Repository.object(name))
-        return try ProgramLoader.load(spec, possibleCPUs: 1, engine: .interpreter)
+    /// The example program `name` as a live program on the interpreter, as `sluice run` makes it.
+    private func liveProgram(_ name: String, switchTimeoutNanos: UInt64 = 5_000_000_000) throws -> LiveProgram {
+        let path = try Repository.object(name)
+        let (_, _, spec) = try ProgramSource.open(objectPath: path)
+        return LiveProgram(
+            loaded: try ProgramLoader.load(spec, possibleCPUs: 1, engine: .interpreter), objectPath: path,
+            budget: RunBudget.defaultInstructions, engineChoice: .interpreter, switchTimeoutNanos: switchTimeoutNanos)
     }
 
     @Test func everyFrameIsRunByExactlyOneGenerationAcrossTenReloads() throws {
         let path = try Repository.object("counters")
-        let live = LiveProgram(
-            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter)
+        let live = try liveProgram("counters")
         let workers = (0..<2).map { SimulatedWorker(processor: live.processor(worker: $0), batch: 16) }
         live.workerFinished = { workers[$0].finished.load(ordering: .acquiring) }
         let threads = workers.map { worker in Thread { worker.run() } }
@@ -94,9 +96,7 @@ struct ControlPlaneTests {
 
     @Test func freshMapsStartFromZeroAndIncompatibleMapsAreNew() throws {
         let counters = try Repository.object("counters")
-        let live = LiveProgram(
-            loaded: try load("counters"), objectPath: counters, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter)
+        let live = try liveProgram("counters")
         _ = live.processor(worker: 0)
         live.workerFinished = { _ in true }
         try live.program.map(named: "totals")!.update(key: [0, 0, 0, 0], value: [9, 0, 0, 0, 0, 0, 0, 0])
@@ -109,10 +109,7 @@ struct ControlPlaneTests {
     }
 
     @Test func aRefusedReloadLeavesTheRunningProgram() throws {
-        let counters = try Repository.object("counters")
-        let live = LiveProgram(
-            loaded: try load("counters"), objectPath: counters, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter)
+        let live = try liveProgram("counters")
         _ = live.processor(worker: 0)
         let missing = "/nonexistent-\(UUID().uuidString).o"
         #expect(throws: LiveProgram.ReloadError.self) {
@@ -156,9 +153,7 @@ struct ControlPlaneTests {
 
     @Test func theOldProgramIsFreedOnlyAfterEveryWorkerLeftIt() throws {
         let path = try Repository.object("counters")
-        let live = LiveProgram(
-            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter, switchTimeoutNanos: 200_000_000)
+        let live = try liveProgram("counters", switchTimeoutNanos: 200_000_000)
         let running = SimulatedWorker(processor: live.processor(worker: 0), batch: 4)
         // Worker 1 never reaches a batch boundary: it stands for a worker stuck inside a round.
         var stalled = live.processor(worker: 1)
@@ -182,9 +177,7 @@ struct ControlPlaneTests {
 
     @Test func aRetiredProgramIsFreedOnceAllWorkersAcknowledged() throws {
         let path = try Repository.object("counters")
-        let live = LiveProgram(
-            loaded: try load("counters"), objectPath: path, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter)
+        let live = try liveProgram("counters")
         let workers = (0..<2).map { SimulatedWorker(processor: live.processor(worker: $0), batch: 4) }
         live.workerFinished = { workers[$0].finished.load(ordering: .acquiring) }
         weak var first = live.program
@@ -200,9 +193,7 @@ struct ControlPlaneTests {
 
     @Test func tailCallProgramsGetAFreshProgArrayAndKeepTheirCounters() throws {
         let path = try Repository.object("tail_chain")
-        let live = LiveProgram(
-            loaded: try load("tail_chain"), objectPath: path, budget: RunBudget.defaultInstructions,
-            engineChoice: .interpreter)
+        let live = try liveProgram("tail_chain")
         let worker = SimulatedWorker(processor: live.processor(worker: 0), batch: 8)
         live.workerFinished = { _ in worker.finished.load(ordering: .acquiring) }
         let thread = Thread { worker.run() }
